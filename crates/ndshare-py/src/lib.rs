@@ -1,0 +1,269 @@
+//! Python bindings: converts arguments, calls the core crate, maps errors to
+//! the Python exceptions a user catches. No policy lives here.
+//!
+//! The data reaches numpy through `__array_interface__` rather than the
+//! buffer protocol or numpy's C API: it is part of the stable ABI
+//! (`abi3-py39`) and independent of the numpy version, so one wheel serves
+//! every CPython >= 3.9 and numpy 1.x and 2.x. The `Segment` object is the
+//! numpy `base` of every array made from it, so the mapping lives exactly as
+//! long as the last view (rust-numpy's `PySliceContainer` pattern).
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use ndshare::{Access, Error, Layout, Order, Segment};
+use pyo3::create_exception;
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError, PyPermissionError,
+    PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+create_exception!(
+    _ndshare,
+    FormatError,
+    PyValueError,
+    "A segment is not a valid ndshare segment: bad magic, unsupported version, or a header that contradicts itself or the segment's size."
+);
+
+/// Maps a core error to the Python exception a caller would catch.
+fn to_py(err: Error) -> PyErr {
+    let msg = err.to_string();
+    let errno = err.raw_os_error();
+    match err {
+        Error::NotFound { .. } => PyFileNotFoundError::new_err((2, msg)),
+        Error::AlreadyExists { .. } => PyFileExistsError::new_err((17, msg)),
+        Error::PermissionDenied { .. } => PyPermissionError::new_err((errno.unwrap_or(13), msg)),
+        Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
+        Error::TypeMismatch { .. } => PyTypeError::new_err(msg),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
+        Error::InvalidShape(_) | Error::InvalidName { .. } => PyValueError::new_err(msg),
+        Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
+        _ => match errno {
+            Some(n) => PyOSError::new_err((n, msg)),
+            None => PyOSError::new_err(msg),
+        },
+    }
+}
+
+fn access(readonly: bool) -> Access {
+    if readonly {
+        Access::ReadOnly
+    } else {
+        Access::ReadWrite
+    }
+}
+
+/// One mapped segment; the numpy base of every array over it.
+#[pyclass(frozen, weakref, module = "ndshare._ndshare", name = "Segment")]
+struct PySegment {
+    inner: Segment,
+}
+
+#[pymethods]
+impl PySegment {
+    /// Creates a zero-filled segment for an array.
+    #[staticmethod]
+    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600))]
+    fn create(
+        py: Python<'_>,
+        dtype: &str,
+        itemsize: u64,
+        shape: Vec<u64>,
+        order: &str,
+        name: Option<&str>,
+        mode: u32,
+    ) -> PyResult<Self> {
+        let order = match order {
+            "C" => Order::C,
+            "F" => Order::F,
+            other => return Err(PyValueError::new_err(format!("order must be 'C' or 'F', not {other:?}"))),
+        };
+        let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
+        let inner = py.detach(|| Segment::create(layout, dtype, name, mode)).map_err(to_py)?;
+        Ok(PySegment { inner })
+    }
+
+    /// Maps the named array `name`.
+    #[staticmethod]
+    #[pyo3(signature = (name, readonly=false))]
+    fn attach(py: Python<'_>, name: &str, readonly: bool) -> PyResult<Self> {
+        let inner = py.detach(|| Segment::attach(name, access(readonly))).map_err(to_py)?;
+        Ok(PySegment { inner })
+    }
+
+    /// Maps the segment behind descriptor `fd` (which the caller keeps and
+    /// closes: the segment holds a duplicate).
+    #[staticmethod]
+    #[pyo3(signature = (fd, readonly=false))]
+    fn from_fd(fd: i32, readonly: bool) -> PyResult<Self> {
+        if fd < 0 {
+            return Err(PyValueError::new_err("negative file descriptor"));
+        }
+        // SAFETY: the descriptor is only duplicated, never closed or used
+        // for I/O through this borrow; an invalid number makes dup fail with
+        // EBADF, which is reported.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let owned = ndshare::sys::dup(borrowed).map_err(PyErr::from)?;
+        Segment::from_fd(owned, access(readonly))
+            .map(|inner| PySegment { inner })
+            .map_err(to_py)
+    }
+
+    /// Maps the segment that live process `pid` holds as descriptor `fd`,
+    /// if that is still the file `(dev, ino)`.
+    #[staticmethod]
+    #[pyo3(signature = (pid, fd, dev, ino, readonly=false))]
+    fn from_process_fd(pid: u32, fd: i32, dev: u64, ino: u64, readonly: bool) -> PyResult<Self> {
+        Segment::from_process_fd(pid, fd, (dev, ino), access(readonly))
+            .map(|inner| PySegment { inner })
+            .map_err(to_py)
+    }
+
+    /// The data as numpy sees it: one flat run of bytes.
+    #[getter]
+    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", 3)?;
+        d.set_item("shape", (self.inner.data_len(),))?;
+        d.set_item("typestr", "|u1")?;
+        d.set_item("data", (self.inner.data_ptr() as usize, !self.inner.is_writable()))?;
+        Ok(d)
+    }
+
+    /// Address of the first data byte.
+    #[getter]
+    fn data_address(&self) -> usize {
+        self.inner.data_ptr() as usize
+    }
+
+    /// Bytes of data.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.data_len()
+    }
+
+    /// The dtype descriptor (numpy's `.npy` `descr` string).
+    #[getter]
+    fn dtype(&self) -> &str {
+        self.inner.dtype()
+    }
+
+    #[getter]
+    fn itemsize(&self) -> u64 {
+        self.inner.layout().itemsize()
+    }
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.layout().shape())
+    }
+
+    #[getter]
+    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.layout().strides())
+    }
+
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
+    /// Whether the data is mapped writable.
+    #[getter]
+    fn writable(&self) -> bool {
+        self.inner.is_writable()
+    }
+
+    /// The segment's descriptor in this process (valid while this object lives).
+    #[getter]
+    fn fd(&self) -> i32 {
+        self.inner.fd().as_raw_fd()
+    }
+
+    /// `(dev, ino)`: names the memory, whatever descriptor or name reaches it.
+    #[getter]
+    fn file_id(&self) -> (u64, u64) {
+        let f = self.inner.file_info();
+        (f.dev, f.ino)
+    }
+
+    /// The header, as a dict.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        header_dict(py, self.inner.header(), Some(self.inner.file_info()))
+    }
+
+    fn __repr__(&self) -> String {
+        let h = self.inner.header();
+        format!(
+            "<ndshare Segment {} dtype={} shape={:?} {} bytes>",
+            self.inner.name().map_or_else(|| "anonymous".to_owned(), |n| format!("{n:?}")),
+            h.dtype,
+            h.layout.shape(),
+            h.data_len
+        )
+    }
+}
+
+fn header_dict<'py>(
+    py: Python<'py>,
+    h: &ndshare::Header,
+    file: Option<ndshare::sys::FileInfo>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("dtype", &h.dtype)?;
+    d.set_item("shape", PyTuple::new(py, h.layout.shape())?)?;
+    d.set_item("strides", PyTuple::new(py, h.layout.strides())?)?;
+    d.set_item("itemsize", h.layout.itemsize())?;
+    d.set_item("nbytes", h.data_len)?;
+    d.set_item("header_bytes", h.header_len)?;
+    d.set_item("format_version", format!("{}.{}", ndshare::header::VERSION_MAJOR, h.version_minor))?;
+    d.set_item("named", h.is_named())?;
+    d.set_item("created_ns", h.created_ns)?;
+    d.set_item("creator_pid", h.creator.pid)?;
+    d.set_item("creator_alive", h.creator.is_alive())?;
+    if let Some(f) = file {
+        d.set_item("mode", f.mode)?;
+        d.set_item("uid", f.uid)?;
+    }
+    Ok(d)
+}
+
+/// Removes a named array's name; mappings stay valid.
+#[pyfunction]
+fn unlink(name: &str) -> PyResult<()> {
+    ndshare::unlink(name).map_err(to_py)
+}
+
+/// The named arrays of the machine: a list of dicts (`name`, `error` or the
+/// header fields).
+#[pyfunction]
+fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    let entries = ndshare::registry::list().map_err(to_py)?;
+    entries
+        .iter()
+        .map(|e| {
+            let d = match &e.header {
+                Ok((h, f)) => header_dict(py, h, Some(*f))?,
+                Err(err) => {
+                    let d = PyDict::new(py);
+                    d.set_item("error", err.to_string())?;
+                    d
+                }
+            };
+            d.set_item("name", &e.name)?;
+            Ok(d)
+        })
+        .collect()
+}
+
+#[pymodule]
+fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySegment>()?;
+    m.add_function(wrap_pyfunction!(unlink, m)?)?;
+    m.add_function(wrap_pyfunction!(list_named, m)?)?;
+    m.add("FormatError", m.py().get_type::<FormatError>())?;
+    m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;
+    m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The one error type of the core crate.
+
+use std::io;
+
+/// Everything that can go wrong in ndshare, by what a caller does about it.
+///
+/// The variants are stable: match on them. Where an OS call failed, the
+/// [`io::Error`] is kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No named array of that name exists.
+    #[error("no shared array named {name:?}")]
+    NotFound {
+        /// The name that was looked up.
+        name: String,
+    },
+    /// A named array of that name exists already; it was not touched.
+    #[error("a shared array named {name:?} exists already")]
+    AlreadyExists {
+        /// The name that was asked for.
+        name: String,
+    },
+    /// The caller may not open or map the segment.
+    #[error("permission denied: {what}")]
+    PermissionDenied {
+        /// What was refused.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The segment is not an ndshare segment, or its header contradicts itself
+    /// or the segment's real size.
+    #[error("corrupt segment: {0}")]
+    Corrupt(String),
+    /// The segment was written by a format version this build cannot read.
+    #[error("segment format version {found_major}.{found_minor} is not supported (this build reads {supported}.x)")]
+    VersionMismatch {
+        /// Major version found in the header.
+        found_major: u16,
+        /// Minor version found in the header.
+        found_minor: u16,
+        /// The major version this build reads.
+        supported: u16,
+    },
+    /// The element type asked for does not match the segment's dtype.
+    #[error("type mismatch: the segment holds {found:?}, the caller asked for {expected:?}")]
+    TypeMismatch {
+        /// The dtype descriptor the caller expected.
+        expected: String,
+        /// The dtype descriptor in the segment.
+        found: String,
+    },
+    /// Not enough memory (RAM, or the size of the shared-memory file system)
+    /// to reserve the segment. Nothing was created.
+    #[error("cannot reserve {bytes} bytes of shared memory: {hint}")]
+    OutOfMemory {
+        /// Bytes asked for (header included).
+        bytes: u64,
+        /// How to fix it.
+        hint: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Shape, strides, item size or dtype descriptor are not acceptable.
+    #[error("invalid shape: {0}")]
+    InvalidShape(String),
+    /// A name that cannot be used for a named array.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The operation is not available on this platform.
+    #[error("not supported on this platform: {0}")]
+    Unsupported(&'static str),
+    /// Any other OS error, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an OS error with what was being done.
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The OS error number behind this error, if any.
+    #[must_use]
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::PermissionDenied { source, .. }
+            | Error::OutOfMemory { source, .. }
+            | Error::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}

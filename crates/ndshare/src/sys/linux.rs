@@ -1,0 +1,348 @@
+//! Linux backend: memfd, tmpfs files in /dev/shm, mmap, /proc.
+
+use std::ffi::c_void;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+use rustix::fs::{self as rfs, FallocateFlags, Mode, OFlags, SealFlags, CWD};
+use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
+use rustix::process::{self, Resource};
+
+/// Where named arrays live: a tmpfs shared by every process of the machine.
+pub const SHM_DIR: &str = "/dev/shm";
+
+/// Longest file name the shared-memory file system takes (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// The page size of the machine.
+#[must_use]
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// What `fstat` tells about an open segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Device of the file system.
+    pub dev: u64,
+    /// Inode: with `dev`, names the memory itself, whatever fd or name reaches it.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+}
+
+/// `fstat` of an open file.
+pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
+    let st = rfs::fstat(fd)?;
+    Ok(FileInfo {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size as u64,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+    })
+}
+
+/// Runs `open`, and when it fails for lack of file descriptors (`EMFILE`),
+/// raises this process's soft `RLIMIT_NOFILE` to its hard limit and runs it
+/// once more.
+///
+/// Every live anonymous array holds one descriptor (its memfd: the only handle
+/// by which another process can be given the memory). The soft limit is 1024
+/// on most systems for the sake of `select(2)`; the hard limit is far larger.
+/// Go's runtime and the JVM raise the soft limit the same way at start-up;
+/// ndshare does it only when it is needed.
+fn with_fd_headroom<T>(mut open: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    match open() {
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+            let lim = process::getrlimit(Resource::Nofile);
+            match (lim.current, lim.maximum) {
+                (Some(cur), max) if max.is_none_or(|m| m > cur) => {
+                    let new = process::Rlimit {
+                        current: max,
+                        maximum: max,
+                    };
+                    if process::setrlimit(Resource::Nofile, new).is_err() {
+                        return Err(e);
+                    }
+                    open()
+                }
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A new anonymous memory file (`memfd_create(2)`), close-on-exec, sealable.
+///
+/// The memory belongs to the open descriptors and the mappings of it: when
+/// the last of them goes, in whatever process and however that process ended
+/// (`SIGKILL` included), the kernel frees it. Nothing to clean up, ever.
+pub fn memfd(label: &str) -> io::Result<OwnedFd> {
+    with_fd_headroom(|| {
+        rfs::memfd_create(
+            label,
+            rfs::MemfdFlags::CLOEXEC | rfs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(io::Error::from)
+    })
+}
+
+/// Reserves `len` bytes for the file, so that no later page fault can fail.
+///
+/// `fallocate(2)` with mode 0 allocates the pages now and fails with `ENOSPC`
+/// if the memory (or the tmpfs size limit) is not there. `ftruncate` would
+/// only set the size: the pages would be allocated at first touch, and a
+/// touch that finds no memory is a `SIGBUS` in whichever process touched it.
+pub fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    loop {
+        match rfs::fallocate(fd, FallocateFlags::empty(), 0, len) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Seals a memfd's size: `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`.
+///
+/// From `memfd_create(2)`: with `F_SEAL_SHRINK` "the file in question cannot
+/// be reduced in size", so no process holding the memfd can truncate it under
+/// another's mapping and turn that process's reads into `SIGBUS`.
+pub fn seal_size(fd: BorrowedFd<'_>) -> io::Result<()> {
+    rfs::fcntl_add_seals(fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+    Ok(())
+}
+
+/// Whether the file's size is sealed (see [`seal_size`]).
+#[must_use]
+pub fn size_is_sealed(fd: BorrowedFd<'_>) -> bool {
+    rfs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(SealFlags::SHRINK))
+}
+
+/// An unnamed file in the shared-memory directory (`O_TMPFILE`), to be given
+/// its name by [`publish`] only once its header is complete.
+pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
+    let fd = with_fd_headroom(|| {
+        rfs::openat(
+            CWD,
+            SHM_DIR,
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        )
+        .map_err(io::Error::from)
+    })?;
+    // O_TMPFILE applies the umask; the caller's mode is meant exactly.
+    rfs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    Ok(fd)
+}
+
+/// Gives an unnamed file its name, atomically and never over an existing one
+/// (`linkat(2)` fails with `EEXIST`).
+///
+/// `linkat` through `/proc/self/fd` with `AT_SYMLINK_FOLLOW` is the way
+/// `open(2)` documents for an `O_TMPFILE` file when the caller lacks
+/// `CAP_DAC_READ_SEARCH` for `AT_EMPTY_PATH`.
+pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rfs::linkat(CWD, proc_path.as_str(), CWD, path, rfs::AtFlags::SYMLINK_FOLLOW)?;
+    Ok(())
+}
+
+/// Opens an existing named file, never following a symbolic link.
+pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
+    let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
+    with_fd_headroom(|| {
+        rfs::openat(
+            CWD,
+            path,
+            access | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)
+    })
+}
+
+/// Removes a name. Mappings and descriptors of the file stay valid.
+pub fn unlink(path: &Path) -> io::Result<()> {
+    rfs::unlink(path)?;
+    Ok(())
+}
+
+/// Opens the file behind descriptor `fd` of process `pid`
+/// (`/proc/<pid>/fd/<fd>`): how a process reaches an anonymous segment that a
+/// live process holds, when no descriptor could be passed to it.
+///
+/// The kernel checks that the caller may trace `pid` (same user, in practice).
+pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd> {
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
+    with_fd_headroom(|| {
+        rfs::openat(CWD, path.as_str(), access | OFlags::CLOEXEC, Mode::empty())
+            .map_err(io::Error::from)
+    })
+}
+
+/// Duplicates a descriptor (close-on-exec).
+pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    with_fd_headroom(|| fd.try_clone_to_owned())
+}
+
+/// Lists the shared-memory directory.
+pub fn list_shm_dir() -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(SHM_DIR)? {
+        out.push(entry?.path());
+    }
+    Ok(out)
+}
+
+/// A shared mapping of a whole file. Unmapped on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Mapping` is a range of addresses valid until drop; it holds no
+// thread-bound state. What is done with the bytes is the owner's business.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` gives out only the address and the length.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, readable, and writable if `writable`.
+    ///
+    /// `len` must be non-zero (`mmap(2)`: "EINVAL ... length was 0"): callers
+    /// always map the header, which is at least a page.
+    pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "zero-length mapping"));
+        }
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
+        // SAFETY: a new mapping at an address the kernel chooses aliases no
+        // Rust object. The file's size is checked by the caller (the segment
+        // size is sealed for memfds and validated against `fstat` for named
+        // files) so that the range is backed.
+        let ptr = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mapping { ptr, len })
+    }
+
+    /// First byte.
+    #[must_use]
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never: mappings are at least a page).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Makes `[offset, len)` of the mapping read-only.
+    pub fn protect_read_only_from(&self, offset: usize) -> io::Result<()> {
+        if offset >= self.len {
+            return Ok(());
+        }
+        debug_assert_eq!(offset % page_size(), 0);
+        // SAFETY: the range lies inside this mapping (checked above) and
+        // `offset` is page-aligned (the data offset is a multiple of the page
+        // size). Lowering protection invalidates no Rust reference: the data
+        // part is only ever reached through raw pointers.
+        unsafe {
+            mm::mprotect(
+                self.ptr.as_ptr().add(offset).cast::<c_void>(),
+                self.len - offset,
+                MprotectFlags::READ,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped once.
+        let _ = unsafe { mm::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len) };
+    }
+}
+
+/// This process's id.
+#[must_use]
+pub fn current_pid() -> u32 {
+    process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// When a process started, in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`). With the pid, it names one process for the life of
+/// the machine: a pid reused later has another start time.
+pub fn process_start_ticks(pid: u32) -> io::Result<u64> {
+    let mut buf = String::new();
+    File::open(format!("/proc/{pid}/stat"))?.read_to_string(&mut buf)?;
+    // The command name (field 2) is in parentheses and may contain spaces or
+    // parentheses: count fields after the last ')'.
+    let rest = buf
+        .rfind(')')
+        .map(|i| &buf[i + 1..])
+        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))?;
+    // After ')' come fields 3, 4, ...; the start time is field 22.
+    rest.split_whitespace()
+        .nth(22 - 3)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))
+}
+
+/// Whether `pid` has exited but not been reaped (state `Z` or `X`).
+#[must_use]
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|st| st == "Z" || st == "X")
+    })
+}
+
+/// A label for `/proc/<pid>/fd` listings and `/proc/<pid>/maps`.
+#[must_use]
+pub fn describe_fd(fd: BorrowedFd<'_>) -> String {
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Free bytes of the file system that holds `fd` (tmpfs: its size limit).
+pub fn free_bytes_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let st = rfs::fstatvfs(fd)?;
+    Ok(st.f_bavail * st.f_frsize)
+}
+
+/// Whether two descriptors are the same open file; used by tests.
+#[must_use]
+pub fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    match (file_info(a), file_info(b)) {
+        (Ok(x), Ok(y)) => x.dev == y.dev && x.ino == y.ino,
+        _ => false,
+    }
+}

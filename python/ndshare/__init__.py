@@ -1,0 +1,55 @@
+"""Share NumPy n-dimensional arrays between processes with zero copies.
+
+>>> import numpy as np, ndshare
+>>> a = ndshare.array(np.arange(6.0).reshape(2, 3))
+>>> type(a).__name__, a.sum()
+('SharedArray', 15.0)
+"""
+
+from __future__ import annotations
+
+from multiprocessing.reduction import ForkingPickler as _ForkingPickler
+
+from . import _pickling
+from ._array import (
+    SharedArray,
+    array,
+    attach,
+    empty,
+    empty_like,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    zeros,
+    zeros_like,
+)
+from ._ndshare import FormatError
+from ._registry import ArrayInfo, list_arrays, unlink
+
+#: ``ndshare.list()``: the named arrays of the machine.
+list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
+
+_ForkingPickler.register(SharedArray, _pickling.reduce_forking)
+
+from importlib.metadata import version as _version
+
+__version__ = _version("ndshare")
+
+__all__ = [
+    "ArrayInfo",
+    "FormatError",
+    "SharedArray",
+    "array",
+    "attach",
+    "empty",
+    "empty_like",
+    "full",
+    "full_like",
+    "list",
+    "ones",
+    "ones_like",
+    "unlink",
+    "zeros",
+    "zeros_like",
+]

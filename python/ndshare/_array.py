@@ -1,0 +1,236 @@
+"""SharedArray, the numpy-like constructors, and attach."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any, Optional, Sequence, SupportsIndex, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from . import _pickling
+from ._dtype import from_descr, to_descr
+from ._ndshare import Segment
+
+ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
+
+_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+
+
+class SharedArray(np.ndarray):  # type: ignore[type-arg]
+    """A numpy array whose memory is shared between processes.
+
+    Every view of it (slices, transposes, reshapes that need no copy) is a
+    ``SharedArray`` of the same memory and pickles as a small reference to it.
+    Results that live in new memory (``a + 1``, ``a.copy()``, fancy indexing,
+    reductions) are plain ``numpy.ndarray``\\ s, as with ``numpy.memmap``.
+
+    Make one with :func:`ndshare.array`, :func:`ndshare.zeros` and the other
+    constructors, or :func:`ndshare.attach`; ``SharedArray(shape, dtype)`` is
+    :func:`ndshare.empty`.
+    """
+
+    #: Lose to other subclasses when numpy picks the type of a result.
+    __array_priority__ = -100.0
+
+    _segment: Optional[Segment]
+
+    def __new__(
+        cls,
+        shape: ShapeLike,
+        dtype: DTypeLike = float,
+        order: str = "C",
+        *,
+        name: Optional[str] = None,
+        mode: int = 0o600,
+    ) -> "SharedArray":
+        return empty(shape, dtype, order, name=name, mode=mode)
+
+    def __array_finalize__(self, obj: Any) -> None:
+        seg = getattr(obj, "_segment", None)
+        if seg is not None and np.may_share_memory(self, obj):
+            self._segment = seg
+        else:
+            self._segment = None
+
+    def __array_wrap__(self, arr: Any, context: Any = None, return_scalar: bool = False) -> Any:
+        # Keep the type only for results in shared memory (out= a shared array).
+        if isinstance(arr, SharedArray) and arr._segment is not None:
+            return arr
+        if return_scalar or (not _NUMPY2 and arr.shape == ()):
+            return arr[()]
+        return arr.view(np.ndarray)
+
+    def __getitem__(self, index: Any) -> Any:
+        res = super().__getitem__(index)
+        if type(res) is SharedArray and res._segment is None:
+            return res.view(np.ndarray)
+        return res
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        seg = self._segment
+        if seg is None:
+            return np.ndarray.__reduce__(self.view(np.ndarray))
+        return _pickling.reduce_plain(self, seg)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
+        return self.__reduce__()
+
+    @property
+    def name(self) -> Optional[str]:
+        """The name of a named array; ``None`` for an anonymous one."""
+        seg = self._segment
+        return None if seg is None else seg.name
+
+    @property
+    def segment(self) -> Optional[Segment]:
+        """The mapped segment behind this array (``None`` if decayed)."""
+        return self._segment
+
+
+def _decay(res: Any) -> Any:
+    if type(res) is SharedArray and res._segment is None:
+        return res.view(np.ndarray)
+    return res
+
+
+def _decaying(name: str) -> Any:
+    base = getattr(np.ndarray, name)
+
+    @functools.wraps(base)
+    def method(self: SharedArray, *args: Any, **kwargs: Any) -> Any:
+        return _decay(base(self, *args, **kwargs))
+
+    return method
+
+
+# Methods that may return new memory; their results decay to ndarray.
+for _name in (
+    "copy", "astype", "flatten", "ravel", "reshape", "take", "repeat",
+    "compress", "choose", "byteswap", "__copy__", "__deepcopy__", "squeeze",
+    "swapaxes", "transpose", "diagonal", "view", "round", "clip",
+):
+    setattr(SharedArray, _name, _decaying(_name))
+del _name
+
+
+def view_of_segment(
+    seg: Segment,
+    dtype: np.dtype[Any],
+    shape: Tuple[int, ...],
+    strides: Tuple[int, ...],
+    offset: int = 0,
+    readonly: bool = False,
+) -> SharedArray:
+    """A SharedArray over part of a segment. numpy checks that the view lies
+    inside the segment's data, so a hostile reference cannot reach outside."""
+    raw = np.asarray(seg)
+    arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=raw, offset=offset, strides=strides)
+    arr._segment = seg
+    if readonly and arr.flags.writeable:
+        arr.flags.writeable = False
+    return arr
+
+
+def _shape_tuple(shape: ShapeLike) -> Tuple[int, ...]:
+    try:
+        dims = (operator.index(shape),)  # type: ignore[arg-type]
+    except TypeError:
+        dims = tuple(operator.index(d) for d in shape)  # type: ignore[union-attr]
+    if any(d < 0 for d in dims):
+        raise ValueError("negative dimensions are not allowed")
+    return dims
+
+
+def _check_order(order: Optional[str], allowed: str) -> str:
+    o = "C" if order is None else order
+    if not isinstance(o, str) or o.upper() not in allowed:
+        raise ValueError(f"order must be one of {', '.join(repr(c) for c in allowed)}, not {order!r}")
+    return o.upper()
+
+
+def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int) -> SharedArray:
+    dims = _shape_tuple(shape)
+    dt = np.dtype(float if dtype is None else dtype)
+    descr = to_descr(dt)
+    if not isinstance(mode, int) or not 0 <= mode <= 0o777:
+        raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
+    seg = _pickling.remember(Segment.create(descr, dt.itemsize, dims, _check_order(order, "CF"), name, mode))
+    return view_of_segment(seg, dt, dims, seg.strides)
+
+
+def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array. Its memory is reserved and zero-filled (as with
+    ``zeros``): shared memory always comes zeroed from the kernel."""
+    return _new(shape, dtype, order, name, mode)
+
+
+def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array of zeros."""
+    return _new(shape, dtype, order, name, mode)
+
+
+def ones(shape: ShapeLike, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array of ones."""
+    return full(shape, 1, dtype, order, name=name, mode=mode)
+
+
+def full(shape: ShapeLike, fill_value: Any, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array filled with ``fill_value``."""
+    if dtype is None:
+        dtype = np.array(fill_value).dtype
+    a = _new(shape, dtype, order, name, mode)
+    np.copyto(a, fill_value, casting="unsafe")
+    return a
+
+
+def _like_order(prototype: Any, order: str) -> str:
+    o = _check_order(order, "CFAK")
+    if o in "AK":
+        f = getattr(prototype, "flags", None)
+        return "F" if f is not None and f.f_contiguous and not f.c_contiguous else "C"
+    return o
+
+
+def empty_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array with the shape and dtype of ``prototype``."""
+    p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
+    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode)
+
+
+def zeros_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array of zeros with the shape and dtype of ``prototype``."""
+    return empty_like(prototype, dtype, order, shape, name=name, mode=mode)
+
+
+def ones_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array of ones with the shape and dtype of ``prototype``."""
+    return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode)
+
+
+def full_like(prototype: ArrayLike, fill_value: Any, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
+    a = empty_like(prototype, dtype, order, shape, name=name, mode=mode)
+    np.copyto(a, fill_value, casting="unsafe")
+    return a
+
+
+def array(object: ArrayLike, dtype: DTypeLike = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+    """Copies any array-like (non-contiguous arrays included) into a new
+    shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
+    src = np.asarray(object, dtype=dtype)
+    a = _new(src.shape, src.dtype, _like_order(src, order), name, mode)
+    np.copyto(a, src, casting="no")
+    return a
+
+
+def attach(name: str, readonly: bool = False) -> SharedArray:
+    """The named array ``name``, as its creator made it.
+
+    With ``readonly=True`` the data is mapped read-only: numpy refuses writes
+    (``ValueError``) and the memory could not be written anyway.
+    """
+    seg = _pickling.remember(Segment.attach(name, readonly=readonly))
+    dt = from_descr(seg.dtype, seg.itemsize)
+    return view_of_segment(seg, dt, seg.shape, seg.strides, 0, readonly)
