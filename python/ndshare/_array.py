@@ -173,7 +173,7 @@ def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name:
 
 def ones(shape: ShapeLike, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array of ones."""
-    return full(shape, 1, dtype, order, name=name, mode=mode)
+    return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode)
 
 
 def full(shape: ShapeLike, fill_value: Any, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:

@@ -1,0 +1,66 @@
+"""Shared fixtures: real processes, real /proc readings, names cleaned up."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import uuid
+from typing import Iterator
+
+import pytest
+
+import ndshare
+
+START_METHODS = ["fork", "spawn", "forkserver"]
+
+
+@pytest.fixture(params=START_METHODS)
+def ctx(request: pytest.FixtureRequest) -> mp.context.BaseContext:
+    """A multiprocessing context for each start method."""
+    return mp.get_context(request.param)
+
+
+@pytest.fixture
+def name() -> Iterator[str]:
+    """A fresh array name, unlinked after the test if it still exists."""
+    n = f"test-{uuid.uuid4().hex[:12]}"
+    yield n
+    try:
+        ndshare.unlink(n)
+    except FileNotFoundError:
+        pass
+
+
+def run_python(code: str, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs `python -c code args...` as a separate, unrelated process."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
+    )
+
+
+def shmem_kib() -> int:
+    """Shmem of /proc/meminfo: every memfd and tmpfs page of the machine."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Shmem:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Shmem in /proc/meminfo")
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of a process (shared pages divided among mappers)."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    raise RuntimeError("no Pss in smaps_rollup")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
