@@ -4,9 +4,13 @@ Two routes, chosen by who pickles:
 
 * ``multiprocessing`` (Process with spawn/forkserver, Pool, Queue, Pipe,
   ProcessPoolExecutor) pickles with ``ForkingPickler``; for it the reference
-  carries the segment's file descriptor itself (``multiprocessing.reduction
-  .DupFd``), so the receiver gets the memory even if the sender drops the
-  array at once, as a worker returning a result does.
+  carries the segment's file descriptor itself, so the receiver gets the
+  memory even if the sender drops the array at once, as a worker returning a
+  result does. At process start the descriptor goes with the new process
+  (``duplicate_for_child``); afterwards multiprocessing's resource sharer
+  hands it over when the receiver asks (``SCM_RIGHTS``). A process that exits
+  with descriptors not yet fetched waits for the receivers, at most
+  ``EXIT_WAIT_SECONDS``, so a child may put a result in a queue and return.
 * Any other pickler (``pickle``, cloudpickle, joblib's loky, Dask) gets a
   locator: the name of a named array, and the pid and descriptor number by
   which ``/proc/<pid>/fd/<n>`` reaches the memory while the sender holds it.
@@ -22,9 +26,10 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 import time
 import weakref
-from multiprocessing import reduction
+from multiprocessing import context, reduction, resource_sharer, util
 from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
@@ -36,6 +41,8 @@ if TYPE_CHECKING:
 
 #: Seconds a plainly pickled segment is kept alive by its sender.
 EXPORT_GRACE_SECONDS = 10.0
+#: Longest a process waits at exit for receivers to fetch its descriptors.
+EXIT_WAIT_SECONDS = 10.0
 
 _FileKey = Tuple[Tuple[int, int], bool]
 _mapped: "weakref.WeakValueDictionary[_FileKey, Segment]" = weakref.WeakValueDictionary()
@@ -81,12 +88,55 @@ def reduce_plain(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
     return (_rebuild_located, (locator,) + _view_of(arr, seg))
 
 
+class _FdExport:
+    """A descriptor offered through multiprocessing's resource sharer, like
+    ``multiprocessing.resource_sharer.DupFd``, but counted until sent so that
+    an exiting process can wait for its receivers."""
+
+    _pending: "set[int]" = set()
+    _pending_lock = threading.Lock()
+    _exit_hook_pid = 0
+
+    def __init__(self, fd: int) -> None:
+        dup = os.dup(fd)
+        token = id(self)
+
+        def send(conn: Any, pid: int) -> None:
+            reduction.send_handle(conn, dup, pid)
+
+        def close() -> None:
+            os.close(dup)
+            with _FdExport._pending_lock:
+                _FdExport._pending.discard(token)
+
+        with _FdExport._pending_lock:
+            _FdExport._pending.add(token)
+        self._id = resource_sharer._resource_sharer.register(send, close)  # type: ignore[attr-defined]
+        if _FdExport._exit_hook_pid != os.getpid():
+            _FdExport._exit_hook_pid = os.getpid()
+            # After a Queue's feeder thread has flushed (exitpriority -5).
+            util.Finalize(None, _FdExport.wait_until_sent, exitpriority=-10)
+
+    def detach(self) -> int:
+        with resource_sharer._resource_sharer.get_connection(self._id) as conn:  # type: ignore[attr-defined]
+            return reduction.recv_handle(conn)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def wait_until_sent(timeout: Optional[float] = None) -> None:
+        deadline = time.monotonic() + (EXIT_WAIT_SECONDS if timeout is None else timeout)
+        while _FdExport._pending and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
 def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
     """For multiprocessing's ForkingPickler: the descriptor itself."""
     seg = arr._segment
     if seg is None:
         return np.ndarray.__reduce__(arr.view(np.ndarray))
-    fd = reduction.DupFd(seg.fd)
+    if context.get_spawning_popen() is not None:
+        fd: Any = reduction.DupFd(seg.fd)  # travels with the new process
+    else:
+        fd = _FdExport(seg.fd)
     return (_rebuild_dupfd, (fd, seg.file_id, not seg.writable) + _view_of(arr, seg))
 
 
