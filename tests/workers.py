@@ -48,3 +48,21 @@ def pipe_child(conn: Any) -> None:
     a[:] = np.arange(a.size).reshape(a.shape)
     conn.send(ndshare.array(a * 2))
     conn.close()
+
+
+_held: list = []
+
+
+def hold_and_sum(a: Any) -> Tuple[int, float]:
+    """Keeps the array (so its pages stay mapped) and reads every byte."""
+    _held.append(a)
+    return os.getpid(), float(a.sum())
+
+
+def release_held(_: object = None) -> int:
+    _held.clear()
+    return os.getpid()
+
+
+def echo(a: Any) -> Any:
+    return a
