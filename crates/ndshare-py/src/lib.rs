@@ -13,8 +13,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use ndshare::{Access, Error, Layout, Order, Segment};
 use pyo3::create_exception;
 use pyo3::exceptions::{
-    PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError, PyPermissionError,
-    PyTypeError, PyValueError,
+    PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError,
+    PyPermissionError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -77,10 +77,16 @@ impl PySegment {
         let order = match order {
             "C" => Order::C,
             "F" => Order::F,
-            other => return Err(PyValueError::new_err(format!("order must be 'C' or 'F', not {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "order must be 'C' or 'F', not {other:?}"
+                )))
+            }
         };
         let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
-        let inner = py.detach(|| Segment::create(layout, dtype, name, mode)).map_err(to_py)?;
+        let inner = py
+            .detach(|| Segment::create(layout, dtype, name, mode))
+            .map_err(to_py)?;
         Ok(PySegment { inner })
     }
 
@@ -88,7 +94,9 @@ impl PySegment {
     #[staticmethod]
     #[pyo3(signature = (name, readonly=false))]
     fn attach(py: Python<'_>, name: &str, readonly: bool) -> PyResult<Self> {
-        let inner = py.detach(|| Segment::attach(name, access(readonly))).map_err(to_py)?;
+        let inner = py
+            .detach(|| Segment::attach(name, access(readonly)))
+            .map_err(to_py)?;
         Ok(PySegment { inner })
     }
 
@@ -127,7 +135,10 @@ impl PySegment {
         d.set_item("version", 3)?;
         d.set_item("shape", (self.inner.data_len(),))?;
         d.set_item("typestr", "|u1")?;
-        d.set_item("data", (self.inner.data_ptr() as usize, !self.inner.is_writable()))?;
+        d.set_item(
+            "data",
+            (self.inner.data_ptr() as usize, !self.inner.is_writable()),
+        )?;
         Ok(d)
     }
 
@@ -197,7 +208,9 @@ impl PySegment {
         let h = self.inner.header();
         format!(
             "<ndshare Segment {} dtype={} shape={:?} {} bytes>",
-            self.inner.name().map_or_else(|| "anonymous".to_owned(), |n| format!("{n:?}")),
+            self.inner
+                .name()
+                .map_or_else(|| "anonymous".to_owned(), |n| format!("{n:?}")),
             h.dtype,
             h.layout.shape(),
             h.data_len
@@ -217,7 +230,10 @@ fn header_dict<'py>(
     d.set_item("itemsize", h.layout.itemsize())?;
     d.set_item("nbytes", h.data_len)?;
     d.set_item("header_bytes", h.header_len)?;
-    d.set_item("format_version", format!("{}.{}", ndshare::header::VERSION_MAJOR, h.version_minor))?;
+    d.set_item(
+        "format_version",
+        format!("{}.{}", ndshare::header::VERSION_MAJOR, h.version_minor),
+    )?;
     d.set_item("named", h.is_named())?;
     d.set_item("created_ns", h.created_ns)?;
     d.set_item("creator_pid", h.creator.pid)?;

@@ -144,7 +144,13 @@ pub fn header_len_for(ndim: usize, dtype_len: usize) -> usize {
 
 impl Header {
     /// A header for a new segment holding `layout` with `dtype`.
-    pub fn new(layout: Layout, dtype: &str, flags: u64, creator: ProcessStamp, created_ns: u64) -> Result<Header> {
+    pub fn new(
+        layout: Layout,
+        dtype: &str,
+        flags: u64,
+        creator: ProcessStamp,
+        created_ns: u64,
+    ) -> Result<Header> {
         check_dtype_descr(dtype)?;
         if layout.ndim() > MAX_NDIM {
             return Err(Error::InvalidShape(format!(
@@ -156,7 +162,7 @@ impl Header {
         let data_len = layout.required_bytes()?;
         header_len
             .checked_add(data_len)
-            .filter(|&n| n <= i64::MAX as u64)
+            .filter(|&n| i64::try_from(n).is_ok())
             .ok_or_else(|| Error::InvalidShape("array is too big".into()))?;
         Ok(Header {
             version_minor: VERSION_MINOR,
@@ -249,7 +255,9 @@ impl Header {
         }
         let needed = header_len_for(ndim, dtype_len) as u64;
         if header_len < needed || header_len % HEADER_ALIGN as u64 != 0 {
-            return corrupt(format!("header length {header_len} (needs {needed}, a multiple of {HEADER_ALIGN})"));
+            return corrupt(format!(
+                "header length {header_len} (needs {needed}, a multiple of {HEADER_ALIGN})"
+            ));
         }
         match header_len.checked_add(data_len) {
             Some(total) if total == segment_len => {}
@@ -278,7 +286,8 @@ impl Header {
             .map_err(|_| Error::Corrupt("dtype descriptor is not UTF-8".into()))?
             .to_owned();
         check_dtype_descr(&dtype).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let layout = Layout::from_parts(shape, strides, itemsize).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let layout = Layout::from_parts(shape, strides, itemsize)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
         layout
             .check_fits(0, data_len)
             .map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -314,7 +323,9 @@ fn check_dtype_descr(d: &str) -> Result<()> {
         )));
     }
     if !d.bytes().all(|c| (0x20..0x7f).contains(&c)) {
-        return Err(Error::InvalidShape("dtype descriptor must be printable ASCII".into()));
+        return Err(Error::InvalidShape(
+            "dtype descriptor must be printable ASCII".into(),
+        ));
     }
     Ok(())
 }
@@ -326,7 +337,17 @@ mod tests {
 
     fn sample() -> Header {
         let layout = Layout::contiguous(&[3, 4], 8, Order::C).unwrap();
-        Header::new(layout, "<f8", 0, ProcessStamp { pid: 42, start_ticks: 7 }, 123).unwrap()
+        Header::new(
+            layout,
+            "<f8",
+            0,
+            ProcessStamp {
+                pid: 42,
+                start_ticks: 7,
+            },
+            123,
+        )
+        .unwrap()
     }
 
     fn ready(h: &Header) -> Vec<u8> {
@@ -347,7 +368,10 @@ mod tests {
     fn unfinished_header_is_refused() {
         let h = sample();
         let b = h.encode();
-        assert!(matches!(Header::decode(&b, h.segment_len()), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            Header::decode(&b, h.segment_len()),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]
@@ -366,7 +390,10 @@ mod tests {
         let h = sample();
         let mut b = ready(&h);
         wr_u16(&mut b, offset::VERSION_MINOR, 9);
-        assert_eq!(Header::decode(&b, h.segment_len()).unwrap().version_minor, 9);
+        assert_eq!(
+            Header::decode(&b, h.segment_len()).unwrap().version_minor,
+            9
+        );
     }
 
     #[test]
@@ -384,7 +411,10 @@ mod tests {
         let mut b = ready(&h);
         // stride of axis 0 made to jump past the data
         wr_u64(&mut b, offset::SHAPE + 16, 1 << 40);
-        assert!(matches!(Header::decode(&b, h.segment_len()), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            Header::decode(&b, h.segment_len()),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]

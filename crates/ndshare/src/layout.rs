@@ -118,6 +118,9 @@ impl Layout {
     }
 
     /// Number of elements.
+    ///
+    /// # Panics
+    /// Never: the count is checked when the layout is made.
     #[must_use]
     pub fn len(&self) -> u64 {
         self.len_checked().expect("checked at construction")
@@ -134,14 +137,17 @@ impl Layout {
     /// # Errors
     /// [`Error::InvalidShape`] on overflow.
     pub fn required_bytes(&self) -> Result<u64> {
-        self.len_checked()?.checked_mul(self.itemsize).ok_or_else(too_big)
+        self.len_checked()?
+            .checked_mul(self.itemsize)
+            .ok_or_else(too_big)
     }
 
     /// Whether the strides are those of a C- or F-contiguous array.
     #[must_use]
     pub fn order(&self) -> Option<Order> {
         [Order::C, Order::F].into_iter().find(|&o| {
-            Layout::contiguous(&self.shape, self.itemsize, o).is_ok_and(|c| c.strides == self.strides)
+            Layout::contiguous(&self.shape, self.itemsize, o)
+                .is_ok_and(|c| c.strides == self.strides)
         })
     }
 
@@ -155,7 +161,9 @@ impl Layout {
             return if offset <= len {
                 Ok(())
             } else {
-                Err(Error::InvalidShape(format!("offset {offset} is past the {len}-byte data")))
+                Err(Error::InvalidShape(format!(
+                    "offset {offset} is past the {len}-byte data"
+                )))
             };
         }
         // Lowest and highest byte reached, as i128 so no stride can overflow.

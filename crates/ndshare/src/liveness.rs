@@ -30,6 +30,7 @@ impl ProcessStamp {
         if self.pid == 0 {
             return false;
         }
-        sys::process_start_ticks(self.pid).is_ok_and(|t| t == self.start_ticks) && !sys::is_zombie(self.pid)
+        sys::process_start_ticks(self.pid).is_ok_and(|t| t == self.start_ticks)
+            && !sys::is_zombie(self.pid)
     }
 }

@@ -21,7 +21,8 @@ pub struct Entry {
 /// # Errors
 /// Only if the shared-memory directory cannot be listed.
 pub fn list() -> Result<Vec<Entry>> {
-    let paths = sys::list_shm_dir().map_err(|e| crate::Error::io(format!("cannot list {}", sys::SHM_DIR), e))?;
+    let paths = sys::list_shm_dir()
+        .map_err(|e| crate::Error::io(format!("cannot list {}", sys::SHM_DIR), e))?;
     let mut out: Vec<Entry> = paths
         .iter()
         .filter_map(|p| {

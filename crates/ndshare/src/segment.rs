@@ -64,7 +64,8 @@ pub(crate) fn classify(err: io::Error, what: &str, name: Option<&str>) -> Error 
 
 fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error) -> Error {
     let hint = if named {
-        let free = sys::free_bytes_of(fd).map_or_else(|_| "unknown".to_owned(), |b| format!("{b} bytes"));
+        let free =
+            sys::free_bytes_of(fd).map_or_else(|_| "unknown".to_owned(), |b| format!("{b} bytes"));
         format!(
             "{} has {free} free; enlarge it (e.g. `docker run --shm-size=...`, or \
              `mount -o remount,size=... {}`), free space with `ndshare gc`, or create \
@@ -76,7 +77,11 @@ fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error)
     } else {
         "the machine's memory (RAM and swap, or the cgroup's limit) is exhausted".to_owned()
     };
-    Error::OutOfMemory { bytes, hint, source }
+    Error::OutOfMemory {
+        bytes,
+        hint,
+        source,
+    }
 }
 
 impl Segment {
@@ -109,15 +114,22 @@ impl Segment {
         let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
         let len = header.segment_len();
         let fd = if path.is_some() {
-            sys::create_unnamed_in_shm(mode & 0o777)
-                .map_err(|e| classify(e, "cannot create a file in the shared-memory directory", None))?
+            sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
+                classify(
+                    e,
+                    "cannot create a file in the shared-memory directory",
+                    None,
+                )
+            })?
         } else {
             sys::memfd("ndshare").map_err(|e| Error::io("memfd_create", e))?
         };
         sys::reserve(fd.as_fd(), len).map_err(|e| {
             use rustix::io::Errno;
             match e.raw_os_error().map(Errno::from_raw_os_error) {
-                Some(Errno::NOSPC | Errno::NOMEM | Errno::FBIG) => out_of_memory(len, name.is_some(), fd.as_fd(), e),
+                Some(Errno::NOSPC | Errno::NOMEM | Errno::FBIG) => {
+                    out_of_memory(len, name.is_some(), fd.as_fd(), e)
+                }
                 _ => Error::io("cannot reserve shared memory", e),
             }
         })?;
@@ -132,10 +144,12 @@ impl Segment {
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_ptr(), bytes.len()) };
         // SAFETY: offset::STATE is 4-aligned inside the page-aligned mapping,
         // and the word is only ever accessed atomically once published.
+        #[allow(clippy::cast_ptr_alignment)]
         let state = unsafe { &*map.as_ptr().add(header::offset::STATE).cast::<AtomicU32>() };
         state.store(STATE_READY, Ordering::Release);
         if let (Some(path), Some(n)) = (&path, name) {
-            sys::publish(fd.as_fd(), path).map_err(|e| classify(e, "cannot name the array", Some(n)))?;
+            sys::publish(fd.as_fd(), path)
+                .map_err(|e| classify(e, "cannot name the array", Some(n)))?;
         }
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
         Ok(Segment {
@@ -167,7 +181,9 @@ impl Segment {
         .map_err(|e| classify(e, &what, Some(name)))?;
         let mut seg = Segment::from_fd(fd, access)?;
         if !seg.header.is_named() {
-            return Err(Error::Corrupt(format!("{name:?} holds a segment not marked as named")));
+            return Err(Error::Corrupt(format!(
+                "{name:?} holds a segment not marked as named"
+            )));
         }
         seg.name = Some(name.to_owned());
         Ok(seg)
@@ -181,13 +197,17 @@ impl Segment {
     /// allow `access`.
     pub fn from_fd(fd: OwnedFd, access: Access) -> Result<Segment> {
         let (header, file) = read_header(fd.as_fd())?;
-        let len = usize::try_from(header.segment_len()).map_err(|_| Error::Corrupt("segment too large to map".into()))?;
+        let len = usize::try_from(header.segment_len())
+            .map_err(|_| Error::Corrupt("segment too large to map".into()))?;
         // Map the header writable when the descriptor allows it (the lock
         // words live there); fall back to a wholly read-only mapping.
         let (map, header_writable) = match Mapping::new(fd.as_fd(), len, true) {
             Ok(m) => (m, true),
             Err(e) if access == Access::ReadOnly && e.kind() == io::ErrorKind::PermissionDenied => {
-                (Mapping::new(fd.as_fd(), len, false).map_err(|e| Error::io("mmap", e))?, false)
+                (
+                    Mapping::new(fd.as_fd(), len, false).map_err(|e| Error::io("mmap", e))?,
+                    false,
+                )
             }
             Err(e) => return Err(classify(e, "cannot map the segment writable", None)),
         };
@@ -215,7 +235,12 @@ impl Segment {
     /// [`Error::NotFound`] if the process or descriptor is gone or now names
     /// another file; [`Error::PermissionDenied`] if this process may not look
     /// into `pid`; the errors of [`Segment::from_fd`].
-    pub fn from_process_fd(pid: u32, fd: i32, (dev, ino): (u64, u64), access: Access) -> Result<Segment> {
+    pub fn from_process_fd(
+        pid: u32,
+        fd: i32,
+        (dev, ino): (u64, u64),
+        access: Access,
+    ) -> Result<Segment> {
         let label = format!("descriptor {fd} of process {pid}");
         let owned = match sys::open_process_fd(pid, fd, true) {
             Err(e) if access == Access::ReadOnly && e.kind() == io::ErrorKind::PermissionDenied => {
@@ -224,8 +249,8 @@ impl Segment {
             other => other,
         }
         .map_err(|e| classify(e, &format!("cannot open {label}"), Some(&label)))?;
-        let info = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        if (info.dev, info.ino) != (dev, ino) {
+        let found = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        if (found.dev, found.ino) != (dev, ino) {
             return Err(Error::NotFound { name: label });
         }
         Segment::from_fd(owned, access)
@@ -308,6 +333,9 @@ impl Segment {
 ///
 /// # Errors
 /// [`Error::Corrupt`], [`Error::VersionMismatch`], [`Error::Io`].
+///
+/// # Panics
+/// Never: the slices it converts are of checked length.
 pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
     let file = sys::file_info(fd).map_err(|e| Error::io("fstat", e))?;
     if file.size == 0 {
@@ -316,8 +344,15 @@ pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
     let first = read_prefix(fd, file.size.min(header::HEADER_ALIGN as u64) as usize)?;
     let want = if first.len() >= header::offset::SHAPE {
         let ndim = u32::from_le_bytes(first[header::offset::NDIM..][..4].try_into().expect("4"));
-        let dlen = u32::from_le_bytes(first[header::offset::DTYPE_LEN..][..4].try_into().expect("4"));
-        header::header_len_for((ndim as usize).min(header::MAX_NDIM), (dlen as usize).min(header::MAX_DTYPE_LEN))
+        let dlen = u32::from_le_bytes(
+            first[header::offset::DTYPE_LEN..][..4]
+                .try_into()
+                .expect("4"),
+        );
+        header::header_len_for(
+            (ndim as usize).min(header::MAX_NDIM),
+            (dlen as usize).min(header::MAX_DTYPE_LEN),
+        )
     } else {
         0
     };

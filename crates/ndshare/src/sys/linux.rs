@@ -155,13 +155,23 @@ pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
 /// `CAP_DAC_READ_SEARCH` for `AT_EMPTY_PATH`.
 pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rfs::linkat(CWD, proc_path.as_str(), CWD, path, rfs::AtFlags::SYMLINK_FOLLOW)?;
+    rfs::linkat(
+        CWD,
+        proc_path.as_str(),
+        CWD,
+        path,
+        rfs::AtFlags::SYMLINK_FOLLOW,
+    )?;
     Ok(())
 }
 
 /// Opens an existing named file, never following a symbolic link.
 pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
-    let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
+    let access = if writable {
+        OFlags::RDWR
+    } else {
+        OFlags::RDONLY
+    };
     with_fd_headroom(|| {
         rfs::openat(
             CWD,
@@ -186,7 +196,11 @@ pub fn unlink(path: &Path) -> io::Result<()> {
 /// The kernel checks that the caller may trace `pid` (same user, in practice).
 pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd> {
     let path = format!("/proc/{pid}/fd/{fd}");
-    let access = if writable { OFlags::RDWR } else { OFlags::RDONLY };
+    let access = if writable {
+        OFlags::RDWR
+    } else {
+        OFlags::RDONLY
+    };
     with_fd_headroom(|| {
         rfs::openat(CWD, path.as_str(), access | OFlags::CLOEXEC, Mode::empty())
             .map_err(io::Error::from)
@@ -227,7 +241,10 @@ impl Mapping {
     /// always map the header, which is at least a page.
     pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
         if len == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "zero-length mapping"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "zero-length mapping",
+            ));
         }
         let prot = if writable {
             ProtFlags::READ | ProtFlags::WRITE
@@ -239,7 +256,8 @@ impl Mapping {
         // size is sealed for memfds and validated against `fstat` for named
         // files) so that the range is backed.
         let ptr = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
         Ok(Mapping { ptr, len })
     }
 
@@ -324,25 +342,8 @@ pub fn is_zombie(pid: u32) -> bool {
     })
 }
 
-/// A label for `/proc/<pid>/fd` listings and `/proc/<pid>/maps`.
-#[must_use]
-pub fn describe_fd(fd: BorrowedFd<'_>) -> String {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
 /// Free bytes of the file system that holds `fd` (tmpfs: its size limit).
 pub fn free_bytes_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let st = rfs::fstatvfs(fd)?;
     Ok(st.f_bavail * st.f_frsize)
-}
-
-/// Whether two descriptors are the same open file; used by tests.
-#[must_use]
-pub fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
-    match (file_info(a), file_info(b)) {
-        (Ok(x), Ok(y)) => x.dev == y.dev && x.ino == y.ino,
-        _ => false,
-    }
 }

@@ -1,0 +1,142 @@
+//! Backend for systems ndshare does not support yet: same signatures as
+//! `linux.rs`, every call failing with [`io::ErrorKind::Unsupported`], so the
+//! crate builds everywhere and says why it cannot work. A port fills these in
+//! (e.g. `shm_open` + `SCM_RIGHTS` on the BSDs and macOS).
+
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Where named arrays would live.
+pub const SHM_DIR: &str = "/dev/shm";
+/// Longest file name.
+pub const NAME_MAX: usize = 255;
+
+fn unsupported<T>() -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "ndshare supports Linux only for now",
+    ))
+}
+
+/// The page size.
+#[must_use]
+pub fn page_size() -> usize {
+    4096
+}
+
+/// What `fstat` tells about an open segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+}
+
+/// Unsupported.
+pub fn file_info(_: BorrowedFd<'_>) -> io::Result<FileInfo> {
+    unsupported()
+}
+/// Unsupported.
+pub fn memfd(_: &str) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn reserve(_: BorrowedFd<'_>, _: u64) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn seal_size(_: BorrowedFd<'_>) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+#[must_use]
+pub fn size_is_sealed(_: BorrowedFd<'_>) -> bool {
+    false
+}
+/// Unsupported.
+pub fn create_unnamed_in_shm(_: u32) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn publish(_: BorrowedFd<'_>, _: &Path) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn open_named(_: &Path, _: bool) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn unlink(_: &Path) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn open_process_fd(_: u32, _: i32, _: bool) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn dup(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn list_shm_dir() -> io::Result<Vec<PathBuf>> {
+    unsupported()
+}
+
+/// Never constructed on this platform.
+#[derive(Debug)]
+pub struct Mapping {
+    _never: std::convert::Infallible,
+}
+
+impl Mapping {
+    /// Unsupported.
+    pub fn new(_: BorrowedFd<'_>, _: usize, _: bool) -> io::Result<Mapping> {
+        unsupported()
+    }
+    /// Unreachable: no `Mapping` exists.
+    #[must_use]
+    pub fn as_ptr(&self) -> *mut u8 {
+        match self._never {}
+    }
+    /// Unreachable: no `Mapping` exists.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match self._never {}
+    }
+    /// Unreachable: no `Mapping` exists.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        match self._never {}
+    }
+    /// Unreachable: no `Mapping` exists.
+    pub fn protect_read_only_from(&self, _: usize) -> io::Result<()> {
+        match self._never {}
+    }
+}
+
+/// This process's id.
+#[must_use]
+pub fn current_pid() -> u32 {
+    std::process::id()
+}
+/// Unsupported.
+pub fn process_start_ticks(_: u32) -> io::Result<u64> {
+    unsupported()
+}
+/// Unsupported.
+#[must_use]
+pub fn is_zombie(_: u32) -> bool {
+    false
+}
+/// Unsupported.
+pub fn free_bytes_of(_: BorrowedFd<'_>) -> io::Result<u64> {
+    unsupported()
+}
