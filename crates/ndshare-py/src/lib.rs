@@ -4,7 +4,7 @@
 //! The data reaches numpy through `__array_interface__` rather than the
 //! buffer protocol or numpy's C API: it is part of the stable ABI
 //! (`abi3-py39`) and independent of the numpy version, so one wheel serves
-//! every CPython >= 3.9 and numpy 1.x and 2.x. The `Segment` object is the
+//! every `CPython` >= 3.9 and numpy 1.x and 2.x. The `Segment` object is the
 //! numpy `base` of every array made from it, so the mapping lives exactly as
 //! long as the last view (rust-numpy's `PySliceContainer` pattern).
 
@@ -27,6 +27,7 @@ create_exception!(
 );
 
 /// Maps a core error to the Python exception a caller would catch.
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(to_py)`
 fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
     let errno = err.raw_os_error();
@@ -64,6 +65,7 @@ struct PySegment {
 impl PySegment {
     /// Creates a zero-filled segment for an array.
     #[staticmethod]
+    #[allow(clippy::needless_pass_by_value)] // extracted from a Python sequence
     #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600))]
     fn create(
         py: Python<'_>,
