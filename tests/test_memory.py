@@ -106,9 +106,22 @@ def _ndshare_maps() -> int:
         return sum("memfd:ndshare" in line or "/dev/shm/ndshare." in line for line in f)
 
 
+def _ndshare_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        n += "memfd:ndshare" in target or "/dev/shm/ndshare." in target
+    return n
+
+
 def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 0.0)
+    _pickling.release_pins()  # what earlier tests pickled
     gc.collect()
+    ndshare_fds = _ndshare_fds()
     fds, maps = open_fds(), _ndshare_maps()
     for i in range(2000):
         a = ndshare.full((64, 3), float(i))
@@ -119,12 +132,14 @@ def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch
     _pickling.release_pins()
     gc.collect()
     assert open_fds() == fds
+    assert _ndshare_fds() == ndshare_fds
     assert _ndshare_maps() == maps
 
 
 def test_pool_round_trips_leave_nothing() -> None:
     with mp.get_context("spawn").Pool(1) as pool:
         pool.apply(echo, (ndshare.zeros(1),))  # start-up
+        _pickling.release_pins()
         gc.collect()
         fds, maps = open_fds(), _ndshare_maps()
         for i in range(2000):
