@@ -38,9 +38,33 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 	$(PY) examples/timing.py
 
 .PHONY: test
-test: build ## Run every test: cargo tests, then pytest.
+test: build ## Run every test: cargo tests, pytest, then the core tests on the oldest Python/numpy.
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory test-oldest
+
+# The abi3 wheel, installed into an environment of the oldest supported
+# CPython and numpy, must pass the core tests too. Skipped, saying so, where
+# no such interpreter is installed.
+PYTHON_OLDEST ?= $(shell for p in python3.9 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.9*/bin/python3.9; do \
+	"$$p" -c 'import venv' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+OLDEST_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py
+
+.venv-oldest/.installed: requirements-oldest.txt
+	$(PYTHON_OLDEST) -m venv .venv-oldest
+	.venv-oldest/bin/pip install --quiet -r requirements-oldest.txt
+	touch $@
+
+.PHONY: test-oldest
+test-oldest: build ## The core tests on CPython 3.9 + numpy 1.24 with the abi3 wheel.
+ifeq ($(PYTHON_OLDEST),)
+	@echo "test-oldest: skipped, no python3.9 on PATH (set PYTHON_OLDEST=...)"
+else
+	$(MAKE) --no-print-directory .venv-oldest/.installed
+	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
+	.venv-oldest/bin/pip install --quiet --force-reinstall --no-deps target/wheels/ndshare-*.whl
+	cd tests && ../.venv-oldest/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OLDEST_TESTS))
+endif
 
 .PHONY: bench
 bench: build ## Run the benchmark suite; writes docs/benchmarks.md.
@@ -62,4 +86,4 @@ lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate update
 
 .PHONY: clean
 clean: ## Remove the build and the virtual environment.
-	rm -rf target $(VENV)
+	rm -rf target $(VENV) .venv-oldest

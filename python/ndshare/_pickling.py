@@ -114,8 +114,10 @@ class _FdExport:
         self._id = resource_sharer._resource_sharer.register(send, close)  # type: ignore[attr-defined]
         if _FdExport._exit_hook_pid != os.getpid():
             _FdExport._exit_hook_pid = os.getpid()
-            # After a Queue's feeder thread has flushed (exitpriority -5).
-            util.Finalize(None, _FdExport.wait_until_sent, exitpriority=-10)
+            # Before the resource sharer's socket is unlinked (exitpriority 0);
+            # a Queue's feeder thread keeps flushing meanwhile (it is joined
+            # at -5), so what was put can still be fetched.
+            util.Finalize(None, _FdExport.wait_until_sent, exitpriority=10)
 
     def detach(self) -> int:
         with resource_sharer._resource_sharer.get_connection(self._id) as conn:  # type: ignore[attr-defined]
