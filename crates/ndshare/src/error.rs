@@ -75,6 +75,13 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A write was asked of an array mapped read-only
+    /// ([`Access::ReadOnly`](crate::Access::ReadOnly)).
+    #[error("the array is mapped read-only")]
+    ReadOnly,
+    /// A handle string or message is not one ndshare writes.
+    #[error("invalid handle: {0}")]
+    InvalidHandle(String),
     /// The operation is not available on this platform.
     #[error("not supported on this platform: {0}")]
     Unsupported(&'static str),

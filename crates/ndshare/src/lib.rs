@@ -6,21 +6,94 @@
 //! (the `ndshare` package), Rust and C programs map the same segments.
 //!
 //! Every OS call is in [`sys`], the one platform seam.
+//!
+//! # Rust API
+//!
+//! [`SharedArray<T>`] is a typed array with `ndarray` views; [`RawArray`]
+//! the same for any dtype, as bytes; [`Builder`] names a new array or picks
+//! its order; [`Handle`] tells another process where to find an array.
+//!
+//! ```
+//! use ndshare::{Builder, SharedArray};
+//! # let name = format!("doc-crate-{}", std::process::id());
+//! // One process makes a named float32 image stack ...
+//! let mut stack = Builder::new().name(&name).zeros::<f32>(&[4, 64, 64])?;
+//! stack.view_mut()?.fill(0.5);
+//!
+//! // ... another (here the same one) maps it by name, type-checked, and
+//! // Python could do the same: `ndshare.attach(name)`.
+//! let mut seen = SharedArray::<f32>::attach(&name)?;
+//! seen.view_mut()?[[3, 10, 10]] = 2.0;
+//! assert_eq!(stack.view()[[3, 10, 10]], 2.0);
+//!
+//! stack.unlink()?; // the name goes; the memory when the last mapping goes
+//! # Ok::<(), ndshare::Error>(())
+//! ```
+//!
+//! # Sharing and soundness
+//!
+//! Within one process the borrow rules protect the data as for any Rust
+//! value: [`SharedArray::view`] borrows the array shared,
+//! [`SharedArray::view_mut`] exclusively, so safe code cannot make a `&mut`
+//! element that aliases another reference made through the same value.
+//!
+//! The compiler cannot see past the process: another process that maps the
+//! same segment — or a second `SharedArray` mapping it in this process — can
+//! write the data while a view of it is alive, as with any shared memory
+//! (POSIX `shm_open`, `mmap` of a file). ndshare's position, and the reason
+//! its API is safe, is the one memory-mapping libraries take for memory
+//! meant to be shared:
+//!
+//! - Elements are [`Element`] types only — numbers, valid for every bit
+//!   pattern — so a concurrent write can give a stale or torn *value*, never
+//!   an invalid one (no `bool` of 2, no dangling reference). Other dtypes are
+//!   reached as bytes through [`RawArray`].
+//! - The segment's size cannot change under a mapping: anonymous arrays are
+//!   memfds sealed against shrinking, and every header field is checked
+//!   against the file's real size before use, so element addresses always lie
+//!   in mapped memory.
+//! - A read-only mapping ([`Access::ReadOnly`]) is enforced by the MMU: no
+//!   view of it can write.
+//!
+//! What remains is the ordinary discipline of shared memory: a program that
+//! needs a consistent snapshot while others write must agree with them on
+//! when to write (a lock, a message, a barrier). Values read without such an
+//! agreement may be any mix of old and new. And since Rust's model has the
+//! target of a shared reference stay unchanged while it is borrowed, the
+//! compiler may reuse a value it has read instead of reading memory again:
+//! never poll array data for another process's write (a loop on
+//! `view()[i] == 0` may never end); signal through a lock, a socket or an
+//! atomic instead, then take a new view.
+//!
+//! One case is outside what ndshare can check: a process with write
+//! permission on a *named* array's file may truncate it (named files cannot
+//! be sealed), and a later access to the cut-off pages raises `SIGBUS` in
+//! every process that maps them. Give named arrays to processes you trust
+//! with them (permission bits `0o600` by default).
 #![deny(missing_docs)]
 
+pub mod array;
+pub mod builder;
 pub mod dtype;
 pub mod error;
+pub mod fdpass;
+pub mod handle;
 pub mod header;
 pub mod layout;
 pub mod liveness;
 pub mod name;
+pub mod raw;
 pub mod registry;
 pub mod segment;
 pub mod sys;
 
+pub use array::SharedArray;
+pub use builder::Builder;
 pub use dtype::Element;
 pub use error::{Error, Result};
+pub use handle::Handle;
 pub use header::Header;
 pub use layout::{Layout, Order};
 pub use liveness::ProcessStamp;
+pub use raw::RawArray;
 pub use segment::{unlink, Access, Segment};

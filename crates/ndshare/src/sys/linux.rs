@@ -2,13 +2,18 @@
 
 use std::ffi::c_void;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, IoSlice, IoSliceMut, Read};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
 use rustix::fs::{self as rfs, FallocateFlags, Mode, OFlags, SealFlags, CWD};
 use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
+use rustix::net::{
+    self as rnet, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
 use rustix::process::{self, Resource};
 
 /// Where named arrays live: a tmpfs shared by every process of the machine.
@@ -346,4 +351,89 @@ pub fn is_zombie(pid: u32) -> bool {
 pub fn free_bytes_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let st = rfs::fstatvfs(fd)?;
     Ok(st.f_bavail * st.f_frsize)
+}
+
+/// Sends `payload` with one descriptor attached over a Unix socket
+/// (`sendmsg(2)` with an `SCM_RIGHTS` control message).
+///
+/// The receiver gets its own descriptor of the same open file (`unix(7)`:
+/// "the effect is as if ... dup(2)"), valid whatever the sender does next.
+/// The descriptor travels with the first byte of `payload`; on a stream
+/// socket the rest of `payload` is sent after it if the first call sent only
+/// part. `MSG_NOSIGNAL`: a closed peer is `EPIPE`, not a `SIGPIPE`.
+pub fn send_with_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+    if payload.is_empty() {
+        // Linux delivers no ancillary data without at least one byte.
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty payload"));
+    }
+    let fds = [fd];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("control buffer too small for one descriptor"));
+    }
+    let sent = loop {
+        match rnet::sendmsg(sock, &[IoSlice::new(payload)], &mut control, SendFlags::NOSIGNAL) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => break other?,
+        }
+    };
+    send_all(sock, &payload[sent..])
+}
+
+fn send_all(sock: BorrowedFd<'_>, mut rest: &[u8]) -> io::Result<()> {
+    while !rest.is_empty() {
+        match rnet::send(sock, rest, SendFlags::NOSIGNAL) {
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => rest = &rest[n..],
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Receives exactly `buf.len()` bytes and the one descriptor sent with them
+/// by [`send_with_fd`] (`recvmsg(2)`, `MSG_CMSG_CLOEXEC`).
+///
+/// Returns `None` for the descriptor if none came with the first byte.
+/// Descriptors beyond the first, or that arrive with later bytes, are closed
+/// (rustix closes what is left in the control buffer when it is dropped), so
+/// a peer cannot make this process leak descriptors. A peer that closes
+/// before `buf` is full is `UnexpectedEof`.
+pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = loop {
+        match rnet::recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => break other?,
+        }
+    };
+    let mut fd = None;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = m {
+            if fd.is_none() {
+                fd = fds.next();
+            }
+            // Any further descriptors are dropped, and so closed, here.
+            fds.for_each(drop);
+        }
+    }
+    if msg.flags.contains(ReturnFlags::CTRUNC) {
+        return Err(io::Error::other("more descriptors were sent than one"));
+    }
+    if msg.bytes == 0 && !buf.is_empty() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut done = msg.bytes;
+    while done < buf.len() {
+        match rnet::recv(sock, &mut buf[done..], RecvFlags::empty()) {
+            Err(rustix::io::Errno::INTR) => {}
+            Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok((n, _)) => done += n,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(fd)
 }

@@ -140,3 +140,11 @@ pub fn is_zombie(_: u32) -> bool {
 pub fn free_bytes_of(_: BorrowedFd<'_>) -> io::Result<u64> {
     unsupported()
 }
+/// Unsupported.
+pub fn send_with_fd(_: BorrowedFd<'_>, _: &[u8], _: BorrowedFd<'_>) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn recv_with_fd(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+    unsupported()
+}

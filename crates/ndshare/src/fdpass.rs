@@ -1,0 +1,45 @@
+//! Passing a segment's descriptor to another process over a Unix socket.
+//!
+//! The message is [`MAGIC`] with one descriptor attached (`SCM_RIGHTS`).
+//! The receiver gets its own descriptor of the same memory: the memory stays
+//! reachable even if the sender drops the array or exits at once, which a
+//! `/proc/<pid>/fd` path cannot offer. This is how Rust processes share
+//! anonymous arrays; Python's multiprocessing does the same with its own
+//! framing (`multiprocessing.reduction.DupFd`).
+
+use std::os::fd::BorrowedFd;
+
+use crate::error::{Error, Result};
+use crate::segment::{Access, Segment};
+use crate::sys;
+
+/// The bytes that carry the descriptor: "ndshare", then the message version.
+pub const MAGIC: [u8; 8] = *b"ndshare\x01";
+
+/// Sends `seg`'s descriptor over the Unix socket `sock`.
+///
+/// # Errors
+/// [`Error::Io`] if the socket refuses it (e.g. not a Unix socket, peer gone).
+pub fn send(sock: BorrowedFd<'_>, seg: &Segment) -> Result<()> {
+    sys::send_with_fd(sock, &MAGIC, seg.fd())
+        .map_err(|e| Error::io("cannot send the array's descriptor", e))
+}
+
+/// Receives a descriptor sent by [`send`] and maps its segment.
+///
+/// # Errors
+/// [`Error::InvalidHandle`] if the message is not [`MAGIC`] or carries no
+/// descriptor; [`Error::Io`] for socket errors; the errors of
+/// [`Segment::from_fd`] (the segment is checked like any other).
+pub fn recv(sock: BorrowedFd<'_>, access: Access) -> Result<Segment> {
+    let mut buf = [0u8; MAGIC.len()];
+    let fd = sys::recv_with_fd(sock, &mut buf)
+        .map_err(|e| Error::io("cannot receive an array's descriptor", e))?;
+    if buf != MAGIC {
+        return Err(Error::InvalidHandle(format!(
+            "the socket sent {buf:?}, not an ndshare array message"
+        )));
+    }
+    let fd = fd.ok_or_else(|| Error::InvalidHandle("the message carried no descriptor".into()))?;
+    Segment::from_fd(fd, access)
+}
