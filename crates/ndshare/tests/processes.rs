@@ -1,0 +1,294 @@
+//! The Rust API across real processes.
+//!
+//! Each test re-runs this test binary as a child process, filtered to the
+//! same test, with `NDSHARE_TEST_CHILD` set: the test function then plays the
+//! child's part. Children are separate processes with their own mappings;
+//! nothing is shared with the parent but what the test passes on purpose.
+
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ndshare::{Access, Builder, Error, Handle, Order, RawArray, SharedArray};
+
+const CHILD: &str = "NDSHARE_TEST_CHILD";
+
+/// The argument the parent gave, if this process is the child.
+fn child_arg() -> Option<String> {
+    std::env::var(CHILD).ok()
+}
+
+/// Runs test `test` of this binary in a new process, as the child, with
+/// core dumps off (one test kills its child with `SIGSEGV` on purpose).
+fn run_child(test: &str, arg: &str) -> Output {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new("/bin/sh")
+        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, arg)
+        .output()
+        .expect("spawn the child test process")
+}
+
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "child failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A name unique to this test run, unlinked when dropped.
+struct Name(String);
+
+impl Name {
+    fn new(tag: &str) -> Name {
+        Name(format!("rs-test-{tag}-{}", std::process::id()))
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        let _ = ndshare::unlink(&self.0);
+    }
+}
+
+fn socket_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ndshare-test-{tag}-{}.sock", std::process::id()))
+}
+
+#[test]
+fn named_array_between_processes() {
+    if let Some(name) = child_arg() {
+        let mut a = SharedArray::<f32>::attach(&name).unwrap();
+        assert_eq!(a.shape(), &[3, 4]);
+        for ((i, j), v) in a
+            .view()
+            .into_dimensionality::<ndarray::Ix2>()
+            .unwrap()
+            .indexed_iter()
+        {
+            assert_eq!(*v, (i * 4 + j) as f32);
+        }
+        a.view_mut().unwrap().mapv_inplace(|v| -v);
+        return;
+    }
+    let name = Name::new("named");
+    let mut a = Builder::new().name(&name.0).zeros::<f32>(&[3, 4]).unwrap();
+    for (k, v) in a.as_slice_mut().unwrap().iter_mut().enumerate() {
+        *v = k as f32;
+    }
+    assert_success(&run_child("named_array_between_processes", &name.0));
+    let expected: Vec<f32> = (0..12).map(|k| -(k as f32)).collect();
+    assert_eq!(a.as_slice(), &expected[..]);
+}
+
+#[test]
+fn anonymous_array_through_fd_passing_both_ways() {
+    if let Some(path) = child_arg() {
+        let sock = UnixStream::connect(path).unwrap();
+        let mut b = SharedArray::<i64>::recv(&sock, Access::ReadWrite).unwrap();
+        assert_eq!(b.name(), None);
+        let expected: Vec<i64> = (0..1000).collect();
+        assert_eq!(b.as_slice(), &expected[..]);
+        for v in b.as_slice_mut().unwrap() {
+            *v *= *v;
+        }
+        b.send(&sock).unwrap();
+        return;
+    }
+    let path = socket_path("fdpass");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let child = std::thread::spawn({
+        let p = path.to_str().unwrap().to_owned();
+        move || run_child("anonymous_array_through_fd_passing_both_ways", &p)
+    });
+    let (sock, _) = listener.accept().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let data: Vec<i64> = (0..1000).collect();
+    let a = SharedArray::from_slice(&data, &[10, 100], Order::C).unwrap();
+    let file_id = a.as_raw().file_id();
+    a.send(&sock).unwrap();
+    // Nothing of it is left in this process: the memory lives on only
+    // through the descriptor in flight.
+    drop(a);
+    let back = SharedArray::<i64>::recv(&sock, Access::ReadOnly).unwrap();
+    assert_success(&child.join().unwrap());
+    assert_eq!(back.as_raw().file_id(), file_id);
+    assert_eq!(back.shape(), &[10, 100]);
+    assert_eq!(back.view()[[9, 99]], 999 * 999);
+    let squares: Vec<i64> = (0..1000).map(|v| v * v).collect();
+    assert_eq!(back.as_slice(), &squares[..]);
+}
+
+#[test]
+fn anonymous_array_through_process_handle() {
+    if let Some(handle) = child_arg() {
+        let handle: Handle = handle.parse().unwrap();
+        let mut a = SharedArray::<u16>::open(&handle, Access::ReadWrite).unwrap();
+        for (k, v) in a.as_slice_mut().unwrap().iter_mut().enumerate() {
+            *v = (k * 3) as u16;
+        }
+        // The same holder, another dtype: refused, not reinterpreted.
+        assert!(matches!(
+            SharedArray::<i16>::open(&handle, Access::ReadOnly),
+            Err(Error::TypeMismatch { .. })
+        ));
+        return;
+    }
+    let a = SharedArray::<u16>::zeros(&[64], Order::C).unwrap();
+    let handle = a.handle();
+    assert!(matches!(handle, Handle::Process { .. }));
+    assert_success(&run_child(
+        "anonymous_array_through_process_handle",
+        &handle.to_string(),
+    ));
+    let expected: Vec<u16> = (0..64).map(|k| k * 3).collect();
+    assert_eq!(a.as_slice(), &expected[..]);
+}
+
+#[test]
+fn process_handle_of_an_exited_holder_is_not_found() {
+    if child_arg().is_some() {
+        let a = SharedArray::<u8>::zeros(&[16], Order::C).unwrap();
+        println!("HANDLE={}", a.handle());
+        return;
+    }
+    let out = run_child("process_handle_of_an_exited_holder_is_not_found", "");
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // libtest prints "test <name> ... " on the same line before the output.
+    let handle: Handle = stdout
+        .split_once("HANDLE=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the child printed no handle: {stdout}"))
+        .parse()
+        .unwrap();
+    let Handle::Process { pid, .. } = handle else {
+        panic!("an anonymous array's handle is a process handle")
+    };
+    match RawArray::open(&handle, Access::ReadOnly) {
+        Err(Error::NotFound { name }) => assert!(name.contains(&pid.to_string()), "{name}"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn wrong_type_in_another_process_is_an_error() {
+    if let Some(name) = child_arg() {
+        match SharedArray::<f32>::attach(&name) {
+            Err(Error::TypeMismatch { expected, found }) => {
+                assert_eq!((expected.as_str(), found.as_str()), ("<f4", "<f8"))
+            }
+            other => panic!("expected TypeMismatch, got {other:?}"),
+        }
+        // Same size, other kind.
+        assert!(matches!(
+            SharedArray::<i64>::attach(&name),
+            Err(Error::TypeMismatch { .. })
+        ));
+        assert!(matches!(
+            SharedArray::<u64>::attach_readonly(&name),
+            Err(Error::TypeMismatch { .. })
+        ));
+        let raw = RawArray::attach(&name, Access::ReadOnly).unwrap();
+        assert_eq!(raw.dtype(), "<f8");
+        assert_eq!(raw.as_bytes()[..8], 1.5f64.to_le_bytes());
+        assert_eq!(raw.typed::<f64>().unwrap().as_slice(), &[1.5; 5]);
+        return;
+    }
+    let name = Name::new("mismatch");
+    let _a = Builder::new()
+        .name(&name.0)
+        .from_slice(&[1.5f64; 5], &[5])
+        .unwrap();
+    assert_success(&run_child(
+        "wrong_type_in_another_process_is_an_error",
+        &name.0,
+    ));
+}
+
+#[test]
+fn readonly_attach_refuses_writes() {
+    if let Some(name) = child_arg() {
+        let mut a = SharedArray::<u32>::attach_readonly(&name).unwrap();
+        assert!(!a.is_writable());
+        assert!(matches!(a.view_mut(), Err(Error::ReadOnly)));
+        assert!(matches!(a.as_slice_mut(), Err(Error::ReadOnly)));
+        assert_eq!(a.view().sum(), 7 * 1024);
+        let mut raw = RawArray::attach(&name, Access::ReadOnly).unwrap();
+        assert!(matches!(raw.as_bytes_mut(), Err(Error::ReadOnly)));
+        return;
+    }
+    let name = Name::new("readonly");
+    let a = Builder::new()
+        .name(&name.0)
+        .from_slice(&[7u32; 1024], &[1024])
+        .unwrap();
+    assert_success(&run_child("readonly_attach_refuses_writes", &name.0));
+    assert_eq!(a.as_slice(), &[7u32; 1024]);
+}
+
+#[test]
+fn readonly_mapping_faults_on_a_raw_write() {
+    if let Some(name) = child_arg() {
+        let a = SharedArray::<u32>::attach_readonly(&name).unwrap();
+        let p = a.segment().data_ptr().cast::<u32>();
+        // SAFETY: not safe on purpose: the page is mapped without write
+        // permission and this write must kill the process with SIGSEGV.
+        unsafe { p.write_volatile(99) };
+        println!("the write went through");
+        return;
+    }
+    let name = Name::new("fault");
+    let a = Builder::new()
+        .name(&name.0)
+        .from_slice(&[7u32; 1024], &[1024])
+        .unwrap();
+    let out = run_child("readonly_mapping_faults_on_a_raw_write", &name.0);
+    assert_eq!(
+        out.status.signal(),
+        Some(11),
+        "child should die of SIGSEGV: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(a.as_slice(), &[7u32; 1024]);
+}
+
+#[test]
+fn named_array_outlives_its_creator_until_unlinked() {
+    if let Some(name) = child_arg() {
+        let mut a = Builder::new()
+            .name(&name)
+            .order(Order::F)
+            .zeros::<i32>(&[2, 3])
+            .unwrap();
+        a.view_mut()
+            .unwrap()
+            .indexed_iter_mut()
+            .for_each(|(ix, v)| *v = (ix[0] * 10 + ix[1]) as i32);
+        return;
+    }
+    let name = Name::new("outlives");
+    assert_success(&run_child(
+        "named_array_outlives_its_creator_until_unlinked",
+        &name.0,
+    ));
+    let a = SharedArray::<i32>::attach(&name.0).unwrap();
+    assert_eq!(a.order(), Some(Order::F));
+    assert_eq!(a.view().strides(), &[1, 2]);
+    assert_eq!(a.view()[[1, 2]], 12);
+    assert_eq!(a.as_slice(), &[0, 10, 1, 11, 2, 12]);
+    a.unlink().unwrap();
+    assert!(matches!(
+        SharedArray::<i32>::attach(&name.0),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(a.view()[[0, 1]], 1); // the mapping stays
+}
