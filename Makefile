@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements-dev.txt constraints.txt
 
 $(VENV)/.built: $(VENV)/.installed $(RUST_SOURCES) pyproject.toml
 	$(VENV)/bin/maturin develop --release --quiet
-	$(CARGO) build --release --quiet --bins
+	$(CARGO) build --release --quiet --bins --examples
 	touch $@
 
 .PHONY: build
@@ -69,6 +69,10 @@ endif
 .PHONY: bench
 bench: build ## Run the benchmark suite; writes docs/benchmarks.md.
 	$(PY) benches/run.py
+
+.PHONY: bench-rust
+bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, views).
+	$(CARGO) bench -p ndshare --bench array
 
 .PHONY: lint
 lint: build ## clippy, rustfmt --check, mypy --strict.

@@ -37,7 +37,8 @@ pub fn recv(sock: BorrowedFd<'_>, access: Access) -> Result<Segment> {
         .map_err(|e| Error::io("cannot receive an array's descriptor", e))?;
     if buf != MAGIC {
         return Err(Error::InvalidHandle(format!(
-            "the socket sent {buf:?}, not an ndshare array message"
+            "the socket sent \"{}\", not an ndshare array message",
+            buf.escape_ascii()
         )));
     }
     let fd = fd.ok_or_else(|| Error::InvalidHandle("the message carried no descriptor".into()))?;

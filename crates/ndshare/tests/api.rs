@@ -1,5 +1,8 @@
 //! The Rust API within one process: constructors, views, types, errors.
 
+// Test values are small integers, exact in every float type.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
+
 use ndarray::{s, Array3, ArrayView2, Ix2, ShapeBuilder};
 use ndshare::{Access, Builder, Error, Handle, Layout, Order, RawArray, Segment, SharedArray};
 
@@ -107,7 +110,7 @@ fn typed_view_of_a_raw_array_checks_type_and_size() {
     .unwrap();
     match RawArray::from_segment(seg).typed::<f64>() {
         Err(Error::TypeMismatch { expected, found }) => {
-            assert_eq!((expected.as_str(), found.as_str()), ("<f8", ">f8"))
+            assert_eq!((expected.as_str(), found.as_str()), ("<f8", ">f8"));
         }
         other => panic!("{other:?}"),
     }

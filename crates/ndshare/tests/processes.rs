@@ -5,6 +5,9 @@
 //! child's part. Children are separate processes with their own mappings;
 //! nothing is shared with the parent but what the test passes on purpose.
 
+// Test values are small integers, exact in every float type.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
+
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -183,7 +186,7 @@ fn wrong_type_in_another_process_is_an_error() {
     if let Some(name) = child_arg() {
         match SharedArray::<f32>::attach(&name) {
             Err(Error::TypeMismatch { expected, found }) => {
-                assert_eq!((expected.as_str(), found.as_str()), ("<f4", "<f8"))
+                assert_eq!((expected.as_str(), found.as_str()), ("<f4", "<f8"));
             }
             other => panic!("expected TypeMismatch, got {other:?}"),
         }
@@ -238,6 +241,7 @@ fn readonly_attach_refuses_writes() {
 fn readonly_mapping_faults_on_a_raw_write() {
     if let Some(name) = child_arg() {
         let a = SharedArray::<u32>::attach_readonly(&name).unwrap();
+        #[allow(clippy::cast_ptr_alignment)] // the data is page-aligned
         let p = a.segment().data_ptr().cast::<u32>();
         // SAFETY: not safe on purpose: the page is mapped without write
         // permission and this write must kill the process with SIGSEGV.
