@@ -271,6 +271,18 @@ impl<T: Element> SharedArray<T> {
 
     /// The array as a mutable `ndarray` view.
     ///
+    /// It borrows the array exclusively: no other view of it can be alive at
+    /// the same time in this process, which the compiler checks:
+    ///
+    /// ```compile_fail,E0502
+    /// use ndshare::{Order, SharedArray};
+    /// let mut a = SharedArray::<f32>::zeros(&[2], Order::C)?;
+    /// let seen = a.view();
+    /// a.view_mut()?[0] = 1.0; // error: `a` is still borrowed by `seen`
+    /// assert_eq!(seen[0], 1.0);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::ReadOnly`] if mapped read-only; [`Error::InvalidShape`] if
     /// the header's strides make elements overlap (ndarray refuses a
