@@ -4,6 +4,8 @@
 //! image_stack create NAME FRAMES HEIGHT WIDTH   make a named stack, fill it, leave it
 //! image_stack check NAME                        check that Python normalized it
 //! image_stack process STACK MEANS               per-frame mean into MEANS, subtracted from STACK
+//! image_stack hold FRAMES HEIGHT WIDTH          an anonymous stack: print its handle, wait for a
+//!                                               line on stdin, then check as `check` does
 //! ```
 //!
 //! `examples/rust_python.py` drives it: Rust creates a stack that Python
@@ -32,13 +34,7 @@ fn create(name: &str, frames: usize, height: usize, width: usize) -> Result<(), 
     let mut stack = Builder::new()
         .name(name)
         .zeros::<f32>(&[frames, height, width])?;
-    let mut view = stack
-        .view_mut()?
-        .into_dimensionality::<Ix3>()
-        .expect("3 dimensions");
-    for ((k, y, x), v) in view.indexed_iter_mut() {
-        *v = pattern(k, y, x);
-    }
+    fill(&mut stack)?;
     println!(
         "rust: created {name:?}: {frames} frames of {height}x{width} float32 ({:.1} MiB), handle {}",
         (stack.len() * 4) as f64 / f64::from(1 << 20),
@@ -47,13 +43,44 @@ fn create(name: &str, frames: usize, height: usize, width: usize) -> Result<(), 
     Ok(())
 }
 
+fn fill(stack: &mut SharedArray<f32>) -> Result<(), Error> {
+    let mut view = stack
+        .view_mut()?
+        .into_dimensionality::<Ix3>()
+        .expect("3 dimensions");
+    for ((k, y, x), v) in view.indexed_iter_mut() {
+        *v = pattern(k, y, x);
+    }
+    Ok(())
+}
+
+/// An anonymous stack: no name, so another process reaches it through the
+/// handle (this process's descriptor) while this process holds it.
+fn hold(frames: usize, height: usize, width: usize) -> Result<bool, Error> {
+    let mut stack = SharedArray::<f32>::zeros(&[frames, height, width], ndshare::Order::C)?;
+    fill(&mut stack)?;
+    println!("{}", stack.handle());
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::Io {
+            context: "stdin".into(),
+            source: e,
+        })?;
+    Ok(check_normalized(&stack, "the anonymous stack"))
+}
+
 /// Checks that every frame is now `(v - min) / (max - min)` of the pattern.
 fn check(name: &str) -> Result<bool, Error> {
     let stack = SharedArray::<f32>::attach_readonly(name)?;
-    let view = stack
-        .view()
-        .into_dimensionality::<Ix3>()
-        .map_err(|e| Error::InvalidShape(e.to_string()))?;
+    Ok(check_normalized(&stack, &format!("{name:?}")))
+}
+
+fn check_normalized(stack: &SharedArray<f32>, what: &str) -> bool {
+    let Ok(view) = stack.view().into_dimensionality::<Ix3>() else {
+        println!("rust: {what} is not 3-dimensional");
+        return false;
+    };
     let (_, height, width) = view.dim();
     let mut worst = 0f32;
     for (k, frame) in view.axis_iter(Axis(0)).enumerate() {
@@ -66,10 +93,10 @@ fn check(name: &str) -> Result<bool, Error> {
     }
     let ok = worst <= 1e-6;
     println!(
-        "rust: {name:?} {} normalized by Python (largest error {worst:e})",
+        "rust: {what} {} normalized by Python (largest error {worst:e})",
         if ok { "was" } else { "was NOT" }
     );
-    Ok(ok)
+    ok
 }
 
 fn process(stack_name: &str, means_name: &str) -> Result<(), Error> {
@@ -118,9 +145,15 @@ fn main() -> ExitCode {
             )),
         },
         ["check", name] => check(name),
+        ["hold", f, h, w] => match (num(f), num(h), num(w)) {
+            (Some(f), Some(h), Some(w)) if f > 0 && h > 0 && w > 0 => hold(f, h, w),
+            _ => Err(Error::InvalidShape(
+                "FRAMES, HEIGHT and WIDTH must be positive numbers".into(),
+            )),
+        },
         ["process", stack, means] => process(stack, means).map(|()| true),
         _ => {
-            eprintln!("usage: image_stack create NAME FRAMES HEIGHT WIDTH | check NAME | process STACK MEANS");
+            eprintln!("usage: image_stack create NAME FRAMES HEIGHT WIDTH | check NAME | process STACK MEANS | hold FRAMES HEIGHT WIDTH");
             return ExitCode::from(3);
         }
     };

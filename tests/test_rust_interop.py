@@ -112,6 +112,38 @@ def test_rust_reports_a_missing_array(image_stack: pathlib.Path, name: str) -> N
     assert f'no shared array named "{name}"' in r.stderr
 
 
+def test_rust_anonymous_array_reaches_python_through_its_handle(image_stack: pathlib.Path) -> None:
+    """An anonymous array has no name: Rust prints its handle string, Python
+    opens the holder's descriptor through /proc (checked to be the same
+    memory) and writes into it while the Rust process keeps it."""
+    from ndshare._array import view_of_segment
+    from ndshare._ndshare import Segment
+
+    proc = subprocess.Popen([str(image_stack), "hold", "3", "16", "24"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        handle = proc.stdout.readline().strip()
+        kind, pid, fd, dev, ino = handle.removeprefix("ndshare:").split(":")
+        assert kind == "proc" and int(pid) == proc.pid
+        seg = Segment.from_process_fd(int(pid), int(fd), int(dev), int(ino))
+        assert seg.name is None and seg.dtype == "<f4" and seg.shape == (3, 16, 24)
+        stack = view_of_segment(seg, np.dtype(seg.dtype), seg.shape, seg.strides)
+        np.testing.assert_array_equal(stack, pattern(3, 16, 24))
+        lo = stack.min(axis=(1, 2), keepdims=True)
+        stack -= lo
+        stack /= stack.max(axis=(1, 2), keepdims=True)
+        # A handle naming other memory is refused, not followed.
+        with pytest.raises(FileNotFoundError):
+            Segment.from_process_fd(int(pid), int(fd), int(dev), int(ino) + 1)
+        out, err = proc.communicate("\n", timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, out + err
+    assert "the anonymous stack was normalized by Python" in out
+
+
 def test_the_example_script_runs(image_stack: pathlib.Path) -> None:
     r = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "rust_python.py"), "--bin", str(image_stack), "--frames", "3", "--size", "64"],

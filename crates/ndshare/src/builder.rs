@@ -95,7 +95,8 @@ impl Builder {
     /// A new zero-filled array of `T`.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] if the size overflows; [`Error::AlreadyExists`]
+    /// [`Error::InvalidShape`] if the size overflows or the mode is more
+    /// than permission bits (`0o777`); [`Error::AlreadyExists`]
     /// and [`Error::InvalidName`] for a name; [`Error::OutOfMemory`] if the
     /// memory cannot be reserved; [`Error::PermissionDenied`], [`Error::Io`].
     ///

@@ -25,9 +25,14 @@ fn child_arg() -> Option<String> {
 /// Runs test `test` of this binary in a new process, as the child, with
 /// core dumps off (one test kills its child with `SIGSEGV` on purpose).
 fn run_child(test: &str, arg: &str) -> Output {
+    run_child_under(test, arg, "")
+}
+
+/// As [`run_child`], after the shell commands `setup` (limits, traps).
+fn run_child_under(test: &str, arg: &str, setup: &str) -> Output {
     let exe = std::env::current_exe().expect("test binary path");
     Command::new("/bin/sh")
-        .args(["-c", "ulimit -c 0; exec \"$0\" \"$@\""])
+        .args(["-c", &format!("ulimit -c 0; {setup} exec \"$0\" \"$@\"")])
         .arg(exe)
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, arg)
@@ -295,4 +300,43 @@ fn named_array_outlives_its_creator_until_unlinked() {
         Err(Error::NotFound { .. })
     ));
     assert_eq!(a.view()[[0, 1]], 1); // the mapping stays
+}
+
+#[test]
+fn creation_beyond_a_limit_is_out_of_memory_not_a_crash() {
+    const BYTES: usize = 4 << 20;
+    if let Some(name) = child_arg() {
+        // RLIMIT_FSIZE is below BYTES: fallocate fails with EFBIG, up front.
+        match SharedArray::<u8>::zeros(&[BYTES], Order::C) {
+            Err(e @ Error::OutOfMemory { bytes, .. }) => {
+                assert_eq!(bytes, BYTES as u64 + 4096);
+                assert_eq!(e.raw_os_error(), Some(27)); // EFBIG
+            }
+            other => panic!("expected OutOfMemory, got {other:?}"),
+        }
+        match Builder::new().name(&name).zeros::<u8>(&[BYTES]) {
+            Err(Error::OutOfMemory { hint, .. }) => assert!(hint.contains("/dev/shm"), "{hint}"),
+            other => panic!("expected OutOfMemory, got {other:?}"),
+        }
+        // Nothing was published under the name.
+        assert!(matches!(
+            RawArray::attach(&name, Access::ReadOnly),
+            Err(Error::NotFound { .. })
+        ));
+        // A smaller array still fits.
+        assert_eq!(
+            SharedArray::<u8>::zeros(&[4096], Order::C).unwrap().len(),
+            4096
+        );
+        return;
+    }
+    let name = Name::new("oom");
+    // `ulimit -f` counts 512-byte blocks in dash, 1024-byte ones in bash:
+    // 1 MiB at most either way. SIGXFSZ ignored, so the call fails instead.
+    let out = run_child_under(
+        "creation_beyond_a_limit_is_out_of_memory_not_a_crash",
+        &name.0,
+        "ulimit -f 1024; trap '' XFSZ;",
+    );
+    assert_success(&out);
 }
