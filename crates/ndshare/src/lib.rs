@@ -87,6 +87,11 @@ pub mod registry;
 pub mod segment;
 pub mod sys;
 
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctest;
+
 pub use array::SharedArray;
 pub use builder::Builder;
 pub use dtype::Element;
