@@ -11,8 +11,8 @@ use std::ptr::NonNull;
 use rustix::fs::{self as rfs, FallocateFlags, Mode, OFlags, SealFlags, CWD};
 use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
 use rustix::net::{
-    self as rnet, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
+    self as rnet, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
 use rustix::process::{self, Resource};
 
@@ -370,10 +370,17 @@ pub fn send_with_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) ->
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other("control buffer too small for one descriptor"));
+        return Err(io::Error::other(
+            "control buffer too small for one descriptor",
+        ));
     }
     let sent = loop {
-        match rnet::sendmsg(sock, &[IoSlice::new(payload)], &mut control, SendFlags::NOSIGNAL) {
+        match rnet::sendmsg(
+            sock,
+            &[IoSlice::new(payload)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
             Err(rustix::io::Errno::INTR) => {}
             other => break other?,
         }
@@ -405,7 +412,12 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
-        match rnet::recvmsg(sock, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC) {
+        match rnet::recvmsg(
+            sock,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
             Err(rustix::io::Errno::INTR) => {}
             other => break other?,
         }
