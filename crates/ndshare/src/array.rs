@@ -218,10 +218,20 @@ impl<T: Element> SharedArray<T> {
                     "stride {s} is not a multiple of {size}"
                 )));
             }
-            // The header check (`Layout::check_fits` from offset 0) leaves a
-            // negative stride only on an axis of length <= 1 or in an empty
-            // array, where it reaches no element: 0 means the same there.
-            strides.push(usize::try_from(s / size as i64).unwrap_or(0));
+            // The data's first element is element 0 (the header check,
+            // `Layout::check_fits` from offset 0, allows nothing else), so a
+            // negative stride can only be one that reaches no other element:
+            // on an axis of length 1, or in an empty array. 0 means the same.
+            let step = match usize::try_from(s / size as i64) {
+                Ok(step) => step,
+                Err(_) if d <= 1 || layout.is_empty() => 0,
+                Err(_) => {
+                    return Err(Error::InvalidShape(format!(
+                        "negative stride {s} on an axis of length {d}: the data would start before element 0"
+                    )))
+                }
+            };
+            strides.push(step);
             dim.push(d);
         }
         if dim.contains(&0) {

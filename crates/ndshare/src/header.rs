@@ -160,6 +160,9 @@ impl Header {
         }
         let header_len = header_len_for(layout.ndim(), dtype.len()) as u64;
         let data_len = layout.required_bytes()?;
+        // Never write a header that `decode` would refuse: strides given by
+        // the caller must keep every element inside the data.
+        layout.check_fits(0, data_len)?;
         header_len
             .checked_add(data_len)
             .filter(|&n| i64::try_from(n).is_ok())

@@ -137,6 +137,26 @@ fn overlapping_strides_give_no_mutable_view() {
     let mut a = RawArray::from_segment(seg).typed::<i64>().unwrap();
     assert_eq!(a.view().len(), 4);
     assert!(matches!(a.view_mut(), Err(Error::InvalidShape(_))));
+    // Strides that reach outside the data, or before its start, make no
+    // segment at all: readers would refuse its header.
+    for strides in [vec![-8], vec![16]] {
+        let layout = Layout::from_parts(vec![4], strides, 8).unwrap();
+        assert!(matches!(
+            Segment::create(layout, "<i8", None, 0o600),
+            Err(Error::InvalidShape(_))
+        ));
+    }
+    // ... unless it reaches no element.
+    let layout = Layout::from_parts(vec![1, 3], vec![-24, 8], 8).unwrap();
+    let seg = Segment::create(layout, "<i8", None, 0o600).unwrap();
+    assert_eq!(
+        RawArray::from_segment(seg)
+            .typed::<i64>()
+            .unwrap()
+            .view()
+            .shape(),
+        &[1, 3]
+    );
     // Strides that are not whole elements are refused outright.
     let layout = Layout::from_parts(vec![2], vec![4], 8).unwrap();
     let seg = Segment::create(layout, "<i8", None, 0o600).unwrap();
