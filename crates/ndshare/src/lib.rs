@@ -12,9 +12,11 @@ pub mod dtype;
 pub mod error;
 pub mod header;
 pub mod layout;
+mod limits;
 pub mod liveness;
 pub mod name;
 pub mod registry;
+mod sealing;
 pub mod segment;
 pub mod sys;
 
