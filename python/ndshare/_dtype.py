@@ -49,10 +49,14 @@ def from_descr(descr: str, itemsize: int) -> np.dtype[Any]:
             dtype = npy_format.descr_to_dtype(ast.literal_eval(descr))
         else:
             dtype = np.dtype(descr)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError, KeyError, IndexError) as e:
         raise FormatError(f"the segment's dtype descriptor {descr[:80]!r} is not valid: {e}") from None
     if dtype.hasobject:
         raise FormatError(f"the segment's dtype {descr[:80]!r} holds Python objects")
+    if dtype.subdtype is not None:
+        # numpy never gives an array a sub-array dtype (it becomes part of
+        # the shape), so no segment made by ndshare holds one.
+        raise FormatError(f"the segment's dtype {descr[:80]!r} is a sub-array dtype")
     if dtype.itemsize != itemsize:
         raise FormatError(
             f"the segment's dtype {descr[:80]!r} has itemsize {dtype.itemsize}, "
