@@ -261,8 +261,8 @@ impl Segment {
             other => other,
         }
         .map_err(|e| limits::open_failed(e, &format!("cannot open {label}"), Some(&label)))?;
-        let info = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        if (info.dev, info.ino) != (dev, ino) {
+        let found = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        if (found.dev, found.ino) != (dev, ino) {
             return Err(Error::NotFound { name: label });
         }
         Segment::from_fd(owned, access)

@@ -132,7 +132,7 @@ fn nasty_word() -> impl Strategy<Value = u64> {
 }
 
 proptest! {
-    #![proptest_config(cases(3000))]
+    #![proptest_config(cases(20_000))]
 
     #[test]
     fn valid_headers_round_trip(h in valid_header()) {
@@ -174,7 +174,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(cases(300))]
+    #![proptest_config(cases(2_000))]
 
     #[test]
     fn mutated_segments_open_or_refuse(

@@ -106,10 +106,8 @@ fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
     // SAFETY: in the mapping, which is writable in `creator`.
     unsafe { creator.data_ptr().add(3 * 4096 + 5).write_volatile(7) };
     // SAFETY: same address, read back.
-    assert_eq!(
-        unsafe { creator.data_ptr().add(3 * 4096 + 5).read_volatile() },
-        7
-    );
+    let back = unsafe { creator.data_ptr().add(3 * 4096 + 5).read_volatile() };
+    assert_eq!(back, 7);
     assert_eq!(
         data_bytes(&reader)[3 * 4096 + 5],
         0,
