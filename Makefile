@@ -40,6 +40,7 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 .PHONY: test
 test: build ## Run every test: cargo tests, pytest, then the core tests on the oldest Python/numpy.
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
+	FUZZ_SECONDS=30 fuzz/run
 	$(PY) -m pytest -q
 	$(MAKE) --no-print-directory test-oldest
 
@@ -65,6 +66,10 @@ else
 	.venv-oldest/bin/pip install --quiet --force-reinstall --no-deps target/wheels/ndshare-*.whl
 	cd tests && ../.venv-oldest/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OLDEST_TESTS))
 endif
+
+.PHONY: fuzz
+fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ_SECONDS=600 for longer.
+	FUZZ_INSTALL=1 FUZZ_SECONDS=$${FUZZ_SECONDS:-300} fuzz/run
 
 .PHONY: bench
 bench: build ## Run the benchmark suite; writes docs/benchmarks.md.

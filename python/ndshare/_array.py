@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _pickling
-from ._dtype import from_descr, to_descr
+from ._dtype import check_shareable, from_descr, to_descr
 from ._ndshare import Segment
 
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
@@ -124,7 +124,9 @@ def view_of_segment(
     readonly: bool = False,
 ) -> SharedArray:
     """A SharedArray over part of a segment. numpy checks that the view lies
-    inside the segment's data, so a hostile reference cannot reach outside."""
+    inside the segment's data, so a hostile reference cannot reach outside;
+    an object dtype (pointers read from shared bytes) is refused here."""
+    check_shareable(np.dtype(dtype))
     raw = np.asarray(seg)
     arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=raw, offset=offset, strides=strides)
     arr._segment = seg

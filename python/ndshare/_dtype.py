@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import warnings
 from typing import Any
 
 import numpy as np
@@ -44,15 +45,25 @@ def from_descr(descr: str, itemsize: int) -> np.dtype[Any]:
     try:
         if len(descr) > _MAX_DESCR:
             raise ValueError("descriptor too long")
-        if descr[:1] in ("[", "("):
-            # Only literals: ast.literal_eval runs no code.
-            dtype = npy_format.descr_to_dtype(ast.literal_eval(descr))
-        else:
-            dtype = np.dtype(descr)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+        # A descriptor numpy only warns about (a deprecated alias such as
+        # 'a') is one ndshare never writes: refused like any other.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if descr[:1] in ("[", "("):
+                # Only literals: ast.literal_eval runs no code.
+                dtype = npy_format.descr_to_dtype(ast.literal_eval(descr))
+            else:
+                dtype = np.dtype(descr)
+    except (
+        ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError, KeyError, IndexError, Warning
+    ) as e:
         raise FormatError(f"the segment's dtype descriptor {descr[:80]!r} is not valid: {e}") from None
     if dtype.hasobject:
         raise FormatError(f"the segment's dtype {descr[:80]!r} holds Python objects")
+    if dtype.subdtype is not None:
+        # numpy never gives an array a sub-array dtype (it becomes part of
+        # the shape), so no segment made by ndshare holds one.
+        raise FormatError(f"the segment's dtype {descr[:80]!r} is a sub-array dtype")
     if dtype.itemsize != itemsize:
         raise FormatError(
             f"the segment's dtype {descr[:80]!r} has itemsize {dtype.itemsize}, "

@@ -80,10 +80,12 @@ pub mod fdpass;
 pub mod handle;
 pub mod header;
 pub mod layout;
+mod limits;
 pub mod liveness;
 pub mod name;
 pub mod raw;
 pub mod registry;
+mod sealing;
 pub mod segment;
 pub mod sys;
 

@@ -9,8 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::header::{self, Header, FLAG_NAMED, STATE_READY};
 use crate::layout::Layout;
+use crate::limits;
 use crate::liveness::ProcessStamp;
 use crate::name;
+use crate::sealing;
 use crate::sys::{self, FileInfo, Mapping};
 
 /// How a segment is mapped.
@@ -113,16 +115,17 @@ impl Segment {
         let flags = if name.is_some() { FLAG_NAMED } else { 0 };
         let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
         let len = header.segment_len();
+        limits::check_fits_in_memory(len)?;
         let fd = if path.is_some() {
             sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
-                classify(
+                limits::open_failed(
                     e,
                     "cannot create a file in the shared-memory directory",
                     None,
                 )
             })?
         } else {
-            sys::memfd("ndshare").map_err(|e| Error::io("memfd_create", e))?
+            sys::memfd("ndshare").map_err(|e| limits::open_failed(e, "memfd_create", None))?
         };
         sys::reserve(fd.as_fd(), len).map_err(|e| {
             use rustix::io::Errno;
@@ -136,7 +139,8 @@ impl Segment {
         if path.is_none() {
             sys::seal_size(fd.as_fd()).map_err(|e| Error::io("cannot seal the memfd", e))?;
         }
-        let map = Mapping::new(fd.as_fd(), len as usize, true).map_err(|e| Error::io("mmap", e))?;
+        let map = Mapping::new(fd.as_fd(), len as usize, true)
+            .map_err(|e| limits::map_failed(e, len, "mmap"))?;
         let bytes = header.encode();
         // SAFETY: the mapping is `len >= bytes.len()` bytes, writable, and new:
         // no other process can reach it yet (the memfd has not been handed out;
@@ -178,7 +182,7 @@ impl Segment {
             }
             other => other,
         }
-        .map_err(|e| classify(e, &what, Some(name)))?;
+        .map_err(|e| limits::open_failed(e, &what, Some(name)))?;
         let mut seg = Segment::from_fd(fd, access)?;
         if !seg.header.is_named() {
             return Err(Error::Corrupt(format!(
@@ -197,6 +201,7 @@ impl Segment {
     /// allow `access`.
     pub fn from_fd(fd: OwnedFd, access: Access) -> Result<Segment> {
         let (header, file) = read_header(fd.as_fd())?;
+        sealing::check(fd.as_fd(), &header)?;
         let len = usize::try_from(header.segment_len())
             .map_err(|_| Error::Corrupt("segment too large to map".into()))?;
         // Map the header writable when the descriptor allows it (the lock
@@ -205,11 +210,18 @@ impl Segment {
             Ok(m) => (m, true),
             Err(e) if access == Access::ReadOnly && e.kind() == io::ErrorKind::PermissionDenied => {
                 (
-                    Mapping::new(fd.as_fd(), len, false).map_err(|e| Error::io("mmap", e))?,
+                    Mapping::new(fd.as_fd(), len, false)
+                        .map_err(|e| limits::map_failed(e, len as u64, "mmap"))?,
                     false,
                 )
             }
-            Err(e) => return Err(classify(e, "cannot map the segment writable", None)),
+            Err(e) => {
+                return Err(limits::map_failed(
+                    e,
+                    len as u64,
+                    "cannot map the segment writable",
+                ))
+            }
         };
         let data_writable = access == Access::ReadWrite;
         if !data_writable && header_writable {
@@ -248,7 +260,7 @@ impl Segment {
             }
             other => other,
         }
-        .map_err(|e| classify(e, &format!("cannot open {label}"), Some(&label)))?;
+        .map_err(|e| limits::open_failed(e, &format!("cannot open {label}"), Some(&label)))?;
         let found = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
         if (found.dev, found.ino) != (dev, ino) {
             return Err(Error::NotFound { name: label });
@@ -338,6 +350,11 @@ impl Segment {
 /// Never: the slices it converts are of checked length.
 pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
     let file = sys::file_info(fd).map_err(|e| Error::io("fstat", e))?;
+    if !file.regular {
+        return Err(Error::Corrupt(
+            "not a regular file (a FIFO, socket or device)".into(),
+        ));
+    }
     if file.size == 0 {
         return Err(Error::Corrupt("the segment is empty".into()));
     }

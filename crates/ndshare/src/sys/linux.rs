@@ -41,6 +41,8 @@ pub struct FileInfo {
     pub mode: u32,
     /// Owner.
     pub uid: u32,
+    /// Whether it is a regular file (not a FIFO, socket or device).
+    pub regular: bool,
 }
 
 /// `fstat` of an open file.
@@ -52,6 +54,7 @@ pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
         size: st.st_size as u64,
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
+        regular: rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile,
     })
 }
 
@@ -181,7 +184,10 @@ pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
         rfs::openat(
             CWD,
             path,
-            access | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            // NONBLOCK: a FIFO planted under an ndshare name must not hang
+            // the opener (opening one read-only waits for a writer). It
+            // changes nothing for the regular files segments are.
+            access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
             Mode::empty(),
         )
         .map_err(io::Error::from)
@@ -207,8 +213,13 @@ pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd>
         OFlags::RDONLY
     };
     with_fd_headroom(|| {
-        rfs::openat(CWD, path.as_str(), access | OFlags::CLOEXEC, Mode::empty())
-            .map_err(io::Error::from)
+        rfs::openat(
+            CWD,
+            path.as_str(),
+            access | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)
     })
 }
 
@@ -231,6 +242,8 @@ pub fn list_shm_dir() -> io::Result<Vec<PathBuf>> {
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// Set when the file's size is not sealed: see [`super::sigbus`].
+    guard: Option<super::sigbus::Registration>,
 }
 
 // SAFETY: a `Mapping` is a range of addresses valid until drop; it holds no
@@ -259,11 +272,16 @@ impl Mapping {
         // SAFETY: a new mapping at an address the kernel chooses aliases no
         // Rust object. The file's size is checked by the caller (the segment
         // size is sealed for memfds and validated against `fstat` for named
-        // files) so that the range is backed.
+        // files) so that the range is backed; should a named file shrink
+        // later, the `sigbus` guard registered below keeps the range usable.
         let ptr = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
         let ptr =
             NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
-        Ok(Mapping { ptr, len })
+        // A file that can shrink (a named file: only memfds can be sealed)
+        // would turn an access past its new end into a SIGBUS.
+        let guard = (!size_is_sealed(fd))
+            .then(|| super::sigbus::register(ptr.as_ptr(), len, if writable { len } else { 0 }));
+        Ok(Mapping { ptr, len, guard })
     }
 
     /// First byte.
@@ -301,12 +319,17 @@ impl Mapping {
                 MprotectFlags::READ,
             )?;
         }
+        if let Some(g) = &self.guard {
+            g.set_writable_len(offset);
+        }
         Ok(())
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Unregistered first: once unmapped, the range may be reused.
+        drop(self.guard.take());
         // SAFETY: `ptr`/`len` are exactly what mmap returned, unmapped once.
         let _ = unsafe { mm::munmap(self.ptr.as_ptr().cast::<c_void>(), self.len) };
     }
@@ -448,4 +471,15 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
         }
     }
     Ok(fd)
+}
+
+/// Total RAM plus swap of the machine (`sysinfo(2)`): no segment larger
+/// than this can ever be reserved.
+#[must_use]
+pub fn memory_total() -> u64 {
+    let si = rustix::system::sysinfo();
+    let unit = u64::from(si.mem_unit.max(1));
+    (si.totalram as u64)
+        .saturating_add(si.totalswap as u64)
+        .saturating_mul(unit)
 }

@@ -11,4 +11,7 @@
 #[cfg_attr(not(target_os = "linux"), path = "unsupported.rs")]
 mod imp;
 
+#[cfg(target_os = "linux")]
+pub mod sigbus;
+
 pub use imp::*;

@@ -38,6 +38,8 @@ pub struct FileInfo {
     pub mode: u32,
     /// Owner.
     pub uid: u32,
+    /// Whether it is a regular file.
+    pub regular: bool,
 }
 
 /// Unsupported.
@@ -135,6 +137,11 @@ pub fn process_start_ticks(_: u32) -> io::Result<u64> {
 #[must_use]
 pub fn is_zombie(_: u32) -> bool {
     false
+}
+/// Unknown: 0, which no size check treats as a limit.
+#[must_use]
+pub fn memory_total() -> u64 {
+    0
 }
 /// Unsupported.
 pub fn free_bytes_of(_: BorrowedFd<'_>) -> io::Result<u64> {

@@ -1,0 +1,83 @@
+//! Running short of a resource: which error it is, and how to fix it.
+//!
+//! Every shortage is reported when the array is made, with the limit that
+//! was hit and the way to raise it; none is left to fault later.
+
+use std::io;
+
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+fn errno(e: &io::Error) -> Option<Errno> {
+    e.raw_os_error().map(Errno::from_raw_os_error)
+}
+
+/// Refuses at once a segment larger than the machine's RAM and swap
+/// together. Reserving it could never succeed, and trying would first push
+/// the machine into its out-of-memory killer, which picks a victim by its
+/// size and may pick another program: the pages of an unmapped memfd count
+/// against no process.
+///
+/// # Errors
+/// [`Error::OutOfMemory`].
+pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
+    let total = sys::memory_total();
+    if total > 0 && bytes > total {
+        return Err(Error::OutOfMemory {
+            bytes,
+            hint: format!("the machine has {total} bytes of RAM and swap in all"),
+            source: io::Error::from_raw_os_error(Errno::NOMEM.raw_os_error()),
+        });
+    }
+    Ok(())
+}
+
+/// The error for a failed `mmap` of `bytes` bytes; errors other than a
+/// shortage go through [`crate::segment::classify`] with `what`.
+pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
+    if errno(&e) == Some(Errno::NOMEM) {
+        let hint = match rustix::process::getrlimit(rustix::process::Resource::As).current {
+            Some(limit) => format!(
+                "this process's address space is limited to {limit} bytes (RLIMIT_AS); \
+                 raise it (`ulimit -v`), or map fewer or smaller arrays at once"
+            ),
+            None => "this process's address space (or the kernel's mapping count, \
+                     vm.max_map_count) is exhausted"
+                .to_owned(),
+        };
+        return Error::OutOfMemory {
+            bytes,
+            hint,
+            source: e,
+        };
+    }
+    crate::segment::classify(e, what, None)
+}
+
+/// The error for a failed open or `memfd_create`, saying what to do when the
+/// descriptors ran out; other errors go through [`crate::segment::classify`].
+pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error {
+    match errno(&e) {
+        Some(Errno::MFILE) => {
+            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+                .maximum
+                .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
+            Error::io(
+                format!(
+                    "{what}: this process has no file descriptor left (hard RLIMIT_NOFILE is \
+                     {limit}). Every live anonymous array holds one; raise the limit \
+                     (`ulimit -n`, `LimitNOFILE=`, `docker run --ulimit nofile=...`) or drop \
+                     arrays no longer needed"
+                ),
+                e,
+            )
+        }
+        Some(Errno::NFILE) => Error::io(
+            format!("{what}: the system's file table is full (fs.file-max)"),
+            e,
+        ),
+        _ => crate::segment::classify(e, what, name),
+    }
+}

@@ -1,0 +1,46 @@
+//! An anonymous segment must not be able to shrink under its mappings.
+//!
+//! ndshare seals every memfd it makes with `F_SEAL_SHRINK | F_SEAL_GROW |
+//! F_SEAL_SEAL` before anyone else can reach it (see
+//! [`crate::sys::seal_size`]). A descriptor that arrives from elsewhere —
+//! another implementation of the format, or a hostile process — may not be:
+//! whoever else holds it could then truncate it and turn this process's next
+//! access into a `SIGBUS`. Such a segment is sealed here, before it is
+//! mapped, or refused.
+//!
+//! Named files cannot be sealed at all (tmpfs files opened by name carry
+//! `F_SEAL_SEAL`); their mappings are guarded instead, by
+//! [`crate::sys::sigbus`]. docs/security.md has the whole picture.
+
+use std::os::fd::BorrowedFd;
+
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::sys;
+
+/// Makes sure the anonymous segment behind `fd` cannot shrink: it is sealed
+/// already, or it is sealed now and still has the size its header gives.
+///
+/// # Errors
+/// [`Error::Corrupt`] if it is not sealed and cannot be (a read-only
+/// descriptor, or a memfd made without `MFD_ALLOW_SEALING`), or if its size
+/// changed before the seal took hold.
+pub(crate) fn check(fd: BorrowedFd<'_>, header: &Header) -> Result<()> {
+    if header.is_named() || sys::size_is_sealed(fd) {
+        return Ok(());
+    }
+    sys::seal_size(fd).map_err(|e| {
+        Error::Corrupt(format!(
+            "an anonymous segment must be sealed against shrinking (F_SEAL_SHRINK); this one is not, \
+             and it cannot be sealed through this descriptor ({e})"
+        ))
+    })?;
+    let size = sys::file_info(fd).map_err(|e| Error::io("fstat", e))?.size;
+    if size != header.segment_len() {
+        return Err(Error::Corrupt(format!(
+            "the segment changed size while it was being opened ({} bytes, now {size})",
+            header.segment_len()
+        )));
+    }
+    Ok(())
+}
