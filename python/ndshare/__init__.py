@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from multiprocessing.reduction import ForkingPickler as _ForkingPickler
 
-from . import _pickling
+from . import _dask, _pickling, parallel
 from ._array import (
     SharedArray,
     array,
@@ -24,13 +24,14 @@ from ._array import (
     zeros,
     zeros_like,
 )
-from ._ndshare import FormatError
+from ._ndshare import FormatError, UnreachableError
 from ._registry import ArrayInfo, list_arrays, unlink
 
 #: ``ndshare.list()``: the named arrays of the machine.
 list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
 
 _ForkingPickler.register(SharedArray, _pickling.reduce_forking)
+_dask.install()
 
 from importlib.metadata import version as _version
 
@@ -40,6 +41,7 @@ __all__ = [
     "ArrayInfo",
     "FormatError",
     "SharedArray",
+    "UnreachableError",
     "array",
     "attach",
     "empty",

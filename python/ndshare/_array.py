@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Optional, Sequence, SupportsIndex, Tuple, Union
+from typing import Any, Optional, Sequence, SupportsIndex, Tuple, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -18,7 +18,7 @@ ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
 _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
-class SharedArray(np.ndarray):  # type: ignore[type-arg]
+class SharedArray(np.ndarray):
     """A numpy array whose memory is shared between processes.
 
     Every view of it (slices, transposes, reshapes that need no copy) is a
@@ -71,7 +71,7 @@ class SharedArray(np.ndarray):  # type: ignore[type-arg]
     def __reduce__(self) -> Tuple[Any, ...]:
         seg = self._segment
         if seg is None:
-            return np.ndarray.__reduce__(self.view(np.ndarray))
+            return cast(Tuple[Any, ...], np.ndarray.__reduce__(self.view(np.ndarray)))
         return _pickling.reduce_plain(self, seg)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
@@ -137,7 +137,7 @@ def view_of_segment(
 
 def _shape_tuple(shape: ShapeLike) -> Tuple[int, ...]:
     try:
-        dims = (operator.index(shape),)  # type: ignore[arg-type]
+        dims: Tuple[int, ...] = (operator.index(shape),)  # type: ignore[arg-type]
     except TypeError:
         dims = tuple(operator.index(d) for d in shape)  # type: ignore[union-attr]
     if any(d < 0 for d in dims):
@@ -173,12 +173,12 @@ def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name:
     return _new(shape, dtype, order, name, mode)
 
 
-def ones(shape: ShapeLike, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array of ones."""
     return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode)
 
 
-def full(shape: ShapeLike, fill_value: Any, dtype: DTypeLike = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.array(fill_value).dtype
@@ -195,30 +195,30 @@ def _like_order(prototype: Any, order: str) -> str:
     return o
 
 
-def empty_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array with the shape and dtype of ``prototype``."""
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
     return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode)
 
 
-def zeros_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array of zeros with the shape and dtype of ``prototype``."""
     return empty_like(prototype, dtype, order, shape, name=name, mode=mode)
 
 
-def ones_like(prototype: ArrayLike, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array of ones with the shape and dtype of ``prototype``."""
     return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode)
 
 
-def full_like(prototype: ArrayLike, fill_value: Any, dtype: DTypeLike = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
     a = empty_like(prototype, dtype, order, shape, name=name, mode=mode)
     np.copyto(a, fill_value, casting="unsafe")
     return a
 
 
-def array(object: ArrayLike, dtype: DTypeLike = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """Copies any array-like (non-contiguous arrays included) into a new
     shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
     src = np.asarray(object, dtype=dtype)

@@ -30,11 +30,11 @@ import threading
 import time
 import weakref
 from multiprocessing import context, reduction, resource_sharer, util
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple, cast
 
 import numpy as np
 
-from ._ndshare import Segment
+from ._ndshare import Segment, UnreachableError
 
 if TYPE_CHECKING:
     from ._array import SharedArray
@@ -134,7 +134,7 @@ def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
     """For multiprocessing's ForkingPickler: the descriptor itself."""
     seg = arr._segment
     if seg is None:
-        return np.ndarray.__reduce__(arr.view(np.ndarray))
+        return cast(Tuple[Any, ...], np.ndarray.__reduce__(arr.view(np.ndarray)))
     if context.get_spawning_popen() is not None:
         fd: Any = reduction.DupFd(seg.fd)  # travels with the new process
     else:
@@ -142,10 +142,15 @@ def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
     return (_rebuild_dupfd, (fd, seg.file_id, not seg.writable) + _view_of(arr, seg))
 
 
-def _open_located(locator: Tuple[Any, ...], readonly: bool) -> Segment:
+def _describe(name: Optional[str], dtype: Any, shape: Any) -> str:
+    what = f"shared array {name!r}" if name is not None else "anonymous shared array"
+    return f"{what} ({np.dtype(dtype)}, shape {tuple(shape)})"
+
+
+def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segment:
     file_id, name, pid, fd, sender_readonly = locator
     readonly = readonly or sender_readonly
-    seg = lookup(file_id, readonly)
+    seg = lookup(tuple(file_id), readonly)
     if seg is not None:
         return seg
     reasons = []
@@ -153,7 +158,7 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool) -> Segment:
         try:
             seg = Segment.attach(name, readonly=readonly)
         except OSError as e:
-            reasons.append(f"by name: {e}")
+            reasons.append(f"by name: {e.strerror or e}")
         else:
             if seg.file_id == tuple(file_id):
                 return remember(seg)
@@ -161,22 +166,28 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool) -> Segment:
     try:
         seg = Segment.from_process_fd(pid, fd, file_id[0], file_id[1], readonly=readonly)
     except OSError as e:
-        reasons.append(f"through process {pid}: {e}")
+        reasons.append(str(e.strerror or e))
     else:
         return remember(seg)
-    what = f"shared array {name!r}" if name is not None else "anonymous shared array"
-    raise FileNotFoundError(
-        f"cannot reach the {what} sent by process {pid} ({'; '.join(reasons)}). "
-        "An anonymous array can be reached only while a process that holds it is "
-        "alive, from a process of the same user on the same machine; pass it through "
-        "multiprocessing (which sends the descriptor itself) or give it a name="
-    )
+    if name is None:
+        hint = (
+            "An anonymous array is reached through a process that holds it: send it "
+            "while the sender still holds it, to a process of the same user on the same "
+            "machine; or pass it through multiprocessing (which sends the descriptor "
+            "itself), or give it a name="
+        )
+    else:
+        hint = (
+            "A named array is reached by its name (here unlinked or reused) or, "
+            "failing that, through a process that still holds it"
+        )
+    raise UnreachableError(f"cannot reach the {what} sent by process {pid}: {'; '.join(reasons)}. {hint}")
 
 
 def _rebuild_located(locator: Tuple[Any, ...], offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool) -> "SharedArray":
     from ._array import view_of_segment
 
-    seg = _open_located(locator, readonly)
+    seg = _open_located(locator, readonly, _describe(locator[1], dtype, shape))
     return view_of_segment(seg, dtype, shape, strides, offset, readonly)
 
 

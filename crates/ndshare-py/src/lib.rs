@@ -19,11 +19,20 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
+// The module is `ndshare` (where the package re-exports them), so that
+// pickle finds the classes by name: an exception raised in a worker process
+// crosses back to its parent (multiprocessing, joblib, Dask) as itself.
 create_exception!(
-    _ndshare,
+    ndshare,
     FormatError,
     PyValueError,
     "A segment is not a valid ndshare segment: bad magic, unsupported version, or a header that contradicts itself or the segment's size."
+);
+create_exception!(
+    ndshare,
+    UnreachableError,
+    PyFileNotFoundError,
+    "A shared array sent by reference cannot be reached from this process: the process that held it has exited or dropped it, or runs elsewhere."
 );
 
 /// Maps a core error to the Python exception a caller would catch.
@@ -36,6 +45,7 @@ fn to_py(err: Error) -> PyErr {
         Error::AlreadyExists { .. } => PyFileExistsError::new_err((17, msg)),
         Error::PermissionDenied { .. } => PyPermissionError::new_err((errno.unwrap_or(13), msg)),
         Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
+        Error::Unreachable { .. } => UnreachableError::new_err(msg),
         Error::TypeMismatch { .. } => PyTypeError::new_err(msg),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::InvalidShape(_) | Error::InvalidName { .. } => PyValueError::new_err(msg),
@@ -281,6 +291,7 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(list_named, m)?)?;
     m.add("FormatError", m.py().get_type::<FormatError>())?;
+    m.add("UnreachableError", m.py().get_type::<UnreachableError>())?;
     m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;
     m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
     Ok(())

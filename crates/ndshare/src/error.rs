@@ -64,6 +64,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A segment that another process holds cannot be reached through it
+    /// (`/proc/<pid>/fd/<n>`): that process has exited, or no longer holds
+    /// the segment. Nothing was mapped.
+    #[error("cannot reach {what}: {reason}")]
+    Unreachable {
+        /// What was looked for, e.g. "descriptor 5 of process 1234".
+        what: String,
+        /// Why it cannot be reached.
+        reason: String,
+    },
     /// Shape, strides, item size or dtype descriptor are not acceptable.
     #[error("invalid shape: {0}")]
     InvalidShape(String),

@@ -64,6 +64,19 @@ pub(crate) fn classify(err: io::Error, what: &str, name: Option<&str>) -> Error 
     }
 }
 
+/// Why `/proc/<pid>/fd/<n>` does not exist: the process, or only its descriptor.
+fn process_fd_gone(pid: u32, what: String) -> Error {
+    let reason = if sys::process_start_ticks(pid).is_err() || sys::is_zombie(pid) {
+        format!(
+            "process {pid} has exited (or is not visible from here: another PID \
+             namespace or another machine)"
+        )
+    } else {
+        format!("process {pid} has closed it (it no longer holds the segment)")
+    };
+    Error::Unreachable { what, reason }
+}
+
 fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error) -> Error {
     let hint = if named {
         let free =
@@ -244,9 +257,10 @@ impl Segment {
     /// reused for another file at any moment).
     ///
     /// # Errors
-    /// [`Error::NotFound`] if the process or descriptor is gone or now names
-    /// another file; [`Error::PermissionDenied`] if this process may not look
-    /// into `pid`; the errors of [`Segment::from_fd`].
+    /// [`Error::Unreachable`] if the process has exited, or its descriptor
+    /// is closed or now names another file; [`Error::PermissionDenied`] if
+    /// this process may not look into `pid`; the errors of
+    /// [`Segment::from_fd`].
     pub fn from_process_fd(
         pid: u32,
         fd: i32,
@@ -260,10 +274,19 @@ impl Segment {
             }
             other => other,
         }
-        .map_err(|e| limits::open_failed(e, &format!("cannot open {label}"), Some(&label)))?;
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                process_fd_gone(pid, label.clone())
+            } else {
+                limits::open_failed(e, &format!("cannot open {label}"), None)
+            }
+        })?;
         let found = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
         if (found.dev, found.ino) != (dev, ino) {
-            return Err(Error::NotFound { name: label });
+            return Err(Error::Unreachable {
+                what: label,
+                reason: "it now refers to another file (the process has dropped the segment)".into(),
+            });
         }
         Segment::from_fd(owned, access)
     }
