@@ -80,10 +80,11 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench array
 
 .PHONY: lint
-lint: build ## clippy, rustfmt --check, mypy --strict.
+lint: build ## clippy, rustfmt --check, mypy --strict, stubtest.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest ndshare._ndshare
 
 .PHONY: lock
 lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate updates only).

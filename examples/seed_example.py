@@ -15,7 +15,7 @@ import ndshare
 
 
 # task executed in a child process
-def task(array):
+def task(array: ndshare.SharedArray) -> None:
     # check some data in the array
     print(array[:10], len(array))
     # change data in the array: one vectorized write, no Python loop

@@ -121,7 +121,7 @@ class _FdExport:
 
     def detach(self) -> int:
         with resource_sharer._resource_sharer.get_connection(self._id) as conn:  # type: ignore[attr-defined]
-            return reduction.recv_handle(conn)  # type: ignore[no-any-return]
+            return reduction.recv_handle(conn)
 
     @staticmethod
     def wait_until_sent(timeout: Optional[float] = None) -> None:
