@@ -86,8 +86,9 @@ impl Handle {
     /// Maps the segment the handle refers to.
     ///
     /// # Errors
-    /// [`Error::NotFound`] if the name is gone, or the process, its
-    /// descriptor or the memory behind it is; [`Error::PermissionDenied`];
+    /// [`Error::NotFound`] if the name is gone; [`Error::Unreachable`] if
+    /// the process, its descriptor or the memory behind it is;
+    /// [`Error::PermissionDenied`];
     /// [`Error::Corrupt`] or [`Error::VersionMismatch`] for a bad segment.
     pub fn open(&self, access: Access) -> Result<Segment> {
         match self {

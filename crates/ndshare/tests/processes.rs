@@ -161,13 +161,13 @@ fn anonymous_array_through_process_handle() {
 }
 
 #[test]
-fn process_handle_of_an_exited_holder_is_not_found() {
+fn process_handle_of_an_exited_holder_is_unreachable() {
     if child_arg().is_some() {
         let a = SharedArray::<u8>::zeros(&[16], Order::C).unwrap();
         println!("HANDLE={}", a.handle());
         return;
     }
-    let out = run_child("process_handle_of_an_exited_holder_is_not_found", "");
+    let out = run_child("process_handle_of_an_exited_holder_is_unreachable", "");
     assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // libtest prints "test <name> ... " on the same line before the output.
@@ -181,8 +181,11 @@ fn process_handle_of_an_exited_holder_is_not_found() {
         panic!("an anonymous array's handle is a process handle")
     };
     match RawArray::open(&handle, Access::ReadOnly) {
-        Err(Error::NotFound { name }) => assert!(name.contains(&pid.to_string()), "{name}"),
-        other => panic!("expected NotFound, got {other:?}"),
+        Err(Error::Unreachable { what, reason }) => {
+            assert!(what.contains(&format!("process {pid}")), "{what}");
+            assert!(reason.contains(&format!("process {pid} has exited")), "{reason}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
     }
 }
 
