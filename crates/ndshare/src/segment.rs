@@ -285,7 +285,8 @@ impl Segment {
         if (found.dev, found.ino) != (dev, ino) {
             return Err(Error::Unreachable {
                 what: label,
-                reason: "it now refers to another file (the process has dropped the segment)".into(),
+                reason: "it now refers to another file (the process has dropped the segment)"
+                    .into(),
             });
         }
         Segment::from_fd(owned, access)

@@ -26,7 +26,8 @@ fn reason(err: Error) -> String {
 fn reaches_a_live_holders_segment() {
     let seg = segment();
     let fd = seg.fd().as_raw_fd();
-    let other = Segment::from_process_fd(std::process::id(), fd, id(&seg), Access::ReadWrite).unwrap();
+    let other =
+        Segment::from_process_fd(std::process::id(), fd, id(&seg), Access::ReadWrite).unwrap();
     assert_eq!(id(&other), id(&seg));
     // SAFETY: both mappings hold 128 data bytes and are alive; nothing
     // else writes them.
@@ -40,7 +41,13 @@ fn reaches_a_live_holders_segment() {
 fn another_file_behind_the_number_is_refused() {
     let a = segment();
     let b = segment();
-    let err = Segment::from_process_fd(std::process::id(), b.fd().as_raw_fd(), id(&a), Access::ReadOnly).unwrap_err();
+    let err = Segment::from_process_fd(
+        std::process::id(),
+        b.fd().as_raw_fd(),
+        id(&a),
+        Access::ReadOnly,
+    )
+    .unwrap_err();
     assert!(reason(err).contains("now refers to another file"));
 }
 
@@ -50,7 +57,8 @@ fn a_closed_descriptor_of_a_live_process() {
     // A number no descriptor of this process has (tests run in threads:
     // a number just closed could be taken again at once).
     let closed = 999_999;
-    let err = Segment::from_process_fd(std::process::id(), closed, id(&a), Access::ReadOnly).unwrap_err();
+    let err =
+        Segment::from_process_fd(std::process::id(), closed, id(&a), Access::ReadOnly).unwrap_err();
     let why = reason(err);
     assert!(why.contains("has closed it"), "{why}");
 }
@@ -61,7 +69,8 @@ fn an_exited_process() {
     let pid = child.id();
     child.wait().unwrap();
     let a = segment();
-    let err = Segment::from_process_fd(pid, a.fd().as_raw_fd(), id(&a), Access::ReadOnly).unwrap_err();
+    let err =
+        Segment::from_process_fd(pid, a.fd().as_raw_fd(), id(&a), Access::ReadOnly).unwrap_err();
     let why = reason(err);
     assert!(why.contains(&format!("process {pid} has exited")), "{why}");
 }

@@ -183,7 +183,10 @@ fn process_handle_of_an_exited_holder_is_unreachable() {
     match RawArray::open(&handle, Access::ReadOnly) {
         Err(Error::Unreachable { what, reason }) => {
             assert!(what.contains(&format!("process {pid}")), "{what}");
-            assert!(reason.contains(&format!("process {pid} has exited")), "{reason}");
+            assert!(
+                reason.contains(&format!("process {pid} has exited")),
+                "{reason}"
+            );
         }
         other => panic!("expected Unreachable, got {other:?}"),
     }
