@@ -175,3 +175,12 @@ def test_arguments_checked_before_any_work() -> None:
 def test_empty_axis_does_nothing() -> None:
     e = ndshare.zeros((0, 3))
     assert map_blocks(double, e, pool=object()) is e  # type: ignore[arg-type]
+
+
+def test_module_example() -> None:
+    import doctest
+
+    import ndshare.parallel
+
+    result = doctest.testmod(ndshare.parallel)
+    assert (result.attempted, result.failed) == (3, 0)

@@ -22,7 +22,7 @@ from ._array import SharedArray
 #: What ``pool=`` accepts: a ``multiprocessing`` pool or a
 #: ``concurrent.futures`` executor (``ProcessPoolExecutor``, or a
 #: ``ThreadPoolExecutor`` when ``func`` releases the GIL).
-Pool = Union[multiprocessing.pool.Pool, concurrent.futures.Executor]
+PoolLike = Union[multiprocessing.pool.Pool, concurrent.futures.Executor]
 
 #: Blocks per worker when ``blocks`` is not given: enough to even out
 #: blocks of unequal cost, few enough that each block is worth sending.
@@ -38,7 +38,7 @@ def map_blocks(
     processes: Optional[int] = None,
     out: Optional[SharedArray] = None,
     progress: bool = False,
-    pool: Optional[Pool] = None,
+    pool: Optional[PoolLike] = None,
 ) -> SharedArray:
     """Runs ``func`` on blocks of ``array`` in a pool of processes.
 
@@ -59,7 +59,8 @@ def map_blocks(
       numpy's broadcasting and ``same_kind`` casting). ``block`` is then
       read-only if ``array`` is.
 
-    Runs do not overlap, so no two workers write the same element. Whatever
+    Runs do not overlap, so no two workers write the same element (``out``
+    must not overlap ``array``, unless it is ``array`` itself). Whatever
     ``func`` returns never travels back to the caller.
 
     Args:
@@ -121,7 +122,7 @@ def map_blocks(
         if pool is not None:
             _run_all(pool, tasks, 2 * workers, bar)
         else:
-            with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as own:
+            with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, count)) as own:
                 _run_all(own, tasks, 2 * workers, bar)
     finally:
         if bar is not None:
@@ -152,7 +153,7 @@ def _run_block(func: Callable[[SharedArray], Any], block: SharedArray, out_block
 Task = Tuple[Callable[[SharedArray], Any], SharedArray, Optional[SharedArray], str]
 
 
-def _run_all(pool: Pool, tasks: "list[Task]", window: int, bar: Any) -> None:
+def _run_all(pool: PoolLike, tasks: "list[Task]", window: int, bar: Any) -> None:
     """Keeps at most ``window`` blocks queued or running; after the first
     failure starts no more, waits for those still running, then raises it."""
     done: "queue.SimpleQueue[Tuple[int, Optional[BaseException]]]" = queue.SimpleQueue()
@@ -187,7 +188,7 @@ def _cancel(handles: Any) -> None:
             handle.cancel()  # a block not started yet; its callback still reports it
 
 
-def _submit(pool: Pool, task: Task, index: int, done: "queue.SimpleQueue[Tuple[int, Optional[BaseException]]]") -> Any:
+def _submit(pool: PoolLike, task: Task, index: int, done: "queue.SimpleQueue[Tuple[int, Optional[BaseException]]]") -> Any:
     if isinstance(pool, concurrent.futures.Executor):
         fut = pool.submit(_run_block, *task)
 
@@ -237,7 +238,7 @@ def _check_out(out: SharedArray, array: SharedArray, ax: int) -> None:
         )
 
 
-def _pool_size(pool: Optional[Pool]) -> int:
+def _pool_size(pool: Optional[PoolLike]) -> int:
     # Only sizes the default number of blocks and the submission window:
     # the pools keep their size in private attributes, read when present.
     size = getattr(pool, "_max_workers", None) or getattr(pool, "_processes", None)
