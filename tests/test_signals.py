@@ -46,15 +46,22 @@ def _start(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 def _kill(p: subprocess.Popen[str], sig: int) -> None:
-    p.send_signal(sig)
-    try:
-        p.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        # Python reports a KeyboardInterrupt raised inside a finalizer (here
-        # the weakref callback of a dropped array) as "Exception ignored" and
-        # carries on: a second signal ends it. Either way it died mid-loop.
+    # Python reports a KeyboardInterrupt raised inside a finalizer (here the
+    # weakref callback of a dropped array, which runs right after the unmap a
+    # signal most often interrupts) as "Exception ignored" and carries on:
+    # the signal is sent again until one lands in the loop itself. Either
+    # way the process dies mid-loop, by that signal.
+    for _ in range(50):
         p.send_signal(sig)
-        p.wait(timeout=30)
+        try:
+            p.wait(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    else:
+        p.kill()
+        p.wait()
+        raise AssertionError(f"signal {sig} did not end the process")
     assert p.stdout is not None
     p.stdout.close()
 
