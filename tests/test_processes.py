@@ -14,7 +14,7 @@ import pytest
 import ndshare
 from ndshare import SharedArray
 
-from workers import digest, make_array, pipe_child, queue_echo, scale_in_place, zero_all
+from workers import digest, make_array, pipe_child, put_and_return, queue_echo, scale_in_place, zero_all
 
 
 def test_seed_scenario(ctx: mp.context.BaseContext) -> None:
@@ -160,3 +160,23 @@ def test_plain_pickle_reaches_anonymous_array_in_other_process() -> None:
     out = run_python(code, blob.hex()).stdout.split()
     assert out[0] == "SharedArray"
     np.testing.assert_array_equal(a, [0, -1, 2, -1, 4, -1])
+
+
+def test_child_puts_arrays_in_queue_and_returns(ctx: mp.context.BaseContext) -> None:
+    q = ctx.Queue()
+    p = ctx.Process(target=put_and_return, args=(q, 5))
+    p.start()
+    got = [q.get(timeout=60) for _ in range(5)]
+    p.join(60)
+    assert p.exitcode == 0
+    for i, a in enumerate(got):
+        assert type(a) is SharedArray and a.shape == (1000,) and (a == i).all()
+
+
+def test_reference_taken_twice_is_unreachable(spawn_pool) -> None:  # type: ignore[no-untyped-def]
+    from multiprocessing.reduction import ForkingPickler
+
+    blob = bytes(ForkingPickler.dumps(ndshare.zeros(3)))
+    pickle.loads(blob)
+    with pytest.raises(ndshare.UnreachableError, match="unpickled twice"):
+        pickle.loads(blob)

@@ -66,3 +66,10 @@ def release_held(_: object = None) -> int:
 
 def echo(a: Any) -> Any:
     return a
+
+
+def put_and_return(q: Any, n: int) -> None:
+    """Puts new arrays in a queue and returns at once: no close(), no
+    join_thread(); the arrays must still arrive."""
+    for i in range(n):
+        q.put(ndshare.full(1000, float(i)))

@@ -7,10 +7,11 @@ Two routes, chosen by who pickles:
   carries the segment's file descriptor itself, so the receiver gets the
   memory even if the sender drops the array at once, as a worker returning a
   result does. At process start the descriptor goes with the new process
-  (``duplicate_for_child``); afterwards multiprocessing's resource sharer
-  hands it over when the receiver asks (``SCM_RIGHTS``). A process that exits
-  with descriptors not yet fetched waits for the receivers, at most
-  ``EXIT_WAIT_SECONDS``, so a child may put a result in a queue and return.
+  (``duplicate_for_child``); afterwards this process's descriptor server
+  (``_fdserver``) hands it over when the receiver asks (``SCM_RIGHTS``). A
+  process that exits with descriptors not yet taken waits for the receivers,
+  at most ``_fdserver.EXIT_WAIT_SECONDS``, so a child may put a result in a
+  queue and return.
 * Any other pickler (``pickle``, cloudpickle, joblib's loky, Dask) gets a
   locator: the name of a named array, and the pid and descriptor number by
   which ``/proc/<pid>/fd/<n>`` reaches the memory while the sender holds it.
@@ -26,14 +27,14 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 import time
 import weakref
-from multiprocessing import context, reduction, resource_sharer, util
+from multiprocessing import context, reduction
 from typing import TYPE_CHECKING, Any, Optional, Tuple, cast
 
 import numpy as np
 
+from . import _fdserver
 from ._ndshare import Segment, UnreachableError
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 #: Seconds a plainly pickled segment is kept alive by its sender.
 EXPORT_GRACE_SECONDS = 10.0
-#: Longest a process waits at exit for receivers to fetch its descriptors.
-EXIT_WAIT_SECONDS = 10.0
 
 _FileKey = Tuple[Tuple[int, int], bool]
 _mapped: "weakref.WeakValueDictionary[_FileKey, Segment]" = weakref.WeakValueDictionary()
@@ -88,46 +87,25 @@ def reduce_plain(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
     return (_rebuild_located, (locator,) + _view_of(arr, seg))
 
 
-class _FdExport:
-    """A descriptor offered through multiprocessing's resource sharer, like
-    ``multiprocessing.resource_sharer.DupFd``, but counted until sent so that
-    an exiting process can wait for its receivers."""
+class _Offer:
+    """The descriptor of a segment, offered by this process's descriptor
+    server (see ``_fdserver``) to whoever unpickles this reference first.
+    Pickles as the server's address and a random key."""
 
-    _pending: "set[int]" = set()
-    _pending_lock = threading.Lock()
-    _exit_hook_pid = 0
+    __slots__ = ("address", "key", "pid")
 
     def __init__(self, fd: int) -> None:
-        dup = os.dup(fd)
-        token = id(self)
+        self.address, self.key = _fdserver.offer(fd)
+        self.pid = os.getpid()
 
-        def send(conn: Any, pid: int) -> None:
-            reduction.send_handle(conn, dup, pid)
+    def __getstate__(self) -> Tuple[bytes, bytes, int]:
+        return (self.address, self.key, self.pid)
 
-        def close() -> None:
-            os.close(dup)
-            with _FdExport._pending_lock:
-                _FdExport._pending.discard(token)
-
-        with _FdExport._pending_lock:
-            _FdExport._pending.add(token)
-        self._id = resource_sharer._resource_sharer.register(send, close)  # type: ignore[attr-defined]
-        if _FdExport._exit_hook_pid != os.getpid():
-            _FdExport._exit_hook_pid = os.getpid()
-            # Before the resource sharer's socket is unlinked (exitpriority 0);
-            # a Queue's feeder thread keeps flushing meanwhile (it is joined
-            # at -5), so what was put can still be fetched.
-            util.Finalize(None, _FdExport.wait_until_sent, exitpriority=10)
+    def __setstate__(self, state: Tuple[bytes, bytes, int]) -> None:
+        self.address, self.key, self.pid = state
 
     def detach(self) -> int:
-        with resource_sharer._resource_sharer.get_connection(self._id) as conn:  # type: ignore[attr-defined]
-            return reduction.recv_handle(conn)
-
-    @staticmethod
-    def wait_until_sent(timeout: Optional[float] = None) -> None:
-        deadline = time.monotonic() + (EXIT_WAIT_SECONDS if timeout is None else timeout)
-        while _FdExport._pending and time.monotonic() < deadline:
-            time.sleep(0.005)
+        return _fdserver.fetch(self.address, self.key)
 
 
 def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
@@ -138,7 +116,7 @@ def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
     if context.get_spawning_popen() is not None:
         fd: Any = reduction.DupFd(seg.fd)  # travels with the new process
     else:
-        fd = _FdExport(seg.fd)
+        fd = _Offer(seg.fd)
     return (_rebuild_dupfd, (fd, seg.file_id, not seg.writable) + _view_of(arr, seg))
 
 
@@ -194,7 +172,15 @@ def _rebuild_located(locator: Tuple[Any, ...], offset: int, shape: Any, strides:
 def _rebuild_dupfd(dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool) -> "SharedArray":
     from ._array import view_of_segment
 
-    fd = dupfd.detach()
+    try:
+        fd = dupfd.detach()
+    except OSError as e:
+        sender = getattr(dupfd, "pid", "?")
+        raise UnreachableError(
+            f"cannot reach the {_describe(None, dtype, shape)} sent by process {sender}: {e}. "
+            f"The sender exited more than {_fdserver.EXIT_WAIT_SECONDS:g} s before this "
+            "reference was unpickled, or it was unpickled twice"
+        ) from None
     try:
         seg = lookup(tuple(file_id), readonly or sender_readonly)  # type: ignore[arg-type]
         if seg is None:
