@@ -140,6 +140,34 @@ impl PySegment {
             .map_err(to_py)
     }
 
+    /// Copies `nbytes` bytes from address `address` into the data at
+    /// `offset`, through the file, with the GIL released.
+    ///
+    /// For `ndshare.array`: the caller passes the address of a contiguous
+    /// numpy array that it keeps alive (and so unresizable) during the call.
+    #[pyo3(signature = (address, nbytes, offset=0))]
+    fn _write_from_address(
+        &self,
+        py: Python<'_>,
+        address: usize,
+        nbytes: usize,
+        offset: usize,
+    ) -> PyResult<()> {
+        if nbytes == 0 {
+            return Ok(());
+        }
+        if address == 0 {
+            return Err(PyValueError::new_err("null source address"));
+        }
+        // SAFETY: the private caller (`ndshare._array`) passes the data
+        // pointer and byte length of a contiguous numpy array it holds a
+        // reference to for the whole call: the bytes stay allocated, and the
+        // array cannot be resized while referenced. They are only read.
+        let src = unsafe { std::slice::from_raw_parts(address as *const u8, nbytes) };
+        py.detach(|| self.inner.write_data(offset, src))
+            .map_err(to_py)
+    }
+
     /// The data as numpy sees it: one flat run of bytes.
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

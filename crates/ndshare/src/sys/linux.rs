@@ -122,6 +122,28 @@ pub fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     }
 }
 
+/// Writes all of `buf` into the file at `offset` (`pwrite(2)`, repeated
+/// until done; Linux moves at most 2 GiB - 4 KiB per call).
+///
+/// Into a tmpfs or memfd file this copies straight into the page cache: the
+/// kernel allocates each page and fills it in one step, without zeroing it
+/// first and without a page fault in any mapping; processes that map the file
+/// see the bytes, since a mapping and the file share the same pages.
+pub fn write_all_at(fd: BorrowedFd<'_>, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::pwrite(fd, buf, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Seals a memfd's size: `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`.
 ///
 /// From `memfd_create(2)`: with `F_SEAL_SHRINK` "the file in question cannot
