@@ -71,9 +71,15 @@ endif
 fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ_SECONDS=600 for longer.
 	FUZZ_INSTALL=1 FUZZ_SECONDS=$${FUZZ_SECONDS:-300} fuzz/run
 
+$(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements-bench-optional.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt
+	$(PY) -m pip install --quiet -r requirements-bench-optional.txt -c constraints.txt \
+	  || echo "note: sharedarray did not build (it needs a C compiler); the suite runs without it and says so"
+	touch $@
+
 .PHONY: bench
-bench: build ## Run the benchmark suite; writes docs/benchmarks.md.
-	$(PY) benches/run.py
+bench: build $(VENV)/.bench-installed ## Run the benchmark suite (BENCH_ARGS=--quick for a short run); writes docs/benchmarks.md and .png.
+	$(PY) benches/run.py $(BENCH_ARGS)
 
 .PHONY: bench-rust
 bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, views).

@@ -1,0 +1,77 @@
+"""What a worker runs. Each task returns its timestamps (``perf_counter_ns``,
+comparable across processes) and, where the method returns data, the data."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from measure import hold_here, now_ns
+from methods import METHODS
+
+
+def warm_up(_: int) -> int:
+    """Imports what the tasks need, so that no task pays for it."""
+    import ndshare  # noqa: F401
+
+    try:
+        import SharedArray  # noqa: F401
+    except ImportError:
+        pass
+    return os.getpid()
+
+
+def task(key: str, variant: str, payload: Any, hold_dir: Optional[str] = None) -> Dict[str, Any]:
+    """Double or sum the half of the array that ``payload`` reaches."""
+    t_start = now_ns()  # the payload has been unpickled by now
+    m = METHODS[key]
+    view, keep = m.open(payload)
+    t_usable = now_ns()
+    out: Dict[str, Any] = {"pid": os.getpid(), "t_start": t_start, "t_usable": t_usable}
+    if variant == "double":
+        view *= 2
+        out["t_done"] = now_ns()
+        if m.returns_data:
+            out["data"] = view
+    elif variant == "sum":
+        out["sum"] = float(view.sum())
+        out["t_done"] = now_ns()
+    else:
+        raise ValueError(variant)
+    if hold_dir is not None:
+        hold_here(hold_dir)
+    if not m.returns_data:
+        del view
+        m.close(keep)
+    out["t_return"] = now_ns()
+    return out
+
+
+def fanin_task(key: str, lo: int, hi: int) -> Dict[str, Any]:
+    """Create an array holding ``2 * arange(lo, hi)`` and return it."""
+    src = np.arange(lo, hi, dtype="f8")
+    m = METHODS[key]
+    t0 = now_ns()
+    payload, _ = m.make_result(src)
+    t1 = now_ns()
+    return {"pid": os.getpid(), "t_usable": t0, "t_done": t1, "result": payload, "t_return": now_ns()}
+
+
+def reference_task(variant: str, n: int, hold_dir: Optional[str] = None) -> Dict[str, Any]:
+    """The same pass on this worker's private, already-touched memory: the
+    reference for the compute phase (both workers run it at the same time)."""
+    a = np.arange(n, dtype="f8")
+    a *= 1.0  # touched and written once: no page fault left
+    t0 = now_ns()
+    if variant == "double":
+        a *= 2
+    elif variant == "sum":
+        float(a.sum())
+    elif variant == "fanin":
+        np.multiply(a, 2)  # a result in new private memory
+    t1 = now_ns()
+    if hold_dir is not None:
+        hold_here(hold_dir)
+    return {"pid": os.getpid(), "t_usable": t0, "t_done": t1}

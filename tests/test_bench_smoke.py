@@ -1,0 +1,71 @@
+"""The benchmark suite at its smallest (two tiny sizes, one repeat), so that
+it cannot rot: every method runs every workflow and the parent verifies each
+result. No timing is asserted here; the suite prints ratios and targets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHES = Path(__file__).resolve().parent.parent / "benches"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    out = tmp_path_factory.mktemp("bench") / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nkept above\n\n<!-- results:begin -->old<!-- results:end -->\n\nkept below\n")
+    # The spawn workers import the suite's modules from the same path.
+    sys.path.insert(0, str(BENCHES))
+    try:
+        import run
+
+        res = run.main(["--smoke", "--out", str(out)])
+    finally:
+        sys.path.remove(str(BENCHES))
+    return res, out.read_text()
+
+
+def test_every_method_ran_every_workflow_without_failure(smoke: tuple) -> None:
+    res, _ = smoke
+    assert res.errors == {}
+    ran = {(v, m) for (v, m, _size) in res.phases}
+    for m in res.methods:
+        if m.unavailable:
+            continue
+        for v in m.variants:
+            assert (v, m.key) in ran, (v, m.key)
+    for key, phases in res.phases.items():
+        want = {"compute", "collect", "e2e"} if key[0] == "fanin" else {"setup", "handoff", "compute", "collect", "e2e"}
+        assert set(phases) == want, key
+        assert all(len(v) == 1 and v[0] > 0 for p, v in phases.items() if p != "collect"), key
+
+
+def test_ndshare_pickles_a_reference_and_the_pickle_method_the_data(smoke: tuple) -> None:
+    res, _ = smoke
+    for size in res.config.sizes:
+        assert res.task_bytes[("double", "ndshare", size)] < 1024
+        # Pool.map sends the half itself: its bytes and a little framing.
+        half = size // 2
+        assert half < res.task_bytes[("double", "pickle", size)] < half + 1024
+
+
+def test_memory_is_read_for_every_method(smoke: tuple) -> None:
+    res, _ = smoke
+    for m in res.methods:
+        if not m.unavailable and "double" in m.variants:
+            for size in res.config.sizes:
+                assert (m.key, size) in res.memory, (m.key, size)
+
+
+def test_report_replaces_only_its_section(smoke: tuple) -> None:
+    res, text = smoke
+    assert text.startswith("# Benchmarks\n\nkept above\n\n<!-- results:begin")
+    assert text.rstrip().endswith("<!-- results:end -->\n\nkept below".rstrip())
+    assert "old<!--" not in text
+    assert "| target | measured | limit | result |" in text
+    for m in res.methods:
+        if not m.unavailable:
+            assert f"| {m.label} |" in text or f"| **{m.label}** |" in text, m.label
+    assert text.count("| hand-off to both workers,") == len(res.config.sizes)
