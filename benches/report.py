@@ -73,7 +73,8 @@ def targets(res: Results) -> List[Target]:
     for size in sizes:
         h = med(res, "double", "ndshare", size, "handoff")
         ok = None if h != h else h < 1e6
-        out.append((f"hand-off to both workers, {size_label(size)}", f"{fmt_ms(h)} ms", "< 1 ms", ok))
+        bare = ref(res, "pool-dispatch", size)
+        out.append((f"hand-off to both workers, {size_label(size)}", f"{fmt_ms(h)} ms (an empty task: {fmt_ms(bare)} ms)", "< 1 ms", ok))
     for size in sizes:
         b = res.task_bytes.get(("double", "ndshare", size))
         out.append((f"pickled per task, {size_label(size)}", "–" if b is None else f"{b} B", "< 1 KiB", None if b is None else b < 1024))
@@ -186,6 +187,8 @@ def _variant_table(res: Results, variant: str, size: int) -> List[str]:
         refs.append(f"one `x *= 2` pass on private memory {fmt_stats_ms(Stats.of(res.refs.get(('double-private', size), [])))} ms")
     if variant == "sum":
         refs.append(f"one `x.sum()` on private memory {fmt_stats_ms(Stats.of(res.refs.get(('sum-private', size), [])))} ms")
+    if variant != "fanin":
+        refs.append(f"the pool's latency (submit to an empty task's start in both workers) {fmt_stats_ms(Stats.of(res.refs.get(('pool-dispatch', size), [])))} ms")
     refs.append(f"the same pass on private memory in both workers {fmt_stats_ms(Stats.of(res.refs.get((f'worker-{variant}-private', size), [])))} ms")
     L += ["", "References: " + "; ".join(refs) + ".", ""]
     return L

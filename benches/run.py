@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import shlex
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ def main(argv: Optional[List[str]] = None) -> Results:
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"), help="Markdown file to update")
     ap.add_argument("--chart", default=str(ROOT / "docs" / "benchmarks.png"), help="PNG chart to write")
     ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--save", help="also keep the raw readings in this file (pickle)")
+    ap.add_argument("--report-from", help="write the report from readings kept with --save; run nothing")
     a = ap.parse_args(argv)
 
     sizes = [8 * MiB, 128 * MiB, 1024 * MiB]
@@ -71,12 +74,25 @@ def main(argv: Optional[List[str]] = None) -> Results:
         memory=not a.no_memory,
         log=lambda s: print(s, flush=True),
     )
-    res = run_suite(cfg)
+    if a.report_from:
+        with open(a.report_from, "rb") as f:
+            res = pickle.load(f)
+    else:
+        res = run_suite(cfg)
+    if a.save:
+        res.config.log = print
+        with open(a.save, "wb") as f:
+            pickle.dump(res, f)
 
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     chart_rel: Optional[str] = None
     if not (a.no_chart or a.smoke):
-        report.chart(res, a.chart)
-        chart_rel = os.path.relpath(a.chart, os.path.dirname(os.path.abspath(a.out)))
+        try:
+            Path(a.chart).parent.mkdir(parents=True, exist_ok=True)
+            report.chart(res, a.chart)
+            chart_rel = os.path.relpath(a.chart, os.path.dirname(os.path.abspath(a.out)))
+        except Exception as e:  # the tables matter more than the picture
+            print(f"no chart: {e!r}", file=sys.stderr)
     command = "python benches/run.py" + ("" if argv is None and len(sys.argv) == 1 else " " + shlex.join(argv if argv is not None else sys.argv[1:]))
     report.write_markdown(a.out, report.markdown(res, command, chart_rel))
     print()

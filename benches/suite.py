@@ -320,8 +320,10 @@ class Suite:
         r.add_ref("sum-private", size, now_ns() - t)
         n = x.shape[0]
         for variant in self.cfg.variants:
+            t_submit = now_ns()
             asyncs = [self.pool.apply_async(workloads.reference_task, (variant, hi - lo)) for lo, hi in halves(n)]
             got = [a.get(timeout=600) for a in asyncs]
+            r.add_ref("pool-dispatch", size, max(g["t_start"] for g in got) - t_submit)
             r.add_ref(f"worker-{variant}-private", size, max(g["t_done"] - g["t_usable"] for g in got))
 
     def run_setups(self, size: int, x: np.ndarray) -> None:

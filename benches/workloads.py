@@ -61,7 +61,9 @@ def fanin_task(key: str, lo: int, hi: int) -> Dict[str, Any]:
 
 def reference_task(variant: str, n: int, hold_dir: Optional[str] = None) -> Dict[str, Any]:
     """The same pass on this worker's private, already-touched memory: the
-    reference for the compute phase (both workers run it at the same time)."""
+    reference for the compute phase (both workers run it at the same time).
+    Its start is the reference for the hand-off: the pool's own latency."""
+    t_start = now_ns()
     a = np.arange(n, dtype="f8")
     a *= 1.0  # touched and written once: no page fault left
     t0 = now_ns()
@@ -74,4 +76,4 @@ def reference_task(variant: str, n: int, hold_dir: Optional[str] = None) -> Dict
     t1 = now_ns()
     if hold_dir is not None:
         hold_here(hold_dir)
-    return {"pid": os.getpid(), "t_usable": t0, "t_done": t1}
+    return {"pid": os.getpid(), "t_start": t_start, "t_usable": t0, "t_done": t1}
