@@ -227,7 +227,7 @@ def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K"
     return a
 
 
-def _copy_into_new(a: SharedArray, src: np.ndarray) -> None:  # type: ignore[type-arg]
+def _copy_into_new(a: SharedArray, src: np.ndarray) -> None:
     """Fills the new array ``a`` from ``src``. When both lay their bytes out
     alike, the bytes go through the file in one call with the GIL released:
     that skips a page fault per page of fresh memory (docs/benchmarks.md)."""
