@@ -164,6 +164,12 @@ class Suite:
     def __exit__(self, *exc: Any) -> None:
         self.pool.close()
         self.pool.join()
+        if self._uses_joblib():
+            # joblib keeps its workers for the next call: stop them, so that
+            # nothing of the suite lives on in the caller (the test suite).
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=True)
         import shutil
 
         shutil.rmtree(self.tmp, ignore_errors=True)
