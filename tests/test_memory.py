@@ -136,18 +136,28 @@ def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch
     assert _ndshare_maps() == maps
 
 
+def _settle() -> None:
+    """The descriptor server closes its duplicate just after the receiver has
+    it, so a reply can overtake that close: wait for it, then collect."""
+    from ndshare import _fdserver
+
+    if _fdserver._server is not None:
+        _fdserver._server.wait_until_taken(10)
+    gc.collect()
+
+
 def test_pool_round_trips_leave_nothing() -> None:
     with mp.get_context("spawn").Pool(1) as pool:
         pool.apply(echo, (ndshare.zeros(1),))  # start-up
         _pickling.release_pins()
-        gc.collect()
+        _settle()
         fds, maps = open_fds(), _ndshare_maps()
         for i in range(2000):
             a = ndshare.full(100, float(i))
             back = pool.apply(echo, (a[::2],))
             assert back[1] == i and np.shares_memory(back, a)
             del a, back
-        gc.collect()
+        _settle()
         assert open_fds() == fds
         assert _ndshare_maps() == maps
 
