@@ -77,7 +77,11 @@ def test_sigkill_of_every_holder_returns_anonymous_memory(tmp_path) -> None:  # 
     proc = subprocess.Popen([sys.executable, str(script), str(size)], stdout=subprocess.PIPE, text=True)
     try:
         parent_pid, child_pid, dev, ino = map(int, proc.stdout.readline().split())  # type: ignore[union-attr]
-        held = shmem_kib() - before
+        # machine-wide: other processes may free memory meanwhile, so look
+        # a few times for the growth rather than once
+        deadline = time.monotonic() + 5
+        while (held := shmem_kib() - before) <= 0.9 * size / 1024 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert held > 0.9 * size / 1024, f"Shmem grew by {held} KiB only"
         assert _holders_of((dev, ino)), "the memfd should be held while the processes live"
         os.kill(child_pid, signal.SIGKILL)
