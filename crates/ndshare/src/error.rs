@@ -95,6 +95,32 @@ pub enum Error {
     /// The operation is not available on this platform.
     #[error("not supported on this platform: {0}")]
     Unsupported(&'static str),
+    /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
+    #[error("timed out")]
+    Timeout,
+    /// A wait was abandoned because its caller asked to stop (a signal).
+    #[error("interrupted")]
+    Interrupted,
+    /// The calling thread holds the lock it asks for: waiting would never end.
+    #[error("deadlock: {0}")]
+    Deadlock(&'static str),
+    /// The calling thread releases a lock it does not hold.
+    #[error("not held: {0}")]
+    NotOwner(&'static str),
+    /// The lock words cannot be used: this process mapped the segment's
+    /// header read-only.
+    #[error(
+        "cannot lock: this process mapped the array's header read-only (it was attached \
+         read-only from a file it may not write), and the lock words live in the header"
+    )]
+    HeaderReadOnly,
+    /// An address that does not suit the operation (atomics need elements
+    /// aligned to their size).
+    #[error("misaligned: {0}")]
+    Misaligned(String),
+    /// An index outside the array.
+    #[error("index out of bounds: {0}")]
+    IndexOutOfBounds(String),
     /// Any other OS error, with what was being done.
     #[error("{context}: {source}")]
     Io {

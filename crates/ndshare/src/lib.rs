@@ -73,21 +73,29 @@
 #![deny(missing_docs)]
 
 pub mod array;
+pub mod atomic;
+pub mod barrier;
 pub mod builder;
 pub mod dtype;
 pub mod error;
+pub mod event;
 pub mod fdpass;
 pub mod handle;
 pub mod header;
 pub mod layout;
 mod limits;
 pub mod liveness;
+pub mod lock;
 pub mod name;
+pub mod owner;
+pub mod primitive;
 pub mod raw;
 pub mod registry;
+pub mod rwlock;
 mod sealing;
 pub mod segment;
 pub mod sys;
+pub mod wait;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]
@@ -95,12 +103,19 @@ pub mod sys;
 pub struct ReadmeDoctest;
 
 pub use array::SharedArray;
+pub use atomic::{AtomicElement, AtomicView};
+pub use barrier::Barrier;
 pub use builder::Builder;
 pub use dtype::Element;
 pub use error::{Error, Result};
+pub use event::Event;
 pub use handle::Handle;
 pub use header::Header;
 pub use layout::{Layout, Order};
 pub use liveness::ProcessStamp;
+pub use lock::{Acquired, LockError, LockGuard, LockResult, RawLock};
+pub use owner::Owner;
 pub use raw::RawArray;
+pub use rwlock::{RawRwLock, ReadGuard, WriteGuard};
 pub use segment::{unlink, Access, Segment};
+pub use wait::Wait;

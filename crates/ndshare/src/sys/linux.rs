@@ -7,6 +7,8 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::time::Duration;
 
 use rustix::fs::{self as rfs, FallocateFlags, Mode, OFlags, SealFlags, CWD};
 use rustix::mm::{self, MapFlags, MprotectFlags, ProtFlags};
@@ -504,4 +506,169 @@ pub fn memory_total() -> u64 {
     (si.totalram as u64)
         .saturating_add(si.totalswap as u64)
         .saturating_mul(unit)
+}
+
+// ---------------------------------------------------------------------------
+// Threads and futexes: what the locks of lock.rs, rwlock.rs, barrier.rs and
+// event.rs stand on.
+// ---------------------------------------------------------------------------
+
+/// The calling thread's id (`gettid(2)`): the id a lock word records.
+#[must_use]
+pub fn current_tid() -> u32 {
+    rustix::thread::gettid().as_raw_nonzero().get() as u32
+}
+
+/// When the calling thread started, in clock ticks since boot (field 22 of
+/// `/proc/thread-self/stat`).
+pub fn current_thread_start_ticks() -> io::Result<u64> {
+    read_task_stat("/proc/thread-self/stat").map(|s| s.start_ticks)
+}
+
+/// What `/proc/<tid>/stat` says about a task (a thread or a process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStat {
+    /// Start time in clock ticks since boot (field 22).
+    pub start_ticks: u64,
+    /// Whether the task has exited and waits to be reaped (state `Z` or `X`).
+    pub exited: bool,
+}
+
+/// `/proc/<tid>/stat` of any thread id, not only of a process leader: the
+/// kernel serves `/proc/<tid>` for every thread although it lists only the
+/// leaders, and the start time there is the thread's own.
+pub fn task_stat(tid: u32) -> io::Result<TaskStat> {
+    read_task_stat(&format!("/proc/{tid}/stat"))
+}
+
+fn read_task_stat(path: &str) -> io::Result<TaskStat> {
+    let mut buf = String::new();
+    File::open(path)?.read_to_string(&mut buf)?;
+    let malformed = || io::Error::other("malformed /proc/<pid>/stat");
+    // Field 2, the command name, is in parentheses and may hold anything:
+    // count fields after the last ')'. Field 3 is the state.
+    let rest = buf.rfind(')').map(|i| &buf[i + 1..]).ok_or_else(malformed)?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().ok_or_else(malformed)?;
+    let start_ticks = fields
+        .nth(22 - 4)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
+    Ok(TaskStat {
+        start_ticks,
+        exited: state == "Z" || state == "X",
+    })
+}
+
+/// Whether a task with this id exists, by `kill(tid, 0)`: `Some(true)` if it
+/// exists and this process may signal it, `Some(false)` if it exists and
+/// belongs to another user (`EPERM`), `None` if there is none (`ESRCH`).
+/// A thread id works as well as a process id (the kernel finds any task).
+#[must_use]
+pub fn task_exists(tid: u32) -> Option<bool> {
+    let pid = process::Pid::from_raw(tid as i32)?;
+    match process::test_kill_process(pid) {
+        Ok(()) => Some(true),
+        Err(rustix::io::Errno::SRCH) => None,
+        Err(_) => Some(false),
+    }
+}
+
+static FORKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn count_fork_in_child() {
+    FORKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many times this process's ancestry forked into it: changes in the
+/// child of every `fork(2)` made after the first call.
+///
+/// A thread keeps its thread-local storage across `fork`, but the child's
+/// thread has a new thread id: whatever caches the thread id checks this
+/// counter. No safe wrapper offers `pthread_atfork(3)`, hence raw libc.
+#[must_use]
+pub fn fork_generation() -> u64 {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        // SAFETY: registers a handler that only increments an atomic, which
+        // is async-signal-safe as a forked child's handler must be.
+        // `pthread_atfork` fails only with ENOMEM; then the count stays
+        // fixed and ids are re-read only per thread.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(count_fork_in_child));
+        }
+    });
+    FORKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How a [`futex_wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutexWake {
+    /// Woken by [`futex_wake`] (or spuriously).
+    Woken,
+    /// The word no longer held the expected value (`EAGAIN`).
+    Changed,
+    /// The timeout elapsed (`ETIMEDOUT`).
+    TimedOut,
+    /// A signal arrived (`EINTR`).
+    Interrupted,
+}
+
+/// Sleeps while the 32-bit `word` holds `expected`, at most `timeout`
+/// (`FUTEX_WAIT`, shared: the word may be in memory shared between
+/// processes; the kernel keys the wait by the file page and offset, so every
+/// process mapping that page meets the same queue).
+///
+/// From `futex(2)`: "the loading of the futex word's value, the comparison
+/// of that value with the expected value, and the actual blocking will
+/// happen atomically", so a wake between the caller's last look at the word
+/// and the sleep is not lost.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> io::Result<FutexWake> {
+    use rustix::thread::futex;
+    let ts = timeout.map(|d| futex::Timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    });
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Ok(()) => Ok(FutexWake::Woken),
+        Err(rustix::io::Errno::AGAIN) => Ok(FutexWake::Changed),
+        Err(rustix::io::Errno::TIMEDOUT) => Ok(FutexWake::TimedOut),
+        Err(rustix::io::Errno::INTR) => Ok(FutexWake::Interrupted),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Wakes at most `n` sleepers on `word` (`FUTEX_WAKE`, shared).
+pub fn futex_wake(word: &AtomicU32, n: u32) {
+    use rustix::thread::futex;
+    // Fails only for a bad address, which a reference cannot be.
+    let _ = futex::wake(word, futex::Flags::empty(), n.min(i32::MAX as u32));
+}
+
+/// Wakes every sleeper on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX as u32);
+}
+
+/// The 32-bit half of a 64-bit word that a futex waits on: `high` picks
+/// bits 32..64, else bits 0..32.
+///
+/// Futexes are 32 bits; ndshare's lock words are 64 bits so that one
+/// compare-and-swap records an owner's thread id and start time together.
+/// Rust code only ever touches the word as a whole; the half is handed to
+/// the kernel, which reads it as a 32-bit value. Segment words are
+/// little-endian, so bits 0..32 lie at the word's own address.
+#[must_use]
+pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
+    const _: () = assert!(cfg!(target_endian = "little"), "segment words are little-endian");
+    let at = usize::from(high) * 4;
+    // SAFETY: `at` is 0 or 4, so the result is a 4-aligned, 4-byte part of
+    // the 8-byte word, valid for as long as the word is (the returned
+    // reference borrows it). Both types are atomic cells, so shared
+    // references to overlapping atomics break no aliasing rule; the half is
+    // only passed to the futex syscall, never loaded or stored from Rust.
+    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
+    unsafe {
+        &*std::ptr::from_ref(word).cast::<u8>().add(at).cast::<AtomicU32>()
+    }
 }

@@ -155,3 +155,71 @@ pub fn send_with_fd(_: BorrowedFd<'_>, _: &[u8], _: BorrowedFd<'_>) -> io::Resul
 pub fn recv_with_fd(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<Option<OwnedFd>> {
     unsupported()
 }
+
+
+/// Unsupported: 0 (no thread ids).
+#[must_use]
+pub fn current_tid() -> u32 {
+    0
+}
+/// Unsupported.
+pub fn current_thread_start_ticks() -> io::Result<u64> {
+    unsupported()
+}
+/// What `/proc/<tid>/stat` would say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStat {
+    /// Start time in clock ticks since boot.
+    pub start_ticks: u64,
+    /// Whether the task has exited.
+    pub exited: bool,
+}
+/// Unsupported.
+pub fn task_stat(_: u32) -> io::Result<TaskStat> {
+    unsupported()
+}
+/// Unsupported: every task counts as existing.
+#[must_use]
+pub fn task_exists(_: u32) -> Option<bool> {
+    Some(false)
+}
+/// Unsupported: no fork tracking.
+#[must_use]
+pub fn fork_generation() -> u64 {
+    0
+}
+/// How a [`futex_wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutexWake {
+    /// Woken.
+    Woken,
+    /// The word changed.
+    Changed,
+    /// The timeout elapsed.
+    TimedOut,
+    /// A signal arrived.
+    Interrupted,
+}
+/// Unsupported.
+pub fn futex_wait(
+    _: &std::sync::atomic::AtomicU32,
+    _: u32,
+    _: Option<std::time::Duration>,
+) -> io::Result<FutexWake> {
+    unsupported()
+}
+/// Unsupported: nothing sleeps, nothing to wake.
+pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
+/// Unsupported: nothing sleeps, nothing to wake.
+pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
+/// The 32-bit half of a 64-bit word (see the Linux backend).
+#[must_use]
+pub fn futex_half(word: &std::sync::atomic::AtomicU64, high: bool) -> &std::sync::atomic::AtomicU32 {
+    let at = usize::from(high) * 4;
+    // SAFETY: `at` is 0 or 4: a 4-aligned, 4-byte part of the 8-byte word,
+    // valid as long as the word; atomics may alias shared atomics.
+    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
+    unsafe {
+        &*std::ptr::from_ref(word).cast::<u8>().add(at).cast::<std::sync::atomic::AtomicU32>()
+    }
+}

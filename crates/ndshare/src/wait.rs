@@ -1,0 +1,127 @@
+//! How a blocked call waits: in bounded sleeps on a futex, so that between
+//! them it can look after a holder that may have died, let its caller react
+//! to a signal, and end at its deadline.
+
+use std::fmt;
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::sys::{self, FutexWake};
+
+/// Longest single sleep. A waiter looks at the holder of a lock after every
+/// sleep that lasted this long, so a holder that died is noticed within
+/// about this time.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How long a blocking call may wait, and what it runs between sleeps.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use ndshare::Wait;
+/// let mut polls = 0;
+/// let mut count = || { polls += 1; true };
+/// let _w = Wait::timeout(Duration::from_millis(1500)).with_check(&mut count);
+/// ```
+pub struct Wait<'a> {
+    deadline: Option<Instant>,
+    check: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+impl fmt::Debug for Wait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wait")
+            .field("deadline", &self.deadline)
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+impl<'a> Wait<'a> {
+    /// Waits as long as it takes.
+    #[must_use]
+    pub fn forever() -> Wait<'a> {
+        Wait {
+            deadline: None,
+            check: None,
+        }
+    }
+
+    /// Waits at most `timeout`; a timeout too large to represent is forever.
+    /// A zero timeout does not sleep at all (and so does not look at the
+    /// holder either: the `try_*` calls).
+    #[must_use]
+    pub fn timeout(timeout: Duration) -> Wait<'a> {
+        Wait {
+            deadline: Instant::now().checked_add(timeout),
+            check: None,
+        }
+    }
+
+    /// Waits until `deadline`.
+    #[must_use]
+    pub fn until(deadline: Instant) -> Wait<'a> {
+        Wait {
+            deadline: Some(deadline),
+            check: None,
+        }
+    }
+
+    /// Runs `check` after every sleep that a signal interrupted or that
+    /// lasted [`POLL_INTERVAL`]; when it returns `false` the wait ends with
+    /// [`Error::Interrupted`]. The Python bindings check for signals there,
+    /// so that Ctrl-C stops a blocked wait.
+    #[must_use]
+    pub fn with_check(mut self, check: &'a mut dyn FnMut() -> bool) -> Wait<'a> {
+        self.check = Some(check);
+        self
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn expired(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Sleeps once while `word` holds `expected`: until woken, at most
+    /// [`POLL_INTERVAL`], at most until the deadline.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if the deadline has passed (before sleeping),
+    /// [`Error::Interrupted`] if the check says stop.
+    pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32) -> Result<Slept> {
+        let nap = match self.deadline {
+            None => POLL_INTERVAL,
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(POLL_INTERVAL),
+                _ => return Err(Error::Timeout),
+            },
+        };
+        let woke =
+            sys::futex_wait(word, expected, Some(nap)).map_err(|e| Error::io("futex wait", e))?;
+        match woke {
+            FutexWake::Woken | FutexWake::Changed => Ok(Slept::Woken),
+            FutexWake::TimedOut | FutexWake::Interrupted => {
+                if let Some(check) = self.check.as_mut() {
+                    if !check() {
+                        return Err(Error::Interrupted);
+                    }
+                }
+                Ok(if woke == FutexWake::TimedOut {
+                    Slept::Polled
+                } else {
+                    Slept::Woken
+                })
+            }
+        }
+    }
+}
+
+/// How a [`Wait::sleep`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slept {
+    /// Woken, or the word changed: look again.
+    Woken,
+    /// A whole nap passed: look again, and look at the holder.
+    Polled,
+}
