@@ -26,6 +26,8 @@ from ._array import (
 )
 from ._ndshare import FormatError, UnreachableError
 from ._registry import ArrayInfo, list_arrays, unlink
+from ._sync import Barrier, Event, LockOwnerDied
+from . import atomic
 
 #: ``ndshare.list()``: the named arrays of the machine.
 list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
@@ -39,10 +41,14 @@ __version__ = _version("ndshare")
 
 __all__ = [
     "ArrayInfo",
+    "Barrier",
+    "Event",
     "FormatError",
+    "LockOwnerDied",
     "SharedArray",
     "UnreachableError",
     "array",
+    "atomic",
     "attach",
     "empty",
     "empty_like",

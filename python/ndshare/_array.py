@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _pickling
 from ._dtype import check_shareable, from_descr, to_descr
-from ._ndshare import Segment
+from ._ndshare import ArrayLock, Segment
 
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
 
@@ -87,6 +87,28 @@ class SharedArray(np.ndarray):
     def segment(self) -> Optional[Segment]:
         """The mapped segment behind this array (``None`` if decayed)."""
         return self._segment
+
+    def lock(self, timeout: Optional[float] = None) -> ArrayLock:
+        """The process-shared lock of this array's memory: ``with a.lock():``.
+
+        Every view of the memory, in every process, has the same lock. It is
+        robust: if its holder dies holding it, the next taker gets it with a
+        :class:`ndshare.LockOwnerDied` warning. Entering waits at most
+        ``timeout`` seconds, then raises ``TimeoutError``; waiting releases
+        the GIL. Not reentrant: taking it again in the holding thread raises
+        ``RuntimeError``. See docs/format.md, "Lock word protocol".
+        """
+        return ArrayLock(self._segment, "lock", timeout)
+
+    def read_lock(self, timeout: Optional[float] = None) -> ArrayLock:
+        """A read lock of this array's read/write lock: any number of
+        readers at once, never with a writer (``with a.read_lock():``)."""
+        return ArrayLock(self._segment, "read", timeout)
+
+    def write_lock(self, timeout: Optional[float] = None) -> ArrayLock:
+        """The write lock of this array's read/write lock: no other writer,
+        no reader (``with a.write_lock():``). Independent of :meth:`lock`."""
+        return ArrayLock(self._segment, "write", timeout)
 
 
 def _decay(res: Any) -> Any:

@@ -8,6 +8,8 @@
 //! numpy `base` of every array made from it, so the mapping lives exactly as
 //! long as the last view (rust-numpy's `PySliceContainer` pattern).
 
+mod sync;
+
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use ndshare::{Access, Error, Layout, Order, Segment};
@@ -16,6 +18,7 @@ use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError,
     PyPermissionError, PyTypeError, PyValueError,
 };
+use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -37,7 +40,7 @@ create_exception!(
 
 /// Maps a core error to the Python exception a caller would catch.
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(to_py)`
-fn to_py(err: Error) -> PyErr {
+pub(crate) fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
     let errno = err.raw_os_error();
     match err {
@@ -46,10 +49,15 @@ fn to_py(err: Error) -> PyErr {
         Error::PermissionDenied { .. } => PyPermissionError::new_err((errno.unwrap_or(13), msg)),
         Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
         Error::Unreachable { .. } => UnreachableError::new_err(msg),
-        Error::TypeMismatch { .. } => PyTypeError::new_err(msg),
+        Error::TypeMismatch { .. } | Error::Misaligned(_) => PyTypeError::new_err(msg),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::InvalidShape(_) | Error::InvalidName { .. } => PyValueError::new_err(msg),
         Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
+        Error::Timeout => PyTimeoutError::new_err(msg),
+        Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
+        Error::ReadOnly(_) => PyPermissionError::new_err((13, msg)),
+        Error::IndexOutOfBounds(_) => PyIndexError::new_err(msg),
+        Error::Interrupted => PyInterruptedError::new_err((4, msg)),
         _ => match errno {
             Some(n) => PyOSError::new_err((n, msg)),
             None => PyOSError::new_err(msg),
@@ -67,8 +75,8 @@ fn access(readonly: bool) -> Access {
 
 /// One mapped segment; the numpy base of every array over it.
 #[pyclass(frozen, weakref, module = "ndshare._ndshare", name = "Segment")]
-struct PySegment {
-    inner: Segment,
+pub(crate) struct PySegment {
+    pub(crate) inner: Segment,
 }
 
 #[pymethods]
@@ -322,5 +330,6 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UnreachableError", m.py().get_type::<UnreachableError>())?;
     m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;
     m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
+    sync::register(m)?;
     Ok(())
 }

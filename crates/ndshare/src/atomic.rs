@@ -287,7 +287,7 @@ impl<T: AtomicElement> AtomicView<'_, T> {
         let new = broadcast(new, n, "new")?;
         check_len(previous.len(), n, "previous")?;
         self.for_each(indices, n, |k, a| {
-            previous[k] = T::compare_exchange(a, expected(k), new(k))
+            previous[k] = T::compare_exchange(a, expected(k), new(k));
         });
         Ok(())
     }

@@ -80,17 +80,15 @@ impl RawLock {
     /// assert!(!lock.is_locked());
     /// ```
     #[must_use]
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "alignment is the caller's promise"
+    )]
     pub unsafe fn from_ptr<'a>(ptr: *mut u8) -> &'a RawLock {
         debug_assert_eq!(ptr as usize % 8, 0);
         // SAFETY: the caller promises an aligned, live word used only
         // atomically; `RawLock` is a transparent `AtomicU64`.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "alignment is the caller's promise"
-        )]
-        unsafe {
-            &*ptr.cast::<RawLock>()
-        }
+        unsafe { &*ptr.cast::<RawLock>() }
     }
 
     /// Takes the lock, waiting as `wait` says.

@@ -88,10 +88,10 @@ pub(crate) fn words(seg: &Segment, kind: Kind) -> Result<&[AtomicU64; WORDS]> {
 
 fn words_unchecked(seg: &Segment) -> &[AtomicU64; WORDS] {
     assert!(seg.data_len() >= WORDS * 8);
+    #[allow(clippy::cast_ptr_alignment, reason = "the data is page-aligned")]
     // SAFETY: the data is page-aligned and at least WORDS * 8 bytes (checked
     // above: the layout is WORDS u64), mapped for as long as `seg` lives;
     // primitive words are only ever accessed atomically.
-    #[allow(clippy::cast_ptr_alignment, reason = "the data is page-aligned")]
     unsafe {
         &*seg.data_ptr().cast::<[AtomicU64; WORDS]>()
     }

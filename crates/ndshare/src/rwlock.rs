@@ -74,17 +74,15 @@ impl RawRwLock {
     /// assert_eq!(rw.readers(), 0);
     /// ```
     #[must_use]
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "alignment is the caller's promise"
+    )]
     pub unsafe fn from_ptr<'a>(ptr: *mut u8) -> &'a RawRwLock {
         debug_assert_eq!(ptr as usize % 8, 0);
         // SAFETY: the caller promises 64 aligned, live bytes used only
         // atomically; `RawRwLock` is `repr(C)` atomics, 64 bytes, no padding.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "alignment is the caller's promise"
-        )]
-        unsafe {
-            &*ptr.cast::<RawRwLock>()
-        }
+        unsafe { &*ptr.cast::<RawRwLock>() }
     }
 
     /// Takes a read lock, waiting as `wait` says. Reports

@@ -25,7 +25,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// let _w = Wait::timeout(Duration::from_millis(1500)).with_check(&mut count);
 /// ```
 pub struct Wait<'a> {
-    deadline: Option<Instant>,
+    deadline: Deadline,
     check: Option<&'a mut dyn FnMut() -> bool>,
 }
 
@@ -43,7 +43,7 @@ impl<'a> Wait<'a> {
     #[must_use]
     pub fn forever() -> Wait<'a> {
         Wait {
-            deadline: None,
+            deadline: Deadline::Never,
             check: None,
         }
     }
@@ -53,17 +53,19 @@ impl<'a> Wait<'a> {
     /// holder either: the `try_*` calls).
     #[must_use]
     pub fn timeout(timeout: Duration) -> Wait<'a> {
-        Wait {
-            deadline: Instant::now().checked_add(timeout),
-            check: None,
-        }
+        let deadline = if timeout.is_zero() {
+            Deadline::Now
+        } else {
+            Instant::now().checked_add(timeout).map_or(Deadline::Never, Deadline::At)
+        };
+        Wait { deadline, check: None }
     }
 
     /// Waits until `deadline`.
     #[must_use]
     pub fn until(deadline: Instant) -> Wait<'a> {
         Wait {
-            deadline: Some(deadline),
+            deadline: Deadline::At(deadline),
             check: None,
         }
     }
@@ -80,7 +82,11 @@ impl<'a> Wait<'a> {
 
     /// Whether the deadline has passed.
     pub(crate) fn expired(&self) -> bool {
-        self.deadline.is_some_and(|d| Instant::now() >= d)
+        match self.deadline {
+            Deadline::Never => false,
+            Deadline::Now => true,
+            Deadline::At(d) => Instant::now() >= d,
+        }
     }
 
     /// Sleeps once while `word` holds `expected`: until woken, at most
@@ -91,8 +97,9 @@ impl<'a> Wait<'a> {
     /// [`Error::Interrupted`] if the check says stop.
     pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32) -> Result<Slept> {
         let nap = match self.deadline {
-            None => POLL_INTERVAL,
-            Some(d) => match d.checked_duration_since(Instant::now()) {
+            Deadline::Never => POLL_INTERVAL,
+            Deadline::Now => return Err(Error::Timeout),
+            Deadline::At(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left.min(POLL_INTERVAL),
                 _ => return Err(Error::Timeout),
             },
@@ -115,6 +122,15 @@ impl<'a> Wait<'a> {
             }
         }
     }
+}
+
+/// When a wait ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    Never,
+    /// Do not sleep at all (a zero timeout: no clock reading needed).
+    Now,
+    At(Instant),
 }
 
 /// How a [`Wait::sleep`] ended.

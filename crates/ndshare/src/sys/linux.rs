@@ -662,12 +662,12 @@ pub fn futex_wake_all(word: &AtomicU32) {
 pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
     const _: () = assert!(cfg!(target_endian = "little"), "segment words are little-endian");
     let at = usize::from(high) * 4;
+    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
     // SAFETY: `at` is 0 or 4, so the result is a 4-aligned, 4-byte part of
     // the 8-byte word, valid for as long as the word is (the returned
     // reference borrows it). Both types are atomic cells, so shared
     // references to overlapping atomics break no aliasing rule; the half is
     // only passed to the futex syscall, never loaded or stored from Rust.
-    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
     unsafe {
         &*std::ptr::from_ref(word).cast::<u8>().add(at).cast::<AtomicU32>()
     }

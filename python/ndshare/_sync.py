@@ -1,0 +1,131 @@
+"""Synchronization across processes: Barrier and Event, and the lock warning.
+
+The locks of an array live in its segment's header (``a.lock()``,
+``a.read_lock()``, ``a.write_lock()`` return handles on them, see
+:class:`SharedArray`). A :class:`Barrier` or an :class:`Event` belongs to no
+array: each has a small anonymous segment of its own, and crosses to other
+processes exactly as a shared array does (it pickles as a reference to that
+segment), through ``multiprocessing`` arguments, queues and pools, or plain
+``pickle`` while its creator lives.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import _pickling
+from ._array import SharedArray, view_of_segment
+from ._ndshare import BarrierHandle, EventHandle, LockOwnerDied, Segment
+
+__all__ = ["Barrier", "Event", "LockOwnerDied"]
+
+_WORD = np.dtype("<u8")
+
+
+def _words(seg: Segment) -> SharedArray:
+    """The primitive segment as an array: what travels to other processes."""
+    return view_of_segment(_pickling.remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
+
+
+class Barrier:
+    """``parties`` processes (or threads) wait in :meth:`wait` until the last
+    of them arrives; then all go on, and the barrier is ready for the next
+    round. Like ``threading.Barrier``, across processes.
+
+    >>> b = Barrier(1)
+    >>> b.wait()
+    0
+
+    A caller whose ``timeout`` elapses leaves the round with ``TimeoutError``
+    (the round still waits for ``parties`` arrivals); a party that dies
+    leaves the others waiting, so give waits a timeout where that matters.
+    """
+
+    __slots__ = ("_array", "_handle")
+
+    def __init__(self, parties: int) -> None:
+        n = operator.index(parties)
+        if not 1 <= n < 2**32:
+            raise ValueError(f"parties must be between 1 and 2**32 - 1, not {parties!r}")
+        self._array = _words(BarrierHandle.create_segment(n))
+        self._handle = BarrierHandle(self._array.segment)
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Waits for the round to fill; returns this caller's arrival index
+        (0 for the first, ``parties - 1`` for the last). ``TimeoutError``
+        after ``timeout`` seconds. Releases the GIL while it waits."""
+        return int(self._handle.wait(timeout))
+
+    @property
+    def parties(self) -> int:
+        """How many callers each round waits for."""
+        return int(self._handle.parties)
+
+    @property
+    def n_waiting(self) -> int:
+        """How many callers wait in the current round."""
+        return int(self._handle.n_waiting)
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_barrier, (self._array,))
+
+    def __repr__(self) -> str:
+        return f"<ndshare.Barrier parties={self.parties} waiting={self.n_waiting}>"
+
+
+def _rebuild_barrier(array: SharedArray) -> Barrier:
+    b = Barrier.__new__(Barrier)
+    b._array = array
+    b._handle = BarrierHandle(array.segment)
+    return b
+
+
+class Event:
+    """A flag that callers wait for until another sets it. Like
+    ``threading.Event``, across processes.
+
+    >>> e = Event()
+    >>> e.is_set(), e.wait(timeout=0)
+    (False, False)
+    >>> e.set(); e.wait()
+    True
+    """
+
+    __slots__ = ("_array", "_handle")
+
+    def __init__(self) -> None:
+        self._array = _words(EventHandle.create_segment())
+        self._handle = EventHandle(self._array.segment)
+
+    def set(self) -> None:
+        """Sets the flag; every waiter wakes."""
+        self._handle.set()
+
+    def clear(self) -> None:
+        """Clears the flag."""
+        self._handle.clear()
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return bool(self._handle.is_set())
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Waits until the flag is set: ``True``; ``False`` if ``timeout``
+        seconds passed first. Releases the GIL while it waits."""
+        return bool(self._handle.wait(timeout))
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_event, (self._array,))
+
+    def __repr__(self) -> str:
+        return f"<ndshare.Event {'set' if self.is_set() else 'clear'}>"
+
+
+def _rebuild_event(array: SharedArray) -> Event:
+    e = Event.__new__(Event)
+    e._array = array
+    e._handle = EventHandle(array.segment)
+    return e

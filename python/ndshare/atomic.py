@@ -1,0 +1,165 @@
+"""Lock-free atomics on shared integer arrays, across processes.
+
+Each operation is one hardware atomic instruction on the element in shared
+memory (sequentially consistent), so any number of processes may update the
+same elements at once without a lock::
+
+    hist = ndshare.zeros(256, dtype="i8")
+    ndshare.atomic.add(hist, 7, 1)                 # one element: returns the previous value
+    ndshare.atomic.add(hist, values_uint8, 1)      # many, like np.add.at(hist, values_uint8, 1)
+
+The array must be a :class:`ndshare.SharedArray` (or a view of one) of
+``int32``, ``int64``, ``uint32`` or ``uint64`` in native byte order, writable,
+with every element aligned to its size; anything else is a ``TypeError``.
+
+``index`` is either a full index of one element (an int, or a tuple of
+ints, one per dimension; negative ints count from the end), or an array of
+indices (a tuple of arrays, one per dimension, for several dimensions), as
+``np.add.at`` takes it; repeated indices apply repeatedly. All indices are
+checked before any element changes (``IndexError``). Values must be
+integers that fit the element type (``OverflowError`` otherwise); one value
+applies to every index. Addition and subtraction wrap around, as numpy's
+integer arithmetic does.
+
+Mixing atomics with plain writes (``a[i] += 1``) to the same elements at the
+same time is a race, as it is between threads.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Optional, Sequence, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._array import SharedArray
+from ._ndshare import Segment, atomic_many, atomic_one
+
+__all__ = ["add", "compare_exchange", "exchange", "load", "max", "min", "store", "sub"]
+
+_TYPESTRS = frozenset({"<i4", "<i8", "<u4", "<u8"})
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def _target(a: Any) -> Tuple[Segment, str, int]:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"atomics work on shared numpy arrays, not {type(a).__name__}")
+    seg = getattr(a, "_segment", None)
+    if seg is None:
+        raise TypeError(
+            "atomics work on arrays in shared memory (ndshare.SharedArray and its views); "
+            "this array is not shared (a copy or a computed result)"
+        )
+    typestr = a.dtype.str
+    if typestr not in _TYPESTRS:
+        raise TypeError(f"atomics work on int32, int64, uint32 and uint64 elements in native byte order, not {a.dtype}")
+    if not a.flags.writeable:
+        raise TypeError("atomics write, and this array is read-only")
+    offset = a.__array_interface__["data"][0] - seg.data_address
+    return seg, typestr, offset
+
+
+def _scalar_index(a: np.ndarray, index: Any) -> Optional[Tuple[int, ...]]:  # type: ignore[type-arg]
+    """The index as a tuple of ints if it names one element, else None."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in items):
+        return None
+    if len(items) != a.ndim:
+        raise IndexError(f"an array of {a.ndim} dimensions needs {a.ndim} indices per element, not {len(items)}")
+    return tuple(operator.index(i) for i in items)
+
+
+def _index_arrays(a: np.ndarray, index: Any) -> Tuple[list[np.ndarray], Tuple[int, ...]]:  # type: ignore[type-arg]
+    items: Sequence[Any] = index if isinstance(index, tuple) else (index,)
+    if len(items) != a.ndim:
+        raise IndexError(f"an array of {a.ndim} dimensions needs {a.ndim} index arrays, not {len(items)}")
+    arrays = [np.asarray(i) for i in items]
+    for arr in arrays:
+        if arr.dtype.kind == "b":
+            raise IndexError("boolean masks are not indices here: pass np.nonzero(mask)")
+        if arr.dtype.kind not in "iu":
+            raise IndexError(f"indices must be integers, not {arr.dtype}")
+        if arr.dtype == np.uint64 and arr.size and arr.max() > _INT64_MAX:
+            raise IndexError(f"index {arr.max()} is out of bounds")
+    arrays = list(np.broadcast_arrays(*arrays))
+    shape = arrays[0].shape if arrays else ()
+    flat = [np.ascontiguousarray(arr, dtype=np.int64).reshape(-1) for arr in arrays]
+    return flat, shape
+
+
+def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:  # type: ignore[type-arg]
+    """Values as a contiguous 1-D array of the element type: one value, or
+    one per index; checked to fit; never sharing memory with shared arrays."""
+    v = np.asarray(value)
+    if v.dtype.kind not in "iub":
+        raise TypeError(f"atomic values must be integers, not {v.dtype}")
+    if v.dtype != a.dtype and v.size:
+        info = np.iinfo(a.dtype)
+        lo, hi = v.min(), v.max()
+        if lo < info.min or hi > info.max:
+            raise OverflowError(f"values from {lo} to {hi} do not fit {a.dtype}")
+    if v.size != 1:
+        v = np.broadcast_to(v, shape)
+    out = np.ascontiguousarray(v, dtype=a.dtype).reshape(-1)
+    if isinstance(out, SharedArray) or np.may_share_memory(out, a):
+        out = out.copy()
+    return out.view(np.ndarray)
+
+
+def _apply(op: str, a: Any, index: Any, value: Any = 0, new: Any = None, returns: bool = True) -> Any:
+    seg, typestr, offset = _target(a)
+    one = _scalar_index(a, index)
+    if one is not None:
+        return atomic_one(seg, typestr, op, offset, a.shape, a.strides, one, value, new)
+    flat, shape = _index_arrays(a, index)
+    values = _values(value, a, shape)
+    news = None if new is None else _values(new, a, shape)
+    out = np.empty(flat[0].size if flat else 0, dtype=a.dtype) if returns else None
+    atomic_many(seg, typestr, op, offset, a.shape, a.strides, flat, values, news, out)
+    return None if out is None else out.reshape(shape)
+
+
+def add(a: SharedArray, index: Any, value: ArrayLike) -> Any:
+    """``a[index] += value``, atomically. One element: returns its previous
+    value. Arrays of indices (``np.add.at`` form): returns ``None``."""
+    return _apply("add", a, index, value, returns=False)
+
+
+def sub(a: SharedArray, index: Any, value: ArrayLike) -> Any:
+    """``a[index] -= value``, atomically; returns as :func:`add` does."""
+    return _apply("sub", a, index, value, returns=False)
+
+
+def max(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
+    """``a[index] = max(a[index], value)``, atomically; returns as :func:`add` does."""
+    return _apply("max", a, index, value, returns=False)
+
+
+def min(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
+    """``a[index] = min(a[index], value)``, atomically; returns as :func:`add` does."""
+    return _apply("min", a, index, value, returns=False)
+
+
+def exchange(a: SharedArray, index: Any, value: ArrayLike) -> Any:
+    """``a[index] = value``, atomically; returns the previous value (an
+    array of them, shaped like the indices, for arrays of indices)."""
+    return _apply("exchange", a, index, value)
+
+
+def compare_exchange(a: SharedArray, index: Any, expected: ArrayLike, new: ArrayLike) -> Any:
+    """Where ``a[index] == expected``, sets ``a[index] = new``, atomically.
+    Returns the previous value(s): equal to ``expected`` exactly where the
+    exchange happened."""
+    return _apply("cas", a, index, expected, new)
+
+
+def load(a: SharedArray, index: Any) -> Any:
+    """``a[index]``, read atomically (an array for arrays of indices)."""
+    return _apply("load", a, index)
+
+
+def store(a: SharedArray, index: Any, value: ArrayLike) -> None:
+    """``a[index] = value``, atomically."""
+    _apply("store", a, index, value, returns=False)
+
