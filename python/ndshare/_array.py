@@ -98,7 +98,13 @@ class SharedArray(np.ndarray):
         the GIL. Not reentrant: taking it again in the holding thread raises
         ``RuntimeError``. See docs/format.md, "Lock word protocol".
         """
-        return ArrayLock(self._segment, "lock", timeout)
+        if timeout is not None:
+            return ArrayLock(self._segment, "lock", timeout)
+        # Handles hold no state: keep one for the common `with a.lock():`.
+        handle: Optional[ArrayLock] = self.__dict__.get("_lock_handle")
+        if handle is None:
+            handle = self.__dict__["_lock_handle"] = ArrayLock(self._segment, "lock", None)
+        return handle
 
     def read_lock(self, timeout: Optional[float] = None) -> ArrayLock:
         """A read lock of this array's read/write lock: any number of

@@ -27,50 +27,20 @@ same time is a race, as it is between threads.
 
 from __future__ import annotations
 
-import operator
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._array import SharedArray
-from ._ndshare import Segment, atomic_many, atomic_one
+from ._ndshare import atomic_many, atomic_one
 
 __all__ = ["add", "compare_exchange", "exchange", "load", "max", "min", "store", "sub"]
 
-_TYPESTRS = frozenset({"<i4", "<i8", "<u4", "<u8"})
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _target(a: Any) -> Tuple[Segment, str, int]:
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"atomics work on shared numpy arrays, not {type(a).__name__}")
-    seg = getattr(a, "_segment", None)
-    if seg is None:
-        raise TypeError(
-            "atomics work on arrays in shared memory (ndshare.SharedArray and its views); "
-            "this array is not shared (a copy or a computed result)"
-        )
-    typestr = a.dtype.str
-    if typestr not in _TYPESTRS:
-        raise TypeError(f"atomics work on int32, int64, uint32 and uint64 elements in native byte order, not {a.dtype}")
-    if not a.flags.writeable:
-        raise TypeError("atomics write, and this array is read-only")
-    offset = a.__array_interface__["data"][0] - seg.data_address
-    return seg, typestr, offset
-
-
-def _scalar_index(a: np.ndarray, index: Any) -> Optional[Tuple[int, ...]]:  # type: ignore[type-arg]
-    """The index as a tuple of ints if it names one element, else None."""
-    items = index if isinstance(index, tuple) else (index,)
-    if not all(isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in items):
-        return None
-    if len(items) != a.ndim:
-        raise IndexError(f"an array of {a.ndim} dimensions needs {a.ndim} indices per element, not {len(items)}")
-    return tuple(operator.index(i) for i in items)
-
-
-def _index_arrays(a: np.ndarray, index: Any) -> Tuple[list[np.ndarray], Tuple[int, ...]]:  # type: ignore[type-arg]
+def _index_arrays(a: np.ndarray, index: Any) -> Tuple[List[np.ndarray], Tuple[int, ...]]:  # type: ignore[type-arg]
     items: Sequence[Any] = index if isinstance(index, tuple) else (index,)
     if len(items) != a.ndim:
         raise IndexError(f"an array of {a.ndim} dimensions needs {a.ndim} index arrays, not {len(items)}")
@@ -90,7 +60,7 @@ def _index_arrays(a: np.ndarray, index: Any) -> Tuple[list[np.ndarray], Tuple[in
 
 def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:  # type: ignore[type-arg]
     """Values as a contiguous 1-D array of the element type: one value, or
-    one per index; checked to fit; never sharing memory with shared arrays."""
+    one per index; checked to fit; never sharing memory with the array."""
     v = np.asarray(value)
     if v.dtype.kind not in "iub":
         raise TypeError(f"atomic values must be integers, not {v.dtype}")
@@ -107,17 +77,21 @@ def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarr
     return out.view(np.ndarray)
 
 
-def _apply(op: str, a: Any, index: Any, value: Any = 0, new: Any = None, returns: bool = True) -> Any:
-    seg, typestr, offset = _target(a)
-    one = _scalar_index(a, index)
-    if one is not None:
-        return atomic_one(seg, typestr, op, offset, a.shape, a.strides, one, value, new)
+def _many(op: str, a: Any, index: Any, value: Any, new: Any, returns: bool) -> Any:
+    """The ``np.add.at`` form: arrays of indices, prepared for the core."""
     flat, shape = _index_arrays(a, index)
     values = _values(value, a, shape)
     news = None if new is None else _values(new, a, shape)
     out = np.empty(flat[0].size if flat else 0, dtype=a.dtype) if returns else None
-    atomic_many(seg, typestr, op, offset, a.shape, a.strides, flat, values, news, out)
+    atomic_many(op, a, flat, values, news, out)
     return None if out is None else out.reshape(shape)
+
+
+def _apply(op: str, a: Any, index: Any, value: Any = 0, new: Any = None, returns: bool = True) -> Any:
+    # One element: straight to the core (which checks `a`); arrays of
+    # indices come back as NotImplemented and are prepared here.
+    r = atomic_one(op, a, index, value, new)
+    return _many(op, a, index, value, new, returns) if r is NotImplemented else r
 
 
 def add(a: SharedArray, index: Any, value: ArrayLike) -> Any:

@@ -8,6 +8,7 @@
 //! numpy `base` of every array made from it, so the mapping lives exactly as
 //! long as the last view (rust-numpy's `PySliceContainer` pattern).
 
+mod atomic;
 mod sync;
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -331,5 +332,6 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;
     m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
     sync::register(m)?;
+    atomic::register(m)?;
     Ok(())
 }
