@@ -7,6 +7,7 @@ import multiprocessing as mp
 import os
 import pathlib
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -478,3 +479,46 @@ def test_primitive_segments_are_checked() -> None:
         BarrierHandle(ndshare.Event()._array.segment)
     with pytest.raises(TypeError, match="event"):
         EventHandle(ndshare.zeros(8, dtype="u8").segment)
+
+
+# ------------------------------------------- the protocol, from C, as documented
+
+
+@pytest.fixture(scope="module")
+def c_locker(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """tests/c/lock_protocol.c: the lock written from docs/format.md alone."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler on PATH to build tests/c/lock_protocol.c")
+    exe = tmp_path_factory.mktemp("c") / "lock_protocol"
+    src = pathlib.Path(__file__).parent / "c" / "lock_protocol.c"
+    subprocess.run([cc, "-O2", "-Wall", "-Werror", "-o", str(exe), str(src)], check=True)
+    return str(exe)
+
+
+def test_c_program_following_the_documented_protocol_interoperates(c_locker: str, name: str) -> None:
+    a = ndshare.zeros(2, dtype="i8", name=name)
+    with subprocess.Popen([c_locker, name, "20000"], stdout=subprocess.PIPE, text=True) as c1, subprocess.Popen(
+        [c_locker, name, "20000"], stdout=subprocess.PIPE, text=True
+    ) as c2:
+        procs = [FORK.Process(target=locked_increments, args=(a, 20_000)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        join_all(procs)
+        outs = [c.communicate(timeout=PATIENCE)[0] for c in (c1, c2)]
+    assert (c1.returncode, c2.returncode, outs) == (0, 0, ["0\n", "0\n"])
+    assert a[0] == 80_000
+
+    # A C holder killed: Python recovers and is told.
+    with subprocess.Popen([c_locker, name, "0", "hold"], stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "holding\n"
+        assert a.lock().owner == holder.pid
+        holder.kill()
+    with pytest.warns(ndshare.LockOwnerDied):
+        with a.lock(timeout=PATIENCE):
+            assert a[1] == -1
+            a[1] = 0
+    # A Python holder killed: C recovers and says so.
+    kill_holder(a, "lock")  # which left a[0] == -1
+    done = subprocess.run([c_locker, name, "1"], capture_output=True, text=True, timeout=PATIENCE, check=True)
+    assert done.stdout == "1\n" and a[0] == 0 and not a.lock().locked()

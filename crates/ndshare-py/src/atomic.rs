@@ -79,7 +79,9 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
             ))
         }
     };
-    let capsule = a.getattr(intern!(py, "__array_struct__"))?.cast_into::<PyCapsule>()?;
+    let capsule = a
+        .getattr(intern!(py, "__array_struct__"))?
+        .cast_into::<PyCapsule>()?;
     let ptr = capsule.pointer_checked(None)?.cast::<ArrayInterface>();
     // SAFETY: `a` is a numpy array, whose `__array_struct__` capsule holds a
     // `PyArrayInterface` (numpy's documented layout) valid while the capsule
@@ -94,7 +96,9 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
         (b'u', 4) => "<u4",
         (b'u', 8) => "<u8",
         _ => {
-            let dtype = a.getattr("dtype").map_or_else(|_| "?".to_owned(), |d| d.to_string());
+            let dtype = a
+                .getattr("dtype")
+                .map_or_else(|_| "?".to_owned(), |d| d.to_string());
             return Err(PyTypeError::new_err(format!(
                 "atomics work on int32, int64, uint32 and uint64 elements in native byte order, not {dtype}"
             )));
@@ -106,7 +110,9 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
         ));
     }
     if st.flags & WRITEABLE == 0 {
-        return Err(PyTypeError::new_err("atomics write, and this array is read-only"));
+        return Err(PyTypeError::new_err(
+            "atomics write, and this array is read-only",
+        ));
     }
     let nd = st.nd as usize;
     let (shape, strides) = if nd == 0 {
@@ -116,8 +122,14 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
         // (strides are never null in a struct numpy exports).
         unsafe {
             (
-                std::slice::from_raw_parts(st.shape, nd).iter().map(|&d| d as u64).collect(),
-                std::slice::from_raw_parts(st.strides, nd).iter().map(|&s| s as i64).collect(),
+                std::slice::from_raw_parts(st.shape, nd)
+                    .iter()
+                    .map(|&d| d as u64)
+                    .collect(),
+                std::slice::from_raw_parts(st.strides, nd)
+                    .iter()
+                    .map(|&s| s as i64)
+                    .collect(),
             )
         }
     };
@@ -138,7 +150,9 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
 /// promises: `TypeError` for an array atomics cannot work on.
 fn atomic_error(e: Error) -> PyErr {
     match e {
-        Error::ReadOnly(_) | Error::Misaligned(_) | Error::TypeMismatch { .. } => PyTypeError::new_err(e.to_string()),
+        Error::ReadOnly(_) | Error::Misaligned(_) | Error::TypeMismatch { .. } => {
+            PyTypeError::new_err(e.to_string())
+        }
         other => to_py(other),
     }
 }
@@ -152,7 +166,11 @@ fn parse_op(op: &str) -> PyResult<Op> {
         "exchange" => Op::Exchange,
         "store" => Op::Store,
         "load" => Op::Load,
-        other => return Err(PyValueError::new_err(format!("unknown atomic operation {other:?}"))),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unknown atomic operation {other:?}"
+            )))
+        }
     })
 }
 
@@ -186,7 +204,9 @@ fn integer(x: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
     if x.is_instance_of::<PyBool>() {
         return Ok(None);
     }
-    if !x.is_instance_of::<PyInt>() && (x.is_instance(ndarray_type(x.py())?)? || !x.hasattr(intern!(x.py(), "__index__"))?) {
+    if !x.is_instance_of::<PyInt>()
+        && (x.is_instance(ndarray_type(x.py())?)? || !x.hasattr(intern!(x.py(), "__index__"))?)
+    {
         return Ok(None);
     }
     let i = x.call_method0(intern!(x.py(), "__index__"))?;
@@ -263,9 +283,13 @@ fn array_memory(
     itemsize: usize,
     writable: bool,
 ) -> PyResult<(NonNull<u8>, usize)> {
-    let bad = |why: &str| PyTypeError::new_err(format!("expected a contiguous 1-D {typestr} array: {why}"));
+    let bad = |why: &str| {
+        PyTypeError::new_err(format!("expected a contiguous 1-D {typestr} array: {why}"))
+    };
     let iface = obj.getattr("__array_interface__")?;
-    let d = iface.cast::<PyDict>().map_err(|_| bad("no array interface"))?;
+    let d = iface
+        .cast::<PyDict>()
+        .map_err(|_| bad("no array interface"))?;
     let get = |k: &str| d.get_item(k).ok().flatten();
     let ts: String = get("typestr").ok_or_else(|| bad("no typestr"))?.extract()?;
     if ts != typestr {
@@ -327,7 +351,10 @@ fn atomic_many(
 ) -> PyResult<()> {
     let t = target(a)?;
     let seg = t.segment();
-    let segment_range = (seg.base_ptr() as usize, seg.data_ptr() as usize + seg.data_len());
+    let segment_range = (
+        seg.base_ptr() as usize,
+        seg.data_ptr() as usize + seg.data_len(),
+    );
     let apart = |m: (NonNull<u8>, usize), size: usize| {
         if overlaps(m, size, segment_range) {
             Err(PyValueError::new_err(
@@ -346,7 +373,9 @@ fn atomic_many(
     // held for the whole call, outside the segment (checked).
     let index_slices: Vec<&[i64]> = index_mem
         .iter()
-        .map(|&(p, n)| unsafe { std::slice::from_raw_parts(p.as_ptr().cast::<i64>().cast_const(), n) })
+        .map(|&(p, n)| unsafe {
+            std::slice::from_raw_parts(p.as_ptr().cast::<i64>().cast_const(), n)
+        })
         .collect();
     with_element!(t.typestr, T => {
         let size = size_of::<T>();

@@ -452,14 +452,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "the lock areas are 64-aligned in a page"
+    )]
     fn word_is_zero_when_free_and_names_the_holder() {
         let seg = segment();
         let lock = seg.raw_lock().unwrap();
         // SAFETY: reading the lock word of a live segment, atomically.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "offset::LOCK is 64-aligned in a page"
-        )]
         let word = unsafe { &*seg.base_ptr().add(offset::LOCK).cast::<AtomicU64>() };
         assert_eq!(word.load(Ordering::Relaxed), 0);
         let g = seg.lock().unwrap();

@@ -452,14 +452,14 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "the lock areas are 64-aligned in a page"
+    )]
     fn area_is_zero_when_free() {
         let seg = segment();
         let rw = seg.raw_rwlock().unwrap();
         // SAFETY: the 64 bytes of a live segment's area, read atomically.
-        #[allow(
-            clippy::cast_ptr_alignment,
-            reason = "offset::RWLOCK is 64-aligned in a page"
-        )]
         let words = unsafe { &*seg.base_ptr().add(offset::RWLOCK).cast::<[AtomicU64; 8]>() };
         let all_zero = || words.iter().all(|w| w.load(Relaxed) == 0);
         assert!(all_zero());

@@ -56,9 +56,14 @@ impl<'a> Wait<'a> {
         let deadline = if timeout.is_zero() {
             Deadline::Now
         } else {
-            Instant::now().checked_add(timeout).map_or(Deadline::Never, Deadline::At)
+            Instant::now()
+                .checked_add(timeout)
+                .map_or(Deadline::Never, Deadline::At)
         };
-        Wait { deadline, check: None }
+        Wait {
+            deadline,
+            check: None,
+        }
     }
 
     /// Waits until `deadline`.

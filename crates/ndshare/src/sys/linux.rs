@@ -547,7 +547,10 @@ fn read_task_stat(path: &str) -> io::Result<TaskStat> {
     let malformed = || io::Error::other("malformed /proc/<pid>/stat");
     // Field 2, the command name, is in parentheses and may hold anything:
     // count fields after the last ')'. Field 3 is the state.
-    let rest = buf.rfind(')').map(|i| &buf[i + 1..]).ok_or_else(malformed)?;
+    let rest = buf
+        .rfind(')')
+        .map(|i| &buf[i + 1..])
+        .ok_or_else(malformed)?;
     let mut fields = rest.split_whitespace();
     let state = fields.next().ok_or_else(malformed)?;
     let start_ticks = fields
@@ -623,7 +626,11 @@ pub enum FutexWake {
 /// of that value with the expected value, and the actual blocking will
 /// happen atomically", so a wake between the caller's last look at the word
 /// and the sleep is not lost.
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> io::Result<FutexWake> {
+pub fn futex_wait(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> io::Result<FutexWake> {
     use rustix::thread::futex;
     let ts = timeout.map(|d| futex::Timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
@@ -660,7 +667,10 @@ pub fn futex_wake_all(word: &AtomicU32) {
 /// little-endian, so bits 0..32 lie at the word's own address.
 #[must_use]
 pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
-    const _: () = assert!(cfg!(target_endian = "little"), "segment words are little-endian");
+    const _: () = assert!(
+        cfg!(target_endian = "little"),
+        "segment words are little-endian"
+    );
     let at = usize::from(high) * 4;
     #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
     // SAFETY: `at` is 0 or 4, so the result is a 4-aligned, 4-byte part of
@@ -669,6 +679,9 @@ pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
     // references to overlapping atomics break no aliasing rule; the half is
     // only passed to the futex syscall, never loaded or stored from Rust.
     unsafe {
-        &*std::ptr::from_ref(word).cast::<u8>().add(at).cast::<AtomicU32>()
+        &*std::ptr::from_ref(word)
+            .cast::<u8>()
+            .add(at)
+            .cast::<AtomicU32>()
     }
 }

@@ -214,12 +214,18 @@ pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
 pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
 /// The 32-bit half of a 64-bit word (see the Linux backend).
 #[must_use]
-pub fn futex_half(word: &std::sync::atomic::AtomicU64, high: bool) -> &std::sync::atomic::AtomicU32 {
+pub fn futex_half(
+    word: &std::sync::atomic::AtomicU64,
+    high: bool,
+) -> &std::sync::atomic::AtomicU32 {
     let at = usize::from(high) * 4;
     // SAFETY: `at` is 0 or 4: a 4-aligned, 4-byte part of the 8-byte word,
     // valid as long as the word; atomics may alias shared atomics.
     #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
     unsafe {
-        &*std::ptr::from_ref(word).cast::<u8>().add(at).cast::<std::sync::atomic::AtomicU32>()
+        &*std::ptr::from_ref(word)
+            .cast::<u8>()
+            .add(at)
+            .cast::<std::sync::atomic::AtomicU32>()
     }
 }

@@ -1,0 +1,162 @@
+//! The lock, the read/write lock and atomics between real processes, from
+//! Rust. The test binary runs itself as the child process, with the role in
+//! an environment variable.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ndshare::{Access, Layout, LockError, Order, Segment};
+
+const ROLE: &str = "NDSHARE_TEST_ROLE";
+const NAME: &str = "NDSHARE_TEST_NAME";
+
+/// Runs this test binary's test `test` as a child with `role`.
+fn spawn(test: &str, role: &str, name: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env(NAME, name)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The role this process plays, if it is a child.
+fn role() -> Option<(String, String)> {
+    Some((std::env::var(ROLE).ok()?, std::env::var(NAME).ok()?))
+}
+
+fn unique(tag: &str) -> String {
+    format!("rust-test-{tag}-{}", std::process::id())
+}
+
+/// A named segment of two int64, removed from /dev/shm when dropped.
+struct Named(Segment);
+
+impl Named {
+    fn new(tag: &str) -> Named {
+        let layout = Layout::contiguous(&[2], 8, Order::C).unwrap();
+        Named(Segment::create(layout, "<i8", Some(&unique(tag)), 0o600).unwrap())
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let _ = ndshare::unlink(self.0.name().unwrap());
+    }
+}
+
+const INCREMENTS: i64 = 10_000;
+
+#[test]
+#[allow(clippy::cast_ptr_alignment, reason = "the data is page-aligned")]
+fn locked_and_atomic_increments_are_exact_across_processes() {
+    const TEST: &str = "locked_and_atomic_increments_are_exact_across_processes";
+    if let Some((_, name)) = role() {
+        let seg = Segment::attach(&name, Access::ReadWrite).unwrap();
+        let plain = seg.data_ptr().cast::<i64>();
+        let counters = seg.atomics::<i64>().unwrap();
+        for _ in 0..INCREMENTS {
+            let guard = seg.lock().unwrap();
+            // SAFETY: element 0 of the live mapping; the lock excludes every
+            // other writer of it.
+            unsafe { plain.write_volatile(plain.read_volatile() + 1) };
+            drop(guard);
+            counters.at(&[1]).unwrap().fetch_add(1, Ordering::SeqCst);
+        }
+        return;
+    }
+    let seg = Named::new("inc");
+    let name = seg.0.name().unwrap().to_owned();
+    let children: Vec<_> = (0..4).map(|_| Reaped(spawn(TEST, "inc", &name))).collect();
+    for mut c in children {
+        assert!(c.0.wait().unwrap().success());
+    }
+    let counters = seg.0.atomics::<i64>().unwrap();
+    assert_eq!(
+        counters.at(&[0]).unwrap().load(Ordering::SeqCst),
+        4 * INCREMENTS
+    );
+    assert_eq!(
+        counters.at(&[1]).unwrap().load(Ordering::SeqCst),
+        4 * INCREMENTS
+    );
+}
+
+/// A child that takes `role`'s lock, says so, and waits to be killed.
+fn hold_forever(role: &str, name: &str) -> ! {
+    let seg = Segment::attach(name, Access::ReadWrite).unwrap();
+    match role {
+        "lock" => std::mem::forget(seg.lock().unwrap()),
+        "read" => std::mem::forget(seg.read_lock().unwrap()),
+        _ => std::mem::forget(seg.write_lock().unwrap()),
+    }
+    // The harness runs the test on a thread of its own: say which.
+    println!("holding {}", ndshare::Owner::current().tid);
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// A child process, killed if the test fails before it ends.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs a child holding `role`'s lock, kills it; returns the holder's
+/// thread id.
+fn kill_holder(test: &str, role: &str, name: &str) -> u32 {
+    let mut child = Reaped(spawn(test, role, name));
+    // The child's test harness prints its own words first, on the same line.
+    let out = BufReader::new(child.0.stdout.take().unwrap());
+    let tid = out
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split_once("holding ")
+                .and_then(|(_, t)| t.trim().parse().ok())
+        })
+        .expect("the child never held the lock");
+    child.0.kill().unwrap(); // SIGKILL
+    child.0.wait().unwrap();
+    tid
+}
+
+#[test]
+fn a_holder_killed_is_reported_to_the_next_taker() {
+    const TEST: &str = "a_holder_killed_is_reported_to_the_next_taker";
+    if let Some((role, name)) = role() {
+        hold_forever(&role, &name);
+    }
+    let seg = Named::new("kill");
+    let name = seg.0.name().unwrap().to_owned();
+
+    let dead = kill_holder(TEST, "lock", &name);
+    match seg.0.lock() {
+        Err(LockError::OwnerDied { previous, guard }) => {
+            assert_eq!(previous.tid, dead);
+            drop(guard);
+        }
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    assert!(seg.0.try_lock().is_ok());
+
+    let dead = kill_holder(TEST, "write", &name);
+    match seg.0.read_lock() {
+        Err(LockError::OwnerDied { previous, .. }) => assert_eq!(previous.tid, dead),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+
+    kill_holder(TEST, "read", &name);
+    assert_eq!(seg.0.raw_rwlock().unwrap().readers(), 1);
+    // The writer clears the dead reader; nobody is told (readers change nothing).
+    assert!(seg.0.write_lock().is_ok());
+    assert_eq!(seg.0.raw_rwlock().unwrap().readers(), 0);
+}
