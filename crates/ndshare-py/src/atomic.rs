@@ -150,7 +150,7 @@ fn target<'py>(a: &Bound<'py, PyAny>) -> PyResult<Target<'py>> {
 /// promises: `TypeError` for an array atomics cannot work on.
 fn atomic_error(e: Error) -> PyErr {
     match e {
-        Error::ReadOnly(_) | Error::Misaligned(_) | Error::TypeMismatch { .. } => {
+        Error::ReadOnly | Error::Misaligned(_) | Error::TypeMismatch { .. } => {
             PyTypeError::new_err(e.to_string())
         }
         other => to_py(other),

@@ -156,7 +156,6 @@ pub fn recv_with_fd(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<Option<OwnedF
     unsupported()
 }
 
-
 /// Unsupported: 0 (no thread ids).
 #[must_use]
 pub fn current_tid() -> u32 {
