@@ -49,7 +49,7 @@ test: build ## Run every test: cargo tests, pytest, then the core tests on the o
 # no such interpreter is installed.
 PYTHON_OLDEST ?= $(shell for p in python3.9 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.9*/bin/python3.9; do \
 	"$$p" -c 'import venv' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
-OLDEST_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py
+OLDEST_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py
 
 .venv-oldest/.installed: requirements-oldest.txt
 	$(PYTHON_OLDEST) -m venv .venv-oldest

@@ -40,7 +40,7 @@ __all__ = ["add", "compare_exchange", "exchange", "load", "max", "min", "store",
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def _index_arrays(a: np.ndarray, index: Any) -> Tuple[List[np.ndarray], Tuple[int, ...]]:  # type: ignore[type-arg]
+def _index_arrays(a: np.ndarray, index: Any) -> Tuple[List[np.ndarray], Tuple[int, ...]]:
     items: Sequence[Any] = index if isinstance(index, tuple) else (index,)
     if len(items) != a.ndim:
         raise IndexError(f"an array of {a.ndim} dimensions needs {a.ndim} index arrays, not {len(items)}")
@@ -58,7 +58,7 @@ def _index_arrays(a: np.ndarray, index: Any) -> Tuple[List[np.ndarray], Tuple[in
     return flat, shape
 
 
-def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:  # type: ignore[type-arg]
+def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
     """Values as a contiguous 1-D array of the element type: one value, or
     one per index; checked to fit; never sharing memory with the array."""
     v = np.asarray(value)

@@ -113,7 +113,7 @@ pub use handle::Handle;
 pub use header::Header;
 pub use layout::{Layout, Order};
 pub use liveness::ProcessStamp;
-pub use lock::{Acquired, LockError, LockGuard, LockResult, RawLock};
+pub use lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};
 pub use owner::Owner;
 pub use raw::RawArray;
 pub use rwlock::{RawRwLock, ReadGuard, WriteGuard};

@@ -22,9 +22,14 @@
 use std::fmt;
 use std::hint;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ndarray::ArrayViewMutD;
+
+use crate::array::SharedArray;
+use crate::dtype::Element;
 use crate::error::{Error, Result};
 use crate::header::offset;
 use crate::owner::{Owner, WAITERS};
@@ -431,6 +436,88 @@ impl Segment {
         } else {
             Err(Error::HeaderReadOnly)
         }
+    }
+}
+
+/// A mutable view of a [`SharedArray`] with the array's lock held: the
+/// lock is released when this is dropped, after the view.
+pub struct LockedMut<'a, T: Element> {
+    view: ArrayViewMutD<'a, T>,
+    _guard: LockGuard<'a>,
+}
+
+impl<T: Element> fmt::Debug for LockedMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockedMut")
+            .field("shape", &self.view.shape())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: Element> Deref for LockedMut<'a, T> {
+    type Target = ArrayViewMutD<'a, T>;
+    fn deref(&self) -> &Self::Target {
+        &self.view
+    }
+}
+
+impl<T: Element> DerefMut for LockedMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.view
+    }
+}
+
+/// The lock of a typed array: the lock of its segment, the same one
+/// Python's `with a.lock():` takes.
+impl<T: Element> SharedArray<T> {
+    /// Takes the array's lock and returns a mutable view, valid while the
+    /// lock is held. (A guard from `self.segment().lock()` would borrow the
+    /// array and forbid [`SharedArray::view_mut`] while held.)
+    ///
+    /// # Errors
+    /// As [`Segment::lock`]; [`LockError::Failed`] with [`Error::ReadOnly`]
+    /// for an array mapped read-only (the lock is released again).
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Order, SharedArray};
+    /// let mut counts = SharedArray::<i64>::zeros(&[3], Order::C)?;
+    /// {
+    ///     let mut locked = counts.lock_mut().expect("a new lock is free");
+    ///     locked[[0]] += 1; // no other process holding the lock meanwhile
+    /// }
+    /// assert_eq!(counts.view()[[0]], 1);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn lock_mut(&mut self) -> LockResult<LockedMut<'_, T>> {
+        self.lock_mut_with(Wait::forever())
+    }
+
+    /// As [`SharedArray::lock_mut`], waiting as `wait` says.
+    ///
+    /// # Errors
+    /// As [`SharedArray::lock_mut`], and [`Error::Timeout`],
+    /// [`Error::Interrupted`].
+    pub fn lock_mut_with(&mut self, wait: Wait<'_>) -> LockResult<LockedMut<'_, T>> {
+        let lock: *const RawLock = self.segment().raw_lock().map_err(LockError::Failed)?;
+        // SAFETY: the lock word lives in the segment's header, mapped for as
+        // long as `self` lives, and a mutable view covers the data only,
+        // never the header: the shared reference to the (atomic) word
+        // aliases nothing the view can write.
+        let lock: &RawLock = unsafe { &*lock };
+        let acquired = match lock.lock(wait) {
+            Ok(a) => a,
+            Err(e) => return Err(LockError::Failed(e)),
+        };
+        let guard = LockGuard {
+            lock,
+            _thread_bound: PhantomData,
+        };
+        let view = self.view_mut().map_err(LockError::Failed)?;
+        guard_result(Ok(acquired), || LockedMut {
+            view,
+            _guard: guard,
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ndshare::{Access, Layout, LockError, Order, Segment};
+use ndshare::{Access, Layout, LockError, Order, Segment, SharedArray};
 
 const ROLE: &str = "NDSHARE_TEST_ROLE";
 const NAME: &str = "NDSHARE_TEST_NAME";
@@ -51,19 +51,16 @@ impl Drop for Named {
 const INCREMENTS: i64 = 10_000;
 
 #[test]
-#[allow(clippy::cast_ptr_alignment, reason = "the data is page-aligned")]
 fn locked_and_atomic_increments_are_exact_across_processes() {
     const TEST: &str = "locked_and_atomic_increments_are_exact_across_processes";
     if let Some((_, name)) = role() {
-        let seg = Segment::attach(&name, Access::ReadWrite).unwrap();
-        let plain = seg.data_ptr().cast::<i64>();
-        let counters = seg.atomics::<i64>().unwrap();
+        let mut arr = SharedArray::<i64>::attach(&name).unwrap();
         for _ in 0..INCREMENTS {
-            let guard = seg.lock().unwrap();
-            // SAFETY: element 0 of the live mapping; the lock excludes every
-            // other writer of it.
-            unsafe { plain.write_volatile(plain.read_volatile() + 1) };
-            drop(guard);
+            {
+                let mut locked = arr.lock_mut().unwrap();
+                locked[[0]] += 1; // a read and a write: only the lock keeps them together
+            }
+            let counters = arr.segment().atomics::<i64>().unwrap();
             counters.at(&[1]).unwrap().fetch_add(1, Ordering::SeqCst);
         }
         return;
