@@ -82,8 +82,9 @@ bench: build $(VENV)/.bench-installed ## Run the benchmark suite (BENCH_ARGS=--q
 	$(PY) benches/run.py $(BENCH_ARGS)
 
 .PHONY: bench-rust
-bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, views).
+bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, views; locks, atomics).
 	$(CARGO) bench -p ndshare --bench array
+	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
 lint: build ## clippy, rustfmt --check, mypy --strict, stubtest.
