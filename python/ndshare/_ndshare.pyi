@@ -1,6 +1,7 @@
 """Types of the compiled module (crates/ndshare-py/src/lib.rs)."""
 
-from typing import Any, Dict, List, Optional, Tuple, final
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, final
 
 __all__ = [
     "Segment",
@@ -10,6 +11,12 @@ __all__ = [
     "UnreachableError",
     "SHM_DIR",
     "FORMAT_VERSION",
+    "ArrayLock",
+    "BarrierHandle",
+    "EventHandle",
+    "LockOwnerDied",
+    "atomic_one",
+    "atomic_many",
 ]
 
 SHM_DIR: str
@@ -67,3 +74,68 @@ class Segment:
 
 def unlink(name: str) -> None: ...
 def list_named() -> List[Dict[str, Any]]: ...
+
+# crates/ndshare-py/src/sync.rs
+
+class LockOwnerDied(RuntimeWarning):
+    """A lock was acquired from a holder that died holding it."""
+
+    lock: ArrayLock
+    previous_owner: int
+
+@final
+class ArrayLock:
+    """A handle on one lock of a segment: "lock", "read" or "write"."""
+
+    def __new__(cls, segment: Optional[Segment], mode: str = "lock", timeout: Optional[float] = None) -> ArrayLock: ...
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool: ...
+    def release(self) -> None: ...
+    def locked(self) -> bool: ...
+    @property
+    def owner(self) -> Optional[int]: ...
+    @property
+    def timeout(self) -> Optional[float]: ...
+    def __enter__(self) -> ArrayLock: ...
+    def __exit__(
+        self,
+        kind: Optional[Type[BaseException]],
+        value: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+@final
+class BarrierHandle:
+    """The operations of a barrier segment."""
+
+    def __new__(cls, segment: Segment) -> BarrierHandle: ...
+    @staticmethod
+    def create_segment(parties: int) -> Segment: ...
+    def wait(self, timeout: Optional[float] = None) -> int: ...
+    @property
+    def parties(self) -> int: ...
+    @property
+    def n_waiting(self) -> int: ...
+
+@final
+class EventHandle:
+    """The operations of an event segment."""
+
+    def __new__(cls, segment: Segment) -> EventHandle: ...
+    @staticmethod
+    def create_segment() -> Segment: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: Optional[float] = None) -> bool: ...
+
+# crates/ndshare-py/src/atomic.rs
+
+def atomic_one(op: str, a: Any, index: Any, value: Any, new: Any = None) -> Any: ...
+def atomic_many(
+    op: str,
+    a: Any,
+    indices: Sequence[Any],
+    values: Any,
+    new: Any = None,
+    out: Any = None,
+) -> None: ...

@@ -30,6 +30,13 @@ def _words(seg: Segment) -> SharedArray:
     return view_of_segment(_pickling.remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
 
 
+def _segment_of(array: SharedArray) -> Segment:
+    seg = array.segment
+    if seg is None:
+        raise TypeError("a barrier or event arrived without its shared memory")
+    return seg
+
+
 class Barrier:
     """``parties`` processes (or threads) wait in :meth:`wait` until the last
     of them arrives; then all go on, and the barrier is ready for the next
@@ -50,8 +57,9 @@ class Barrier:
         n = operator.index(parties)
         if not 1 <= n < 2**32:
             raise ValueError(f"parties must be between 1 and 2**32 - 1, not {parties!r}")
-        self._array = _words(BarrierHandle.create_segment(n))
-        self._handle = BarrierHandle(self._array.segment)
+        seg = BarrierHandle.create_segment(n)
+        self._array = _words(seg)
+        self._handle = BarrierHandle(seg)
 
     def wait(self, timeout: Optional[float] = None) -> int:
         """Waits for the round to fill; returns this caller's arrival index
@@ -79,7 +87,7 @@ class Barrier:
 def _rebuild_barrier(array: SharedArray) -> Barrier:
     b = Barrier.__new__(Barrier)
     b._array = array
-    b._handle = BarrierHandle(array.segment)
+    b._handle = BarrierHandle(_segment_of(array))
     return b
 
 
@@ -97,8 +105,9 @@ class Event:
     __slots__ = ("_array", "_handle")
 
     def __init__(self) -> None:
-        self._array = _words(EventHandle.create_segment())
-        self._handle = EventHandle(self._array.segment)
+        seg = EventHandle.create_segment()
+        self._array = _words(seg)
+        self._handle = EventHandle(seg)
 
     def set(self) -> None:
         """Sets the flag; every waiter wakes."""
@@ -127,5 +136,5 @@ class Event:
 def _rebuild_event(array: SharedArray) -> Event:
     e = Event.__new__(Event)
     e._array = array
-    e._handle = EventHandle(array.segment)
+    e._handle = EventHandle(_segment_of(array))
     return e
