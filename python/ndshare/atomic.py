@@ -87,53 +87,57 @@ def _many(op: str, a: Any, index: Any, value: Any, new: Any, returns: bool) -> A
     return None if out is None else out.reshape(shape)
 
 
-def _apply(op: str, a: Any, index: Any, value: Any = 0, new: Any = None, returns: bool = True) -> Any:
-    # One element: straight to the core (which checks `a`); arrays of
-    # indices come back as NotImplemented and are prepared here.
-    r = atomic_one(op, a, index, value, new)
-    return _many(op, a, index, value, new, returns) if r is NotImplemented else r
-
-
+# Each operation goes straight to the core with one element (the core checks
+# `a`); arrays of indices come back as NotImplemented and are prepared by
+# `_many`.
 def add(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] += value``, atomically. One element: returns its previous
     value. Arrays of indices (``np.add.at`` form): returns ``None``."""
-    return _apply("add", a, index, value, returns=False)
+    r = atomic_one("add", a, index, value)
+    return _many("add", a, index, value, None, False) if r is NotImplemented else r
 
 
 def sub(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] -= value``, atomically; returns as :func:`add` does."""
-    return _apply("sub", a, index, value, returns=False)
+    r = atomic_one("sub", a, index, value)
+    return _many("sub", a, index, value, None, False) if r is NotImplemented else r
 
 
 def max(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
     """``a[index] = max(a[index], value)``, atomically; returns as :func:`add` does."""
-    return _apply("max", a, index, value, returns=False)
+    r = atomic_one("max", a, index, value)
+    return _many("max", a, index, value, None, False) if r is NotImplemented else r
 
 
 def min(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
     """``a[index] = min(a[index], value)``, atomically; returns as :func:`add` does."""
-    return _apply("min", a, index, value, returns=False)
+    r = atomic_one("min", a, index, value)
+    return _many("min", a, index, value, None, False) if r is NotImplemented else r
 
 
 def exchange(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] = value``, atomically; returns the previous value (an
     array of them, shaped like the indices, for arrays of indices)."""
-    return _apply("exchange", a, index, value)
+    r = atomic_one("exchange", a, index, value)
+    return _many("exchange", a, index, value, None, True) if r is NotImplemented else r
 
 
 def compare_exchange(a: SharedArray, index: Any, expected: ArrayLike, new: ArrayLike) -> Any:
     """Where ``a[index] == expected``, sets ``a[index] = new``, atomically.
     Returns the previous value(s): equal to ``expected`` exactly where the
     exchange happened."""
-    return _apply("cas", a, index, expected, new)
+    r = atomic_one("cas", a, index, expected, new)
+    return _many("cas", a, index, expected, new, True) if r is NotImplemented else r
 
 
 def load(a: SharedArray, index: Any) -> Any:
     """``a[index]``, read atomically (an array for arrays of indices)."""
-    return _apply("load", a, index)
+    r = atomic_one("load", a, index, 0)
+    return _many("load", a, index, 0, None, True) if r is NotImplemented else r
 
 
 def store(a: SharedArray, index: Any, value: ArrayLike) -> None:
     """``a[index] = value``, atomically."""
-    _apply("store", a, index, value, returns=False)
+    if atomic_one("store", a, index, value) is NotImplemented:
+        _many("store", a, index, value, None, False)
 
