@@ -81,6 +81,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements
 bench: build $(VENV)/.bench-installed ## Run the benchmark suite (BENCH_ARGS=--quick for a short run); writes docs/benchmarks.md and .png.
 	$(PY) benches/run.py $(BENCH_ARGS)
 
+.PHONY: bench-sync
+bench-sync: build ## Locks and atomics against multiprocessing's (benches/bench_sync.py; BENCH_ARGS=--quick).
+	$(PY) benches/bench_sync.py $(BENCH_ARGS)
+
 .PHONY: bench-rust
 bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, views; locks, atomics).
 	$(CARGO) bench -p ndshare --bench array

@@ -4,6 +4,7 @@ Run from the repository root after ``make build``::
 
     .venv/bin/python benches/bench_sync.py            # full run
     .venv/bin/python benches/bench_sync.py --quick    # a few seconds
+    .venv/bin/python benches/bench_sync.py --smoke    # tiny, one repeat: the test suite runs it
 
 Prints a Markdown table. Every figure is the best of several repeats (the
 least disturbed by other work on the machine); ratios are ndshare against
@@ -183,11 +184,13 @@ def fmt_rate(r: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (a few seconds)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (checks that it runs)")
     args = parser.parse_args()
-    n = 100_000 if args.quick else 1_000_000
-    repeats = 3 if args.quick else 7
-    nc = 20_000 if args.quick else 100_000
-    nv = 1_000_000 if args.quick else 10_000_000
+    n, repeats, nc, nv = (1_000_000, 7, 100_000, 10_000_000)
+    if args.quick:
+        n, repeats, nc, nv = (100_000, 3, 20_000, 1_000_000)
+    if args.smoke:
+        n, repeats, nc, nv = (2_000, 1, 500, 10_000)
 
     a = ndshare.zeros(256, dtype="i8")
     mp_lock = mp.Lock()

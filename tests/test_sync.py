@@ -522,3 +522,16 @@ def test_c_program_following_the_documented_protocol_interoperates(c_locker: str
     kill_holder(a, "lock")  # which left a[0] == -1
     done = subprocess.run([c_locker, name, "1"], capture_output=True, text=True, timeout=PATIENCE, check=True)
     assert done.stdout == "1\n" and a[0] == 0 and not a.lock().locked()
+
+
+def test_benchmark_script_runs() -> None:
+    """benches/bench_sync.py at its smallest, so that it cannot rot. Its own
+    checks (no lost update, every histogram count) run; no timing is
+    asserted."""
+    script = pathlib.Path(__file__).parent.parent / "benches" / "bench_sync.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--smoke"], capture_output=True, text=True, check=True, timeout=300
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| operation")]
+    assert len(rows) == 11
+    assert any("multiprocessing.Lock" in r for r in rows) and any("vectorized" in r for r in rows)
