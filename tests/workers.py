@@ -50,20 +50,6 @@ def pipe_child(conn: Any) -> None:
     conn.close()
 
 
-_held: list = []
-
-
-def hold_and_sum(a: Any) -> Tuple[int, float]:
-    """Keeps the array (so its pages stay mapped) and reads every byte."""
-    _held.append(a)
-    return os.getpid(), float(a.sum())
-
-
-def release_held(_: object = None) -> int:
-    _held.clear()
-    return os.getpid()
-
-
 def echo(a: Any) -> Any:
     return a
 
@@ -73,3 +59,14 @@ def put_and_return(q: Any, n: int) -> None:
     join_thread(); the arrays must still arrive."""
     for i in range(n):
         q.put(ndshare.full(1000, float(i)))
+
+
+def hold_on_request(conn: Any) -> None:
+    """Says ready; receives an array, reads every byte, reports the sum,
+    holds the array until told to drop it."""
+    conn.send("ready")
+    a = conn.recv()
+    conn.send(float(a.sum()))
+    conn.recv()
+    del a
+    conn.close()
