@@ -25,7 +25,7 @@ from ._array import (
     zeros_like,
 )
 from ._ndshare import FormatError, UnreachableError
-from ._registry import ArrayInfo, list_arrays, unlink
+from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 
 #: ``ndshare.list()``: the named arrays of the machine.
 list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
@@ -39,6 +39,7 @@ __version__ = _version("ndshare")
 
 __all__ = [
     "ArrayInfo",
+    "Attacher",
     "FormatError",
     "SharedArray",
     "UnreachableError",
@@ -48,6 +49,7 @@ __all__ = [
     "empty_like",
     "full",
     "full_like",
+    "info",
     "list",
     "ones",
     "ones_like",

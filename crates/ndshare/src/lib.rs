@@ -73,6 +73,7 @@
 #![deny(missing_docs)]
 
 pub mod array;
+pub mod attachers;
 pub mod builder;
 pub mod dtype;
 pub mod error;
@@ -81,6 +82,7 @@ pub mod handle;
 pub mod header;
 pub mod layout;
 mod limits;
+pub mod lifetime;
 pub mod liveness;
 pub mod name;
 pub mod raw;
