@@ -84,7 +84,7 @@ impl fmt::Display for Status {
                 plural(*attachers)
             ),
             Status::CreatorAlive => f.write_str("not mapped by any live process, but its creator is alive"),
-            Status::Unverifiable(why) => write!(f, "kept: cannot verify its use ({why})"),
+            Status::Unverifiable(why) => write!(f, "its use cannot be verified ({why})"),
             Status::Stale => f.write_str("stale: its creator is dead and no live process maps it"),
         }
     }
