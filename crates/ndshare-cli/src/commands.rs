@@ -137,7 +137,12 @@ fn gc(ui: &mut Ui<'_>, dry_run: bool, prefix: Option<&str>, verbose: bool) -> Re
                 removed += 1;
                 bytes += size;
                 let verb = if dry_run { "would remove" } else { "removed" };
-                writeln!(ui.out, "{verb} {name} ({}): {}", human::size(size), v.status)?;
+                writeln!(
+                    ui.out,
+                    "{verb} {name} ({}): {}",
+                    human::size(size),
+                    v.status
+                )?;
             }
             Outcome::Failed(e) => ui.fail(&format!("cannot remove {name}: {e}")),
             Outcome::Kept => {

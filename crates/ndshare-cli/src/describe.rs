@@ -2,6 +2,7 @@
 //! description (`info --json`, `list --json`, `ndshare.info()`), the text of
 //! `info` and the rows of `list`.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use ndshare::attachers::Snapshot;
@@ -15,7 +16,9 @@ use serde_json::{json, Value};
 use crate::human;
 
 fn path_of(name: &str) -> Option<String> {
-    ndshare::name::path_for(name).ok().map(|p| p.display().to_string())
+    ndshare::name::path_for(name)
+        .ok()
+        .map(|p| p.display().to_string())
 }
 
 fn order_of(h: &Header) -> Option<&'static str> {
@@ -116,17 +119,38 @@ pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
     field(out, "name", e.name.clone())?;
     field(out, "path", path_of(&e.name).unwrap_or_default())?;
     field(out, "status", e.status().to_string())?;
-    field(out, "dtype", format!("{} ({} bytes per item)", h.dtype, h.layout.itemsize()))?;
+    field(
+        out,
+        "dtype",
+        format!("{} ({} bytes per item)", h.dtype, h.layout.itemsize()),
+    )?;
     field(out, "shape", human::tuple(h.layout.shape()))?;
     let order = order_of(h).map_or_else(|| "not contiguous".to_owned(), |o| format!("{o} order"));
-    field(out, "strides", format!("{} ({order})", human::tuple(h.layout.strides())))?;
+    field(
+        out,
+        "strides",
+        format!("{} ({order})", human::tuple(h.layout.strides())),
+    )?;
     field(
         out,
         "size",
-        format!("{} ({} bytes of data after a {}-byte header)", human::size(h.data_len), h.data_len, h.header_len),
+        format!(
+            "{} ({} bytes of data after a {}-byte header)",
+            human::size(h.data_len),
+            h.data_len,
+            h.header_len
+        ),
     )?;
-    field(out, "format", format!("{VERSION_MAJOR}.{}", h.version_minor))?;
-    field(out, "mode", format!("{}, owner uid {}", human::mode(f.mode), f.uid))?;
+    field(
+        out,
+        "format",
+        format!("{VERSION_MAJOR}.{}", h.version_minor),
+    )?;
+    field(
+        out,
+        "mode",
+        format!("{}, owner uid {}", human::mode(f.mode), f.uid),
+    )?;
     field(
         out,
         "created",
@@ -142,10 +166,18 @@ pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
     let mut summary = format!("{live} live process{}", if live == 1 { "" } else { "es" });
     let dead = table.attachers.iter().filter(|a| !a.alive).count();
     if dead > 0 {
-        summary += &format!(", {dead} slot{} left by processes now dead", if dead == 1 { "" } else { "s" });
+        let _ = write!(
+            summary,
+            ", {dead} slot{} left by processes now dead",
+            if dead == 1 { "" } else { "s" }
+        );
     }
     if table.overflow > 0 {
-        summary += &format!(", {} more live that found the table full", table.overflow);
+        let _ = write!(
+            summary,
+            ", {} more live that found the table full",
+            table.overflow
+        );
     }
     field(out, "attachers", summary)?;
     if !table.attachers.is_empty() {
@@ -156,7 +188,11 @@ pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
             } else {
                 yes_no(a.alive)
             };
-            writeln!(out, "  {:<6}{:<10}{:<14}{alive}", a.slot, a.process.pid, a.process.start_ticks)?;
+            writeln!(
+                out,
+                "  {:<6}{:<10}{:<14}{alive}",
+                a.slot, a.process.pid, a.process.start_ticks
+            )?;
         }
     }
     Ok(())
@@ -178,7 +214,15 @@ fn clip(s: &str, width: usize) -> String {
 /// `ndshare list`: a table with a heading, one row per array.
 pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
     const HEAD: [&str; 9] = [
-        "NAME", "DTYPE", "SHAPE", "SIZE", "CREATED", "CREATOR", "ALIVE", "ATTACHERS", "STATUS",
+        "NAME",
+        "DTYPE",
+        "SHAPE",
+        "SIZE",
+        "CREATED",
+        "CREATOR",
+        "ALIVE",
+        "ATTACHERS",
+        "STATUS",
     ];
     // Right-aligned columns: numbers.
     const RIGHT: [bool; 9] = [false, false, false, true, false, true, false, true, false];
@@ -221,11 +265,11 @@ pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
         for (c, cell) in r.iter().enumerate() {
             let last = c == r.len() - 1;
             if RIGHT[c] {
-                line += &format!("{cell:>w$}", w = widths[c]);
+                let _ = write!(line, "{cell:>w$}", w = widths[c]);
             } else if last {
                 line += cell;
             } else {
-                line += &format!("{cell:<w$}", w = widths[c]);
+                let _ = write!(line, "{cell:<w$}", w = widths[c]);
             }
             if !last {
                 line += "  ";

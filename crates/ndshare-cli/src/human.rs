@@ -39,7 +39,10 @@ pub fn tuple<T: std::fmt::Display>(items: &[T]) -> String {
         [one] => format!("({one},)"),
         many => format!(
             "({})",
-            many.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -45,7 +45,11 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     let stdout = io::stdout();
@@ -54,7 +58,11 @@ where
 }
 
 fn run_parsed(command: args::Command, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
-    let mut ui = commands::Ui { out, err, failed: false };
+    let mut ui = commands::Ui {
+        out,
+        err,
+        failed: false,
+    };
     let result = commands::dispatch(command, &mut ui);
     let failed = ui.failed;
     let code = match result {

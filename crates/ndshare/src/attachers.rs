@@ -109,6 +109,8 @@ impl<'a> Table<'a> {
             return None;
         }
         let base = map.as_ptr();
+        // The casts are to 8- and 4-aligned offsets of a page-aligned mapping.
+        #[allow(clippy::cast_ptr_alignment)]
         // SAFETY: the mapping is at least ATTACHERS_END bytes (checked above),
         // page-aligned, so both offsets are 8-aligned and in bounds, and it is
         // readable and writable (header_writable). It lives as long as `map`,
@@ -138,7 +140,8 @@ impl<'a> Table<'a> {
                     let busy = next_busy(seq);
                     if slot.compare_exchange(word, join(me.pid, busy)) {
                         slot.start.store(me.start_ticks.to_le(), ORD);
-                        slot.word.store(join(me.pid, busy.wrapping_add(1)).to_le(), ORD);
+                        slot.word
+                            .store(join(me.pid, busy.wrapping_add(1)).to_le(), ORD);
                         return Some(i);
                     }
                     // Another process changed the slot first: look again.
@@ -217,12 +220,11 @@ impl Registration {
     /// Registers `me`, replacing what this value held without freeing it:
     /// after `fork`, what it held is the parent's.
     pub(crate) fn register(&self, table: &Table<'_>, me: ProcessStamp) {
-        let code = match table.claim(me) {
-            Some(i) => i as u32,
-            None => {
-                table.add_overflow(1);
-                CODE_OVERFLOW
-            }
+        let code = if let Some(i) = table.claim(me) {
+            i as u32
+        } else {
+            table.add_overflow(1);
+            CODE_OVERFLOW
         };
         self.0.store(join(code, me.pid), ORD);
     }
@@ -283,8 +285,16 @@ impl Snapshot {
         if header.len() < offset::ATTACHERS_END {
             return Snapshot::default();
         }
-        let u32_at = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-        let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8 bytes"));
+        let u32_at = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&header[at..at + 4]);
+            u32::from_le_bytes(b)
+        };
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
         let attachers = (0..ATTACH_SLOTS)
             .filter_map(|slot| {
                 let at = offset::ATTACHERS + slot * ATTACH_SLOT_LEN;
@@ -371,7 +381,10 @@ mod tests {
     #[test]
     fn word_layout_is_pid_then_seq() {
         let w = join(0x1122_3344, 0x5566_7788);
-        assert_eq!(w.to_le_bytes(), [0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55]);
+        assert_eq!(
+            w.to_le_bytes(),
+            [0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55]
+        );
         assert_eq!(split(w), (0x1122_3344, 0x5566_7788));
     }
 
@@ -390,10 +403,18 @@ mod tests {
         put(&mut b, 7, me.pid, 4, me.start_ticks + 1);
         // Our pid, claim in progress: counts while the pid exists.
         put(&mut b, 9, me.pid, 5, 0);
-        b[offset::ATTACH_OVERFLOW..offset::ATTACH_OVERFLOW + 4].copy_from_slice(&2u32.to_le_bytes());
+        b[offset::ATTACH_OVERFLOW..offset::ATTACH_OVERFLOW + 4]
+            .copy_from_slice(&2u32.to_le_bytes());
         let s = Snapshot::parse(&b);
-        let slots: Vec<_> = s.attachers.iter().map(|a| (a.slot, a.alive, a.claiming)).collect();
-        assert_eq!(slots, vec![(3, true, false), (7, false, false), (9, true, true)]);
+        let slots: Vec<_> = s
+            .attachers
+            .iter()
+            .map(|a| (a.slot, a.alive, a.claiming))
+            .collect();
+        assert_eq!(
+            slots,
+            vec![(3, true, false), (7, false, false), (9, true, true)]
+        );
         assert_eq!(s.overflow, 2);
         // Slots 3 and 9 name the same live process.
         assert_eq!(s.live().count(), 2);

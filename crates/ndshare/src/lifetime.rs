@@ -103,11 +103,15 @@ fn plural(n: usize) -> &'static str {
 /// attacher table.
 #[must_use]
 pub fn readers_who_cannot_register(mode: u32) -> Vec<&'static str> {
-    [("its owner", 0o400, 0o200), ("its group", 0o040, 0o020), ("other users", 0o004, 0o002)]
-        .into_iter()
-        .filter(|&(_, r, w)| mode & r != 0 && mode & w == 0)
-        .map(|(who, _, _)| who)
-        .collect()
+    [
+        ("its owner", 0o400, 0o200),
+        ("its group", 0o040, 0o020),
+        ("other users", 0o004, 0o002),
+    ]
+    .into_iter()
+    .filter(|&(_, r, w)| mode & r != 0 && mode & w == 0)
+    .map(|(who, _, _)| who)
+    .collect()
 }
 
 /// The status of an array from its header, file and attacher table.
@@ -258,7 +262,13 @@ pub fn unlink_if_same(name: &str, (dev, ino): (u64, u64)) -> Result<bool> {
         Ok(f) if (f.dev, f.ino) == (dev, ino) => {}
         Ok(_) => return Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(segment::classify(e, &format!("cannot look up {name:?}"), Some(name))),
+        Err(e) => {
+            return Err(segment::classify(
+                e,
+                &format!("cannot look up {name:?}"),
+                Some(name),
+            ))
+        }
     }
     match segment::unlink(name) {
         Ok(()) => Ok(true),
@@ -276,7 +286,10 @@ mod tests {
         assert!(readers_who_cannot_register(0o600).is_empty());
         assert!(readers_who_cannot_register(0o666).is_empty());
         assert!(readers_who_cannot_register(0o200).is_empty());
-        assert_eq!(readers_who_cannot_register(0o644), vec!["its group", "other users"]);
+        assert_eq!(
+            readers_who_cannot_register(0o644),
+            vec!["its group", "other users"]
+        );
         assert_eq!(readers_who_cannot_register(0o400), vec!["its owner"]);
         assert_eq!(readers_who_cannot_register(0o604), vec!["other users"]);
     }

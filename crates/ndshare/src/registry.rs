@@ -50,7 +50,8 @@ impl Entry {
 
 /// Opens the file of a named array for reading its header.
 pub(crate) fn open(name: &str, path: &Path) -> Result<std::os::fd::OwnedFd> {
-    sys::open_named(path, false).map_err(|e| classify(e, &format!("cannot open {name:?}"), Some(name)))
+    sys::open_named(path, false)
+        .map_err(|e| classify(e, &format!("cannot open {name:?}"), Some(name)))
 }
 
 /// Every named array, sorted by name. Headers and attacher tables are read
@@ -60,7 +61,8 @@ pub(crate) fn open(name: &str, path: &Path) -> Result<std::os::fd::OwnedFd> {
 /// # Errors
 /// Only if the shared-memory directory cannot be listed.
 pub fn list() -> Result<Vec<Entry>> {
-    let paths = sys::list_shm_dir().map_err(|e| Error::io(format!("cannot list {}", sys::SHM_DIR), e))?;
+    let paths =
+        sys::list_shm_dir().map_err(|e| Error::io(format!("cannot list {}", sys::SHM_DIR), e))?;
     let mut out: Vec<Entry> = paths
         .iter()
         .filter_map(|p| {

@@ -172,7 +172,8 @@ impl Segment {
                 .map_err(|e| classify(e, "cannot name the array", Some(n)))?;
         }
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        let registration = Registration::new(Table::of(&map, path.is_some()).as_ref(), header.creator);
+        let registration =
+            Registration::new(Table::of(&map, path.is_some()).as_ref(), header.creator);
         Ok(Segment {
             map,
             fd,

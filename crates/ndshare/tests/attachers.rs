@@ -76,24 +76,51 @@ fn creator_and_attachers_register_and_release() {
     assert_eq!(b.registered(), Registered::Slot(2));
 
     let t = creator.attachers().unwrap();
-    let seen: Vec<_> = t.attachers.iter().map(|x| (x.slot, x.process, x.alive)).collect();
+    let seen: Vec<_> = t
+        .attachers
+        .iter()
+        .map(|x| (x.slot, x.process, x.alive))
+        .collect();
     assert_eq!(seen, vec![(0, me, true), (1, me, true), (2, me, true)]);
     assert_eq!((t.live_processes(), t.overflow), (1, 0));
-    assert_eq!(n.status(), Status::InUse { attachers: 1, unregistered: 0 });
+    assert_eq!(
+        n.status(),
+        Status::InUse {
+            attachers: 1,
+            unregistered: 0
+        }
+    );
 
     drop(a);
-    let slots: Vec<_> = creator.attachers().unwrap().attachers.iter().map(|x| x.slot).collect();
+    let slots: Vec<_> = creator
+        .attachers()
+        .unwrap()
+        .attachers
+        .iter()
+        .map(|x| x.slot)
+        .collect();
     assert_eq!(slots, vec![0, 2]);
     drop(b);
     drop(creator);
-    assert!(registry::inspect(&n.0).unwrap().attachers.unwrap().attachers.is_empty());
+    assert!(registry::inspect(&n.0)
+        .unwrap()
+        .attachers
+        .unwrap()
+        .attachers
+        .is_empty());
     // Nobody maps it, but its creator (this process) lives.
     assert_eq!(n.status(), Status::CreatorAlive);
 }
 
 #[test]
 fn anonymous_segments_do_not_register() {
-    let seg = Segment::create(Layout::contiguous(&[3], 4, Order::C).unwrap(), "<i4", None, 0o600).unwrap();
+    let seg = Segment::create(
+        Layout::contiguous(&[3], 4, Order::C).unwrap(),
+        "<i4",
+        None,
+        0o600,
+    )
+    .unwrap();
     assert_eq!(seg.registered(), Registered::No);
     assert!(seg.attachers().unwrap().attachers.is_empty());
 }
@@ -106,13 +133,25 @@ fn a_full_table_counts_overflow_and_frees_it() {
         held.push(n.attach());
     }
     let slots: Vec<_> = held.iter().map(Segment::registered).collect();
-    assert_eq!(slots, (0..ATTACH_SLOTS).map(Registered::Slot).collect::<Vec<_>>());
+    assert_eq!(
+        slots,
+        (0..ATTACH_SLOTS).map(Registered::Slot).collect::<Vec<_>>()
+    );
 
     let extra = n.attach();
     assert_eq!(extra.registered(), Registered::Overflow);
     let t = extra.attachers().unwrap();
-    assert_eq!((t.attachers.len(), t.overflow, t.live_count()), (ATTACH_SLOTS, 1, 2));
-    assert_eq!(n.status(), Status::InUse { attachers: 1, unregistered: 1 });
+    assert_eq!(
+        (t.attachers.len(), t.overflow, t.live_count()),
+        (ATTACH_SLOTS, 1, 2)
+    );
+    assert_eq!(
+        n.status(),
+        Status::InUse {
+            attachers: 1,
+            unregistered: 1
+        }
+    );
     drop(extra);
     assert_eq!(held[0].attachers().unwrap().overflow, 0);
 
@@ -132,7 +171,10 @@ fn concurrent_attachers_never_share_a_slot() {
         let handles: Vec<_> = (0..threads)
             .map(|_| s.spawn(|| (0..per_thread).map(|_| n.attach()).collect::<Vec<_>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let mut slots: Vec<usize> = segments
         .iter()
@@ -151,7 +193,10 @@ fn concurrent_attachers_never_share_a_slot() {
         }
     });
     let t = creator.attachers().unwrap();
-    assert_eq!(t.attachers.iter().map(|a| a.slot).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(
+        t.attachers.iter().map(|a| a.slot).collect::<Vec<_>>(),
+        vec![0]
+    );
 }
 
 #[test]
@@ -183,7 +228,10 @@ fn reused_pids_count_as_dead_and_their_slots_are_reclaimed() {
     assert!(registry::inspect(&n.0).is_ok());
     let done = lifetime::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(done[0].outcome, Outcome::Removed), "{:?}", done[0]);
-    assert!(matches!(registry::inspect(&n.0), Err(ndshare::Error::NotFound { .. })));
+    assert!(matches!(
+        registry::inspect(&n.0),
+        Err(ndshare::Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -195,7 +243,13 @@ fn a_claim_in_progress_counts_while_its_pid_exists() {
     assert_eq!(n.status(), Status::Stale);
     // Odd seq: the claimer has not written its start time yet.
     n.poke_slot(5, me.pid, 7, 0);
-    assert_eq!(n.status(), Status::InUse { attachers: 1, unregistered: 0 });
+    assert_eq!(
+        n.status(),
+        Status::InUse {
+            attachers: 1,
+            unregistered: 0
+        }
+    );
     // pid 0 is nobody; a pid above pid_max cannot exist.
     n.poke_slot(5, u32::MAX - 1, 7, 0);
     assert_eq!(n.status(), Status::Stale);
@@ -208,7 +262,13 @@ fn a_raised_overflow_counter_keeps_the_array() {
     n.poke(offset::CREATOR_START, &0u64.to_le_bytes());
     assert_eq!(n.status(), Status::Stale);
     n.poke(offset::ATTACH_OVERFLOW, &1u32.to_le_bytes());
-    assert_eq!(n.status(), Status::InUse { attachers: 0, unregistered: 1 });
+    assert_eq!(
+        n.status(),
+        Status::InUse {
+            attachers: 0,
+            unregistered: 1
+        }
+    );
     let kept = lifetime::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(kept[0].outcome, Outcome::Kept));
     assert!(registry::inspect(&n.0).is_ok());
@@ -280,7 +340,12 @@ fn a_killed_attacher_is_seen_dead() {
     let creator = n.create();
     let mut child = KillOnDrop(
         Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "hold_for_parent", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "hold_for_parent",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("NDSHARE_TEST_HOLD", &n.0)
             .stdout(Stdio::piped())
             .spawn()
@@ -289,19 +354,32 @@ fn a_killed_attacher_is_seen_dead() {
     let child = &mut child.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // The test harness may print "test hold_for_parent ... " first on the line.
-    let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("holding "))).unwrap().unwrap();
-    assert!(line.ends_with("holding Slot(1)"), "{line}");
+    let holding = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.contains("holding ")))
+        .unwrap()
+        .unwrap();
+    assert!(holding.ends_with("holding Slot(1)"), "{holding}");
     let t = creator.attachers().unwrap();
     let live: Vec<_> = t.live().map(|a| a.process.pid).collect();
     assert_eq!(live, vec![me.pid, child.id()]);
 
     drop(creator);
     // The creator lives; a live attacher outranks it in the report.
-    assert_eq!(n.status(), Status::InUse { attachers: 1, unregistered: 0 });
+    assert_eq!(
+        n.status(),
+        Status::InUse {
+            attachers: 1,
+            unregistered: 0
+        }
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let t = registry::inspect(&n.0).unwrap().attachers.unwrap();
-    let seen: Vec<_> = t.attachers.iter().map(|a| (a.slot, a.process.pid, a.alive)).collect();
+    let seen: Vec<_> = t
+        .attachers
+        .iter()
+        .map(|a| (a.slot, a.process.pid, a.alive))
+        .collect();
     assert_eq!(seen, vec![(1, child.id(), false)]);
     assert_eq!(n.status(), Status::CreatorAlive);
     // The killed process never freed its slot; the next attacher reuses it
