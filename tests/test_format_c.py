@@ -49,7 +49,7 @@ def test_c_reads_what_numpy_wrote(c_attach: pathlib.Path, name: str, dtype: str,
     r = run_c(c_attach, name)
     assert r.returncode == 0, r.stderr
     f = fields(r.stdout)
-    assert f["version"] == "1.0 state ready"
+    assert f["version"] == "1.1 state ready"
     assert f["dtype"] == dtype
     assert int(f["itemsize"]) == a.itemsize
     assert int(f["ndim"]) == a.ndim
