@@ -79,7 +79,7 @@ def _truncate(b: bytearray) -> None:
 
 CORRUPTIONS: dict[str, tuple[Callable[[bytearray], None], str]] = {
     "magic": (lambda b: b.__setitem__(0, ord("X")), "bad magic"),
-    "major version": (_u16(8, 2), "unsupported format version 2.0"),
+    "major version": (_u16(8, 2), "unsupported format version 2.1"),
     "unfinished": (_u32(12, 0), "never completed"),
     "header_len": (_u64(16, 4095), "bad header length"),
     "data_len": (_u64(24, 8 * 12 + 8), "do not add up"),

@@ -112,7 +112,7 @@ def info(name: str) -> ArrayInfo:
 
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
     """The same for a mapped segment (anonymous ones included)."""
-    return _info(seg.info())
+    return _info(seg.describe())
 
 
 def unlink(name: str) -> None:

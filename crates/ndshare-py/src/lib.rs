@@ -246,9 +246,14 @@ impl PySegment {
         self.inner.header().is_named()
     }
 
-    /// The description `ndshare info` gives (header, attacher table, status),
-    /// as a dict; read now.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// The header, as a dict.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        header_dict(py, self.inner.header(), Some(self.inner.file_info()))
+    }
+
+    /// The description `ndshare info --json` gives (header, attacher table,
+    /// status), as a dict; read now.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let seg = &self.inner;
         let (h, f) = (seg.header(), seg.file_info());
         let (table, status) = if h.is_named() {
@@ -291,6 +296,33 @@ impl PySegment {
             h.data_len
         )
     }
+}
+
+fn header_dict<'py>(
+    py: Python<'py>,
+    h: &ndshare::Header,
+    file: Option<ndshare::sys::FileInfo>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("dtype", &h.dtype)?;
+    d.set_item("shape", PyTuple::new(py, h.layout.shape())?)?;
+    d.set_item("strides", PyTuple::new(py, h.layout.strides())?)?;
+    d.set_item("itemsize", h.layout.itemsize())?;
+    d.set_item("nbytes", h.data_len)?;
+    d.set_item("header_bytes", h.header_len)?;
+    d.set_item(
+        "format_version",
+        format!("{}.{}", ndshare::header::VERSION_MAJOR, h.version_minor),
+    )?;
+    d.set_item("named", h.is_named())?;
+    d.set_item("created_ns", h.created_ns)?;
+    d.set_item("creator_pid", h.creator.pid)?;
+    d.set_item("creator_alive", h.creator.is_alive())?;
+    if let Some(f) = file {
+        d.set_item("mode", f.mode)?;
+        d.set_item("uid", f.uid)?;
+    }
+    Ok(d)
 }
 
 /// A JSON value as the Python object `json.loads` would make of it.
