@@ -320,3 +320,53 @@ def test_output_into_a_closed_pipe_is_quiet(prefix: str) -> None:
     assert (p.stdout, p.stderr) == ("0\n", "")
     assert len(ndshare_cmd("list", "--json").stdout) > 150 * 500
     del arrays
+
+
+def test_a_full_attacher_table_is_shown_and_keeps_the_array(prefix: str) -> None:
+    name = prefix + "full"
+    held = [ndshare.zeros(2, name=name)] + [ndshare.attach(name) for _ in range(64)]
+    assert row_of(ndshare_cmd("list").stdout, name)[-2:] == ["1+1", "in use"]
+    info = ndshare.info(name)
+    assert (len(info.attachers), info.live_attachers, info.unregistered_attachers) == (64, 1, 1)
+    out = ndshare_cmd("info", name).stdout
+    assert "attachers       1 live process, 1 more live that found the table full\n" in out
+    del held[-1]  # the one that found the table full
+    assert row_of(ndshare_cmd("list").stdout, name)[-2:] == ["1", "in use"]
+    del held
+
+
+NOBODY = 65534
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="running the command as a second uid (nobody) needs root"
+)
+
+
+@needs_root
+def test_another_user_sees_what_it_cannot_read_and_removes_nothing(prefix: str, holders: List[Holder]) -> None:
+    if not BINARY.exists():
+        pytest.skip(f"{BINARY} is built by `make build`")
+
+    def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BINARY), *args], capture_output=True, text=True, timeout=60,
+            user=NOBODY, group=NOBODY, extra_groups=[],
+        )
+
+    private, shared = prefix + "private", prefix + "shared"
+    ndshare.zeros(1, name=private)  # 0600: nobody may not even read it
+    creator = Holder(f"a = ndshare.zeros(1, name={shared!r}, mode=0o666)")
+    holders.append(creator)
+    creator.kill()  # shared: stale, and anyone may read it, but only root remove it
+    assert ndshare.info(shared).status == "stale"
+
+    row = row_of(as_nobody("list").stdout, private)
+    assert row[-1] == f'unreadable: permission denied: cannot open "{private}"'
+    out = as_nobody("info", private)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot open "{private}"\n')
+    out = as_nobody("rm", private)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot unlink "{private}"\n')
+    out = as_nobody("gc", "--prefix", prefix)
+    assert out.returncode == 1
+    assert out.stdout == "gc: removed 0 named arrays (0 B), kept 1\n"
+    assert out.stderr.startswith(f"ndshare: cannot remove {shared}: permission denied") and out.stderr.count("\n") == 1
+    assert {private, shared} <= shm_names()
