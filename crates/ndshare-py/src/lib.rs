@@ -263,7 +263,10 @@ impl PySegment {
         } else {
             (None, None)
         };
-        to_python(py, &ndshare_cli::describe::segment(seg.name(), h, &f, table.as_ref(), status.as_ref()))
+        to_python(
+            py,
+            &ndshare_cli::describe::segment(seg.name(), h, &f, table.as_ref(), status.as_ref()),
+        )
     }
 
     /// Registers this process as an attacher of a named segment inherited
@@ -378,7 +381,9 @@ fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         name,
         header,
         attachers,
-    } = py.detach(|| ndshare::registry::inspect(name)).map_err(to_py)?;
+    } = py
+        .detach(|| ndshare::registry::inspect(name))
+        .map_err(to_py)?;
     let entry = ndshare::registry::Entry {
         name,
         header: Ok(header.map_err(to_py)?),

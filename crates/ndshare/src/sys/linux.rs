@@ -52,7 +52,11 @@ pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
 
 /// `stat` of a path, never following a symbolic link.
 pub fn path_info(path: &Path) -> io::Result<FileInfo> {
-    Ok(stat_to_info(&rfs::statat(CWD, path, rfs::AtFlags::SYMLINK_NOFOLLOW)?))
+    Ok(stat_to_info(&rfs::statat(
+        CWD,
+        path,
+        rfs::AtFlags::SYMLINK_NOFOLLOW,
+    )?))
 }
 
 fn stat_to_info(st: &rfs::Stat) -> FileInfo {
