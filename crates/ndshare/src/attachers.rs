@@ -209,10 +209,15 @@ pub(crate) struct Registration(AtomicU64);
 
 impl Registration {
     /// Registers `me` in `table` (if any).
-    pub(crate) fn new(table: Option<&Table<'_>>, me: ProcessStamp) -> Registration {
+    /// `me` is only computed when there is a table: reading the stamp costs
+    /// a look at /proc, which anonymous segments should not pay.
+    pub(crate) fn new(
+        table: Option<&Table<'_>>,
+        me: impl FnOnce() -> ProcessStamp,
+    ) -> Registration {
         let r = Registration::default();
         if let Some(t) = table {
-            r.register(t, me);
+            r.register(t, me());
         }
         r
     }

@@ -173,7 +173,7 @@ impl Segment {
         }
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
         let registration =
-            Registration::new(Table::of(&map, path.is_some()).as_ref(), header.creator);
+            Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {
             map,
             fd,
@@ -248,7 +248,7 @@ impl Segment {
                 .map_err(|e| Error::io("mprotect", e))?;
         }
         let table = Table::of(&map, header_writable && header.is_named());
-        let registration = Registration::new(table.as_ref(), ProcessStamp::current());
+        let registration = Registration::new(table.as_ref(), ProcessStamp::current);
         Ok(Segment {
             map,
             fd,
