@@ -7,6 +7,7 @@ mapped) does not."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Callable, Set, Tuple
 
@@ -85,3 +86,41 @@ def start_ticks(pid: int) -> int:
 def shm_names() -> Set[str]:
     """The ndshare names in /dev/shm."""
     return {n[len("ndshare."):] for n in os.listdir(SHM_DIR) if n.startswith("ndshare.")}
+
+
+class ShmemWatch:
+    """Samples Shmem every few milliseconds while a block runs, to see a
+    release as a drop: other programs on the machine move Shmem too, but
+    seldom by as much within the same second, while a level compared with a
+    baseline taken earlier is at the mercy of whatever they hold meanwhile."""
+
+    def __init__(self, period: float = 0.002) -> None:
+        self.period = period
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), shmem_kib()))
+            time.sleep(self.period)
+
+    def __enter__(self) -> "ShmemWatch":
+        self.samples.append((time.monotonic(), shmem_kib()))  # before anything is released
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.2)  # the last pages may be freed just after
+        self._stop.set()
+        self._thread.join()
+
+    def largest_drop(self, window: float = 1.0) -> int:
+        """The largest fall of Shmem, in KiB, within `window` seconds."""
+        best = 0
+        for j, (tj, sj) in enumerate(self.samples):
+            for ti, si in reversed(self.samples[:j]):
+                if tj - ti > window:
+                    break
+                best = max(best, si - sj)
+        return best
