@@ -25,7 +25,7 @@ from ._array import (
     zeros_like,
 )
 from ._ndshare import FormatError, UnreachableError
-from ._registry import ArrayInfo, list_arrays, unlink
+from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 from ._sync import Barrier, Event, LockOwnerDied
 from . import atomic
 
@@ -41,6 +41,7 @@ __version__ = _version("ndshare")
 
 __all__ = [
     "ArrayInfo",
+    "Attacher",
     "Barrier",
     "Event",
     "FormatError",
@@ -54,6 +55,7 @@ __all__ = [
     "empty_like",
     "full",
     "full_like",
+    "info",
     "list",
     "ones",
     "ones_like",

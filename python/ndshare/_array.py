@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Optional, Sequence, SupportsIndex, Tuple, Union, cast
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -12,6 +13,9 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _pickling
 from ._dtype import check_shareable, from_descr, to_descr
 from ._ndshare import ArrayLock, Segment
+
+if TYPE_CHECKING:
+    from ._registry import ArrayInfo
 
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
 
@@ -115,6 +119,33 @@ class SharedArray(np.ndarray):
         """The write lock of this array's read/write lock: no other writer,
         no reader (``with a.write_lock():``). Independent of :meth:`lock`."""
         return ArrayLock(self._segment, "write", timeout)
+    def info(self) -> "ArrayInfo":
+        """What the array's header and attacher table say, read now: the
+        fields of :func:`ndshare.info` (for an anonymous array: no name, no
+        attachers, no status)."""
+        from ._registry import segment_info
+
+        seg = self._segment
+        if seg is None:
+            raise ValueError("this array does not live in shared memory")
+        return segment_info(seg)
+
+    def __enter__(self) -> "SharedArray":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        """At the end of a ``with`` block, a named array's name is removed
+        (if it still names this array): nobody can attach it any more, and
+        its memory goes when the last process that maps it drops it. An
+        anonymous array needs nothing."""
+        seg = self._segment
+        if seg is not None:
+            seg.unlink_name()
 
 
 def _decay(res: Any) -> Any:

@@ -47,12 +47,25 @@ _FileKey = Tuple[Tuple[int, int], bool]
 _mapped: "weakref.WeakValueDictionary[_FileKey, Segment]" = weakref.WeakValueDictionary()
 _pinned: "collections.deque[tuple[float, Segment]]" = collections.deque()
 _PROCESS_STAMP: Optional[Tuple[int, int]] = None
+#: Every named segment this process maps: a forked child registers in their
+#: attacher tables, since it maps them too.
+_named: "weakref.WeakSet[Segment]" = weakref.WeakSet()
 
 
 def remember(seg: Segment) -> Segment:
     """Records a segment this process maps, so later arrivals reuse it."""
     _mapped[(seg.file_id, seg.writable)] = seg
+    if seg.named:
+        _named.add(seg)
     return seg
+
+
+def _register_forked_child() -> None:
+    for seg in list(_named):
+        seg.register_after_fork()
+
+
+os.register_at_fork(after_in_child=_register_forked_child)
 
 
 def lookup(file_id: Tuple[int, int], readonly: bool) -> Optional[Segment]:

@@ -1,4 +1,4 @@
-"""The named arrays of the machine."""
+"""The named arrays of the machine, and what their headers say."""
 
 from __future__ import annotations
 
@@ -10,10 +10,27 @@ from . import _ndshare
 
 
 @dataclasses.dataclass(frozen=True)
-class ArrayInfo:
-    """What a named array's header says (see ``ndshare.list``)."""
+class Attacher:
+    """A process named in an array's attacher table."""
 
-    name: str
+    slot: int
+    pid: int
+    #: Start time of the process in clock ticks since boot: with the pid, it
+    #: tells a live process from a later one that reuses its pid.
+    start_ticks: int
+    #: Whether the process was alive when the table was read.
+    alive: bool
+    #: The process was still writing its entry.
+    claiming: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayInfo:
+    """What a shared array's header and attacher table say (see
+    ``ndshare.list``, ``ndshare.info`` and ``SharedArray.info``); the same
+    fields as ``ndshare info --json``."""
+
+    name: Optional[str]
     shape: Optional[Tuple[int, ...]]
     dtype: Optional[str]
     nbytes: Optional[int]
@@ -22,20 +39,80 @@ class ArrayInfo:
     creator_alive: Optional[bool]
     #: Why the header could not be read (permissions, corruption), else None.
     error: Optional[str] = None
+    #: The file in the shared-memory directory (None: anonymous).
+    path: Optional[str] = None
+    strides: Optional[Tuple[int, ...]] = None
+    itemsize: Optional[int] = None
+    #: "C", "F", or None if neither contiguous order.
+    order: Optional[str] = None
+    header_bytes: Optional[int] = None
+    format_version: Optional[str] = None
+    creator_start_ticks: Optional[int] = None
+    #: Every entry of the attacher table, live or left by a dead process.
+    attachers: Tuple[Attacher, ...] = ()
+    #: Live processes the table names.
+    live_attachers: int = 0
+    #: Live processes that found the table full (counted, not named).
+    unregistered_attachers: int = 0
+    #: Permission bits of the file.
+    mode: Optional[int] = None
+    uid: Optional[int] = None
+    #: "in use", "creator alive", "unverifiable" or "stale" (what ``ndshare
+    #: gc`` removes); None for an anonymous array.
+    status: Optional[str] = None
+    #: The status in a sentence.
+    status_detail: Optional[str] = None
+
+    @property
+    def stale(self) -> bool:
+        """Whether ``ndshare gc`` would remove it."""
+        return self.status == "stale"
 
 
 def _info(d: dict[str, Any]) -> ArrayInfo:
     if "error" in d:
-        return ArrayInfo(d["name"], None, None, None, None, None, None, d["error"])
+        return ArrayInfo(d["name"], None, None, None, None, None, None, d["error"], path=d.get("path"))
     created = datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc)
+    creator = d["creator"]
     return ArrayInfo(
-        d["name"], tuple(d["shape"]), d["dtype"], d["nbytes"], created, d["creator_pid"], d["creator_alive"]
+        name=d["name"],
+        shape=tuple(d["shape"]),
+        dtype=d["dtype"],
+        nbytes=d["nbytes"],
+        created=created,
+        creator_pid=creator["pid"],
+        creator_alive=creator["alive"],
+        path=d["path"],
+        strides=tuple(d["strides"]),
+        itemsize=d["itemsize"],
+        order=d["order"],
+        header_bytes=d["header_bytes"],
+        format_version=d["format_version"],
+        creator_start_ticks=creator["start_ticks"],
+        attachers=tuple(Attacher(**a) for a in d["attachers"]),
+        live_attachers=d["live_attachers"],
+        unregistered_attachers=d["unregistered_attachers"],
+        mode=int(d["mode"], 8),
+        uid=d["uid"],
+        status=d["status"],
+        status_detail=d["status_detail"],
     )
 
 
 def list_arrays() -> List[ArrayInfo]:
     """Every named array on this machine, sorted by name."""
     return [_info(d) for d in _ndshare.list_named()]
+
+
+def info(name: str) -> ArrayInfo:
+    """What the header and attacher table of the named array ``name`` say,
+    read now. ``FileNotFoundError`` if there is no such name."""
+    return _info(_ndshare.info(name))
+
+
+def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
+    """The same for a mapped segment (anonymous ones included)."""
+    return _info(seg.describe())
 
 
 def unlink(name: str) -> None:

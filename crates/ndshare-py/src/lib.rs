@@ -21,7 +21,7 @@ use pyo3::exceptions::{
 };
 use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyRuntimeError, PyTimeoutError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyList, PyTuple};
 
 // The module is `ndshare` (where the package re-exports them), so that
 // pickle finds the classes by name: an exception raised in a worker process
@@ -248,9 +248,52 @@ impl PySegment {
         (f.dev, f.ino)
     }
 
+    /// Whether the segment is a named array (also when it arrived by
+    /// descriptor and does not know its name).
+    #[getter]
+    fn named(&self) -> bool {
+        self.inner.header().is_named()
+    }
+
     /// The header, as a dict.
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         header_dict(py, self.inner.header(), Some(self.inner.file_info()))
+    }
+
+    /// The description `ndshare info --json` gives (header, attacher table,
+    /// status), as a dict; read now.
+    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let seg = &self.inner;
+        let (h, f) = (seg.header(), seg.file_info());
+        let (table, status) = if h.is_named() {
+            let table = seg.attachers().map_err(to_py)?;
+            let status = ndshare::lifetime::status(h, &f, &table);
+            (Some(table), Some(status))
+        } else {
+            (None, None)
+        };
+        to_python(
+            py,
+            &ndshare_cli::describe::segment(seg.name(), h, &f, table.as_ref(), status.as_ref()),
+        )
+    }
+
+    /// Registers this process as an attacher of a named segment inherited
+    /// through fork (call in the child).
+    fn register_after_fork(&self) {
+        self.inner.register_after_fork();
+    }
+
+    /// Removes the array's name if it still names this array; returns whether
+    /// it did.
+    fn unlink_name(&self) -> PyResult<bool> {
+        match self.inner.name() {
+            Some(n) => {
+                let f = self.inner.file_info();
+                ndshare::lifetime::unlink_if_same(n, (f.dev, f.ino)).map_err(to_py)
+            }
+            None => Ok(false),
+        }
     }
 
     fn __repr__(&self) -> String {
@@ -294,32 +337,75 @@ fn header_dict<'py>(
     Ok(d)
 }
 
+/// A JSON value as the Python object `json.loads` would make of it.
+fn to_python<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    use serde_json::Value;
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u.into_pyobject(py)?.into_any(),
+            (None, Some(i)) => i.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => s.into_pyobject(py)?.into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_python(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let d = PyDict::new(py);
+            for (k, item) in map {
+                d.set_item(k, to_python(py, item)?)?;
+            }
+            d.into_any()
+        }
+    })
+}
+
 /// Removes a named array's name; mappings stay valid.
 #[pyfunction]
 fn unlink(name: &str) -> PyResult<()> {
     ndshare::unlink(name).map_err(to_py)
 }
 
-/// The named arrays of the machine: a list of dicts (`name`, `error` or the
-/// header fields).
+/// The named arrays of the machine: a list of dicts as `ndshare list --json`
+/// prints them (`name` and `error` only for an unreadable one).
 #[pyfunction]
-fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
-    let entries = ndshare::registry::list().map_err(to_py)?;
+fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
+    let entries = py.detach(ndshare::registry::list).map_err(to_py)?;
     entries
         .iter()
-        .map(|e| {
-            let d = match &e.header {
-                Ok((h, f)) => header_dict(py, h, Some(*f))?,
-                Err(err) => {
-                    let d = PyDict::new(py);
-                    d.set_item("error", err.to_string())?;
-                    d
-                }
-            };
-            d.set_item("name", &e.name)?;
-            Ok(d)
-        })
+        .map(|e| to_python(py, &ndshare_cli::describe::entry(e)))
         .collect()
+}
+
+/// The named array `name` as `ndshare info --json` describes it.
+#[pyfunction]
+fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    let ndshare::registry::Entry {
+        name,
+        header,
+        attachers,
+    } = py
+        .detach(|| ndshare::registry::inspect(name))
+        .map_err(to_py)?;
+    let entry = ndshare::registry::Entry {
+        name,
+        header: Ok(header.map_err(to_py)?),
+        attachers,
+    };
+    to_python(py, &ndshare_cli::describe::entry(&entry))
+}
+
+/// Runs the `ndshare` command with `argv` (program name first); returns its
+/// exit code. Output goes to this process's stdout and stderr.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
+    py.detach(|| ndshare_cli::run(argv))
 }
 
 #[pymodule]
@@ -327,6 +413,8 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySegment>()?;
     m.add_function(wrap_pyfunction!(unlink, m)?)?;
     m.add_function(wrap_pyfunction!(list_named, m)?)?;
+    m.add_function(wrap_pyfunction!(info, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("FormatError", m.py().get_type::<FormatError>())?;
     m.add("UnreachableError", m.py().get_type::<UnreachableError>())?;
     m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;

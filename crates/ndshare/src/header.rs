@@ -26,7 +26,11 @@ pub const MAGIC: [u8; 8] = *b"NDSHARE\0";
 /// The major format version this build writes and reads.
 pub const VERSION_MAJOR: u16 = 1;
 /// The minor format version this build writes.
-pub const VERSION_MINOR: u16 = 0;
+///
+/// - 1.0: the first format.
+/// - 1.1: processes that map a named array register in the attacher table
+///   ([`crate::attachers`]) and count overflows in `ATTACH_OVERFLOW`.
+pub const VERSION_MINOR: u16 = 1;
 
 /// `state`: the creator is still writing the header.
 pub const STATE_INIT: u32 = 0;
@@ -70,12 +74,17 @@ pub mod offset {
     pub const CREATOR_PID: usize = 64;
     /// `u64` creator start time, clock ticks since boot.
     pub const CREATOR_START: usize = 72;
+    /// `u32` (since 1.1) processes mapping the array that found no free
+    /// attacher slot and have not unmapped it yet.
+    pub const ATTACH_OVERFLOW: usize = 80;
     /// Start of the lock area (64 bytes, its own cache line).
     pub const LOCK: usize = 128;
     /// Start of the read/write lock area (64 bytes).
     pub const RWLOCK: usize = 192;
     /// Start of the attacher table: `ATTACH_SLOTS` slots of 16 bytes.
     pub const ATTACHERS: usize = 256;
+    /// End of the attacher table.
+    pub const ATTACHERS_END: usize = ATTACHERS + super::ATTACH_SLOTS * super::ATTACH_SLOT_LEN;
     /// Start of the shape (`ndim` x `u64`), then strides (`ndim` x `i64`),
     /// then the dtype descriptor (`dtype_len` bytes, UTF-8).
     pub const SHAPE: usize = 1280;
@@ -83,8 +92,13 @@ pub mod offset {
 
 /// Slots in the attacher table.
 pub const ATTACH_SLOTS: usize = 64;
-/// Bytes per attacher slot: `u32` pid, `u32` reserved, `u64` start ticks.
+/// Bytes per attacher slot: `u32` pid, `u32` sequence (reserved in 1.0),
+/// `u64` start ticks.
 pub const ATTACH_SLOT_LEN: usize = 16;
+/// First minor version whose writers keep the attacher table.
+pub const ATTACHERS_SINCE_MINOR: u16 = 1;
+
+const _: () = assert!(offset::ATTACHERS_END == offset::SHAPE);
 
 /// Header length is a multiple of this, so the data is page-aligned on every
 /// page size up to 4 KiB and at least 64-byte aligned (for SIMD) everywhere.

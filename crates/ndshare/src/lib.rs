@@ -74,6 +74,7 @@
 
 pub mod array;
 pub mod atomic;
+pub mod attachers;
 pub mod barrier;
 pub mod builder;
 pub mod dtype;
@@ -83,6 +84,7 @@ pub mod fdpass;
 pub mod handle;
 pub mod header;
 pub mod layout;
+pub mod lifetime;
 mod limits;
 pub mod liveness;
 pub mod lock;

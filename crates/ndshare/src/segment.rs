@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::attachers::{self, Registered, Registration, Table};
 use crate::error::{Error, Result};
 use crate::header::{self, Header, FLAG_NAMED, STATE_READY};
 use crate::layout::Layout;
@@ -41,6 +42,8 @@ pub struct Segment {
     name: Option<String>,
     data_writable: bool,
     header_writable: bool,
+    /// This process's slot in the attacher table of a named segment.
+    registration: Registration,
 }
 
 fn now_ns() -> u64 {
@@ -169,6 +172,8 @@ impl Segment {
                 .map_err(|e| classify(e, "cannot name the array", Some(n)))?;
         }
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        let registration =
+            Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {
             map,
             fd,
@@ -177,6 +182,7 @@ impl Segment {
             name: name.map(str::to_owned),
             data_writable: true,
             header_writable: true,
+            registration,
         })
     }
 
@@ -241,6 +247,8 @@ impl Segment {
             map.protect_read_only_from(header.header_len as usize)
                 .map_err(|e| Error::io("mprotect", e))?;
         }
+        let table = Table::of(&map, header_writable && header.is_named());
+        let registration = Registration::new(table.as_ref(), ProcessStamp::current);
         Ok(Segment {
             map,
             fd,
@@ -249,6 +257,7 @@ impl Segment {
             name: None,
             data_writable,
             header_writable,
+            registration,
         })
     }
 
@@ -410,6 +419,39 @@ impl Segment {
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
+
+    /// Where this process is registered in the attacher table.
+    #[must_use]
+    pub fn registered(&self) -> Registered {
+        self.registration.get()
+    }
+
+    /// The attacher table as it is now (empty for an anonymous segment).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the segment cannot be read.
+    pub fn attachers(&self) -> Result<attachers::Snapshot> {
+        attachers::read(self.fd())
+    }
+
+    /// Registers the calling process as an attacher of a named segment it
+    /// inherited through `fork`; call it in the child. The parent's
+    /// registration stays the parent's, and is never freed by the child.
+    pub fn register_after_fork(&self) {
+        if let Some(table) = Table::of(&self.map, self.header_writable && self.header.is_named()) {
+            if self.registration.get() == Registered::No {
+                self.registration.register(&table, ProcessStamp::current());
+            }
+        }
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if let Some(table) = Table::of(&self.map, self.header_writable) {
+            self.registration.release(&table);
+        }
+    }
 }
 
 /// Reads and checks the header of the segment behind `fd`, without mapping
@@ -454,7 +496,7 @@ pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
     Ok((Header::decode(&bytes, file.size)?, file))
 }
 
-fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut done = 0;
     while done < len {

@@ -67,6 +67,7 @@ fn code_fields() -> BTreeMap<&'static str, (usize, usize)> {
         ("created_ns", (offset::CREATED_NS, 8)),
         ("creator_pid", (offset::CREATOR_PID, 4)),
         ("creator_start", (offset::CREATOR_START, 8)),
+        ("attach_overflow", (offset::ATTACH_OVERFLOW, 4)),
         ("lock", (offset::LOCK, offset::RWLOCK - offset::LOCK)),
         (
             "rwlock",

@@ -49,15 +49,27 @@ pub struct FileInfo {
 
 /// `fstat` of an open file.
 pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
-    let st = rfs::fstat(fd)?;
-    Ok(FileInfo {
+    Ok(stat_to_info(&rfs::fstat(fd)?))
+}
+
+/// `stat` of a path, never following a symbolic link.
+pub fn path_info(path: &Path) -> io::Result<FileInfo> {
+    Ok(stat_to_info(&rfs::statat(
+        CWD,
+        path,
+        rfs::AtFlags::SYMLINK_NOFOLLOW,
+    )?))
+}
+
+fn stat_to_info(st: &rfs::Stat) -> FileInfo {
+    FileInfo {
         dev: st.st_dev,
         ino: st.st_ino,
         size: st.st_size as u64,
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
         regular: rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::RegularFile,
-    })
+    }
 }
 
 /// Runs `open`, and when it fails for lack of file descriptors (`EMFILE`),
@@ -198,6 +210,11 @@ pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
 }
 
 /// Opens an existing named file, never following a symbolic link.
+///
+/// `O_NONBLOCK`: a FIFO planted under an array's name would otherwise block
+/// the open until a writer comes (`fifo(7)`); with it the open returns and
+/// the empty file is refused as a segment. On a regular file the flag does
+/// nothing.
 pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
     let access = if writable {
         OFlags::RDWR

@@ -1,0 +1,372 @@
+"""The `ndshare` command, run as users run it: the console script installed
+with the package, `python -m ndshare`, and the standalone binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+import ndshare
+from _procfs import shm_names, start_ticks
+
+SCRIPT = str(Path(sys.executable).with_name("ndshare"))
+BINARY = Path(__file__).resolve().parents[1] / "target" / "release" / "ndshare"
+HEADING = ["NAME", "DTYPE", "SHAPE", "SIZE", "CREATED", "CREATOR", "ALIVE", "ATTACHERS", "STATUS"]
+
+
+def ndshare_cmd(*args: str, cmd: List[str] = [SCRIPT]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A name prefix of this test's own: `gc --prefix` then touches nothing
+    of other programs running on the machine. Everything left is unlinked."""
+    p = f"cli-{uuid.uuid4().hex[:10]}-"
+    yield p
+    for n in shm_names():
+        if n.startswith(p):
+            try:
+                ndshare.unlink(n)
+            except FileNotFoundError:
+                pass
+
+
+def row_of(stdout: str, name: str) -> List[str]:
+    lines = stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == HEADING
+    rows = [re.split(r"\s{2,}", line.strip()) for line in lines[1:] if line.split()[0] == name]
+    assert len(rows) == 1, stdout
+    return rows[0]
+
+
+class Holder:
+    """A separate Python process that runs `code` with ndshare, then on
+    request `then` (see `ask`), and holds what it made until it is killed."""
+
+    def __init__(self, code: str, then: str = "") -> None:
+        script = (
+            f"import sys, ndshare\n{code}\nprint('ready', flush=True)\n"
+            f"sys.stdin.readline()\n{then}\nsys.stdin.read()"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline() == "ready\n"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def ask(self) -> str:
+        """Runs `then`; returns the line it printed."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline()
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+
+
+@pytest.fixture
+def holders() -> Iterator[List[Holder]]:
+    started: List[Holder] = []
+    yield started
+    for h in started:
+        if h.proc.poll() is None:
+            h.kill()
+
+
+def test_list_shows_each_array(prefix: str) -> None:
+    name = prefix + "table"
+    a = ndshare.zeros((3, 4), dtype="<f8", name=name)
+    info = ndshare.info(name)
+    out = ndshare_cmd("list")
+    assert out.returncode == 0 and out.stderr == ""
+    created = info.created.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
+    assert row_of(out.stdout, name) == [name, "<f8", "(3, 4)", "96 B", created, str(os.getpid()), "yes", "1", "in use"]
+    big = ndshare.zeros((1024, 1024, 3), dtype="u2", order="F", name=prefix + "big")
+    assert row_of(ndshare_cmd("ls").stdout, prefix + "big")[1:4] == ["<u2", "(1024, 1024, 3)", "6.0 MiB"]
+    del a, big
+    assert row_of(ndshare_cmd("list").stdout, name)[-2:] == ["0", "creator alive"]
+
+
+def test_list_json_matches_info_json(prefix: str) -> None:
+    name = prefix + "json"
+    a = ndshare.zeros(5, dtype="i4", name=name)
+    listed = [e for e in json.loads(ndshare_cmd("list", "--json").stdout) if e["name"] == name]
+    out = ndshare_cmd("info", name, "--json")
+    assert out.returncode == 0
+    single = json.loads(out.stdout)
+    assert listed == [single]
+    me = os.getpid()
+    assert single["creator"] == {"pid": me, "start_ticks": start_ticks(me), "alive": True}
+    assert single["attachers"] == [{"slot": 0, "pid": me, "start_ticks": start_ticks(me), "alive": True, "claiming": False}]
+    assert (single["shape"], single["dtype"], single["nbytes"], single["size"]) == ([5], "<i4", 20, "20 B")
+    assert (single["mode"], single["status"], single["stale"], single["live_attachers"]) == ("0600", "in use", False, 1)
+    assert single["path"] == f"/dev/shm/ndshare.{name}"
+    del a
+
+
+def test_info_text(prefix: str, holders: List[Holder]) -> None:
+    name = prefix + "text"
+    h = Holder(f"a = ndshare.zeros((2, 3), dtype='f4', order='F', name={name!r})")
+    holders.append(h)
+    b = ndshare.attach(name)
+    out = ndshare_cmd("info", name)
+    assert out.returncode == 0 and out.stderr == ""
+    lines = out.stdout.splitlines()
+    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines if not line.startswith(" "))
+    assert fields["name"] == name
+    assert fields["path"] == f"/dev/shm/ndshare.{name}"
+    assert fields["status"] == "in use by 2 live processes"
+    assert fields["dtype"] == "<f4 (4 bytes per item)"
+    assert fields["shape"] == "(2, 3)"
+    assert fields["strides"] == "(4, 8) (F order)"
+    assert fields["size"] == "24 B (24 bytes of data after a 4096-byte header)"
+    assert fields["format"] == "1.1"
+    assert fields["mode"] == f"0600, owner uid {os.getuid()}"
+    assert re.fullmatch(rf"\S+Z by pid {h.pid} \(started at tick {start_ticks(h.pid)}, alive\)", fields["created"])
+    assert fields["attachers"] == "2 live processes"
+    table = [line.split() for line in lines if line.startswith("  ")]
+    assert table == [
+        ["slot", "pid", "start", "tick", "alive"],
+        ["0", str(h.pid), str(start_ticks(h.pid)), "yes"],
+        ["1", str(os.getpid()), str(start_ticks(os.getpid())), "yes"],
+    ]
+    h_ticks = start_ticks(h.pid)
+    h.kill()
+    out = ndshare_cmd("info", name)
+    assert "status          in use by 1 live process\n" in out.stdout
+    assert "attachers       1 live process, 1 slot left by processes now dead\n" in out.stdout
+    assert [line.split() for line in out.stdout.splitlines() if line.startswith("  ")][1:] == [
+        ["0", str(h.pid), str(h_ticks), "no"],
+        ["1", str(os.getpid()), str(start_ticks(os.getpid())), "yes"],
+    ]
+    del b
+    out = ndshare_cmd("info", name)
+    assert "status          stale: its creator is dead and no live process maps it\n" in out.stdout
+
+
+def test_errors_are_one_line_with_exit_codes(prefix: str) -> None:
+    missing = prefix + "missing"
+    for args, code, message in [
+        (["info", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+        (["info", "a/b"], 1, "ndshare: invalid name \"a/b\": a name cannot contain '/'\n"),
+        (["rm", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+    ]:
+        out = ndshare_cmd(*args)
+        assert (out.returncode, out.stdout, out.stderr) == (code, "", message), args
+    corrupt = prefix + "corrupt"
+    Path(f"/dev/shm/ndshare.{corrupt}").write_bytes(b"not a segment" * 400)
+    out = ndshare_cmd("info", corrupt)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == "ndshare: corrupt segment: not an ndshare segment (bad magic)\n"
+    assert row_of(ndshare_cmd("list").stdout, corrupt)[1:] == ["?"] * 7 + [
+        "unreadable: corrupt segment: not an ndshare segment (bad magic)"
+    ]
+    # Usage errors: exit code 2, clap's message on stderr.
+    for args in (["frobnicate"], ["rm"], ["info"], ["gc", "--bogus"], []):
+        out = ndshare_cmd(*args)
+        assert out.returncode == 2 and out.stdout == "" and "Usage: ndshare" in out.stderr, args
+    out = ndshare_cmd("--version")
+    assert (out.returncode, out.stdout) == (0, f"ndshare {ndshare.__version__}\n")
+    assert ndshare_cmd("--help").returncode == 0
+
+
+def test_rm(prefix: str, holders: List[Holder]) -> None:
+    held, free, missing = prefix + "held", prefix + "free", prefix + "missing"
+    h = Holder(f"a = ndshare.full(4, 9.0, name={held!r})", then="print(a.sum(), flush=True)")
+    holders.append(h)
+    ndshare.zeros(1, name=free)  # dropped at once: nobody maps it
+    out = ndshare_cmd("rm", held, missing, free)
+    assert out.returncode == 1
+    assert out.stdout == (
+        f"removed {held} (still mapped by 1 live process: its memory goes when they unmap it)\n"
+        f"removed {free}\n"
+    )
+    assert out.stderr == f'ndshare: no shared array named "{missing}"\n'
+    assert not {held, free} & shm_names()
+    assert h.ask() == "36.0\n"  # the holder keeps its memory
+    out = ndshare_cmd("rm", "-f", missing)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+
+
+def test_gc_removes_only_what_nobody_can_miss(prefix: str, holders: List[Holder]) -> None:
+    me = os.getpid()
+    names = {k: prefix + k for k in ("live", "orphan", "dead", "idle", "reused", "readable", "corrupt", "old")}
+    # live: created and held by this process.
+    live = ndshare.zeros(8, name=names["live"])
+    # orphan: its creator was killed, but a live process attached it.
+    creator = Holder(f"a = ndshare.zeros(1024, name={names['orphan']!r})")
+    holders.append(creator)
+    attacher = Holder(f"a = ndshare.attach({names['orphan']!r})", then="print(a.shape, flush=True)")
+    holders.append(attacher)
+    creator.kill()
+    # dead: creator and attacher both killed.
+    c2 = Holder(f"a = ndshare.zeros(2048, name={names['dead']!r})")
+    a2 = Holder(f"a = ndshare.attach({names['dead']!r})")
+    holders += [c2, a2]
+    c2.kill()
+    a2.kill()
+    # idle: nobody maps it, but its creator (this process) lives.
+    ndshare.zeros(1, name=names["idle"])
+    # reused: header names this live pid with another start time, as if the
+    # creator died and its pid went to this process; a slot says the same.
+    ndshare.zeros(1, name=names["reused"])
+    with open(f"/dev/shm/ndshare.{names['reused']}", "r+b") as f:
+        f.seek(72)  # creator start ticks
+        f.write((start_ticks(me) + 1).to_bytes(8, "little"))
+        f.seek(256 + 16 * 3)  # attacher slot 3: pid, seq, start ticks
+        f.write(me.to_bytes(4, "little") + (2).to_bytes(4, "little") + (start_ticks(me) + 1).to_bytes(8, "little"))
+    # readable: dead, but others may read it without registering (mode 0644).
+    c3 = Holder(f"a = ndshare.zeros(1, name={names['readable']!r}, mode=0o644)")
+    holders.append(c3)
+    c3.kill()
+    # corrupt: not a segment at all.
+    Path(f"/dev/shm/ndshare.{names['corrupt']}").write_bytes(b"\0" * 8192)
+    # old: dead, but written by format 1.0, which kept no attacher table.
+    c4 = Holder(f"a = ndshare.zeros(1, name={names['old']!r})")
+    holders.append(c4)
+    c4.kill()
+    with open(f"/dev/shm/ndshare.{names['old']}", "r+b") as f:
+        f.seek(10)
+        f.write((0).to_bytes(2, "little"))
+
+    expected = {
+        "live": "in use", "orphan": "in use", "dead": "stale", "idle": "creator alive",
+        "reused": "stale", "readable": "unverifiable", "corrupt": "unverifiable", "old": "unverifiable",
+    }
+    assert {k: ndshare.info(n).status for k, n in names.items() if k != "corrupt"} == {
+        k: v for k, v in expected.items() if k != "corrupt"
+    }
+
+    dry = ndshare_cmd("gc", "--dry-run", "--prefix", prefix)
+    assert dry.returncode == 0 and dry.stderr == ""
+    assert dry.stdout.splitlines() == [
+        f"would remove {names['dead']} (20 KiB): stale: its creator is dead and no live process maps it",
+        f"would remove {names['reused']} (4.0 KiB): stale: its creator is dead and no live process maps it",
+        "gc: would remove 2 named arrays (24 KiB), kept 6",
+    ]
+    assert set(names.values()) <= shm_names()
+    # The whole machine's dry run names ours too, and removes nothing.
+    everything = ndshare_cmd("gc", "-n").stdout
+    assert f"would remove {names['dead']} " in everything and f" {names['live']} " not in everything
+    assert set(names.values()) <= shm_names()
+
+    out = ndshare_cmd("gc", "--prefix", prefix, "--verbose")
+    assert out.returncode == 0 and out.stderr == ""
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "gc: removed 2 named arrays (24 KiB), kept 6"
+    assert f"removed {names['dead']} (20 KiB): stale: its creator is dead and no live process maps it" in lines
+    assert f"kept {names['orphan']}: in use by 1 live process" in lines
+    assert f"kept {names['idle']}: not mapped by any live process, but its creator is alive" in lines
+    assert f"kept {names['readable']}: its use cannot be verified (mode 0644 lets its group and other users map it read-only, unregistered)" in lines
+    assert f"kept {names['old']}: its use cannot be verified (format 1.0 keeps no attacher table)" in lines
+    remaining = {k for k, n in names.items() if n in shm_names()}
+    assert remaining == {k for k, v in expected.items() if v != "stale"}
+    # The orphan's attacher still has its array, and gc has nothing more to do.
+    assert attacher.ask() == "(1024,)\n"
+    again = ndshare_cmd("gc", "--prefix", prefix)
+    assert again.stdout == "gc: removed 0 named arrays (0 B), kept 6\n"
+    del live
+
+
+def test_every_entry_point_runs_the_same_command(prefix: str) -> None:
+    if not BINARY.exists():
+        pytest.skip(f"{BINARY} is built by `make build`")
+    name = prefix + "same"
+    a = ndshare.zeros((2, 2), name=name)
+    outs = [
+        ndshare_cmd("info", name, "--json", cmd=cmd)
+        for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])
+    ]
+    assert [o.returncode for o in outs] == [0, 0, 0]
+    assert outs[0].stdout == outs[1].stdout == outs[2].stdout
+    errs = [ndshare_cmd("info", prefix + "nope", cmd=cmd) for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])]
+    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope"\n')}
+    # The function behind the console script, in this process.
+    from ndshare.__main__ import main
+
+    assert main(["info", prefix + "nope"]) == 1
+    assert main(["rm", "--force", prefix + "nope"]) == 0
+    del a
+
+
+def test_output_into_a_closed_pipe_is_quiet(prefix: str) -> None:
+    # Far more than a pipe holds, to a reader that stops after 10 bytes.
+    arrays = [ndshare.zeros(1, name=f"{prefix}{i:03d}") for i in range(150)]
+    p = subprocess.run(
+        ["bash", "-c", f"{SCRIPT} list --json | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (p.stdout, p.stderr) == ("0\n", "")
+    assert len(ndshare_cmd("list", "--json").stdout) > 150 * 500
+    del arrays
+
+
+def test_a_full_attacher_table_is_shown_and_keeps_the_array(prefix: str) -> None:
+    name = prefix + "full"
+    held = [ndshare.zeros(2, name=name)] + [ndshare.attach(name) for _ in range(64)]
+    assert row_of(ndshare_cmd("list").stdout, name)[-2:] == ["1+1", "in use"]
+    info = ndshare.info(name)
+    assert (len(info.attachers), info.live_attachers, info.unregistered_attachers) == (64, 1, 1)
+    out = ndshare_cmd("info", name).stdout
+    assert "attachers       1 live process, 1 more live that found the table full\n" in out
+    del held[-1]  # the one that found the table full
+    assert row_of(ndshare_cmd("list").stdout, name)[-2:] == ["1", "in use"]
+    del held
+
+
+NOBODY = 65534
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="running the command as a second uid (nobody) needs root"
+)
+
+
+@needs_root
+def test_another_user_sees_what_it_cannot_read_and_removes_nothing(prefix: str, holders: List[Holder]) -> None:
+    if not BINARY.exists():
+        pytest.skip(f"{BINARY} is built by `make build`")
+
+    def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BINARY), *args], capture_output=True, text=True, timeout=60,
+            user=NOBODY, group=NOBODY, extra_groups=[],
+        )
+
+    private, shared = prefix + "private", prefix + "shared"
+    ndshare.zeros(1, name=private)  # 0600: nobody may not even read it
+    creator = Holder(f"a = ndshare.zeros(1, name={shared!r}, mode=0o666)")
+    holders.append(creator)
+    creator.kill()  # shared: stale, and anyone may read it, but only root remove it
+    assert ndshare.info(shared).status == "stale"
+
+    row = row_of(as_nobody("list").stdout, private)
+    assert row[-1] == f'unreadable: permission denied: cannot open "{private}"'
+    out = as_nobody("info", private)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot open "{private}"\n')
+    out = as_nobody("rm", private)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot unlink "{private}"\n')
+    out = as_nobody("gc", "--prefix", prefix)
+    assert out.returncode == 1
+    assert out.stdout == "gc: removed 0 named arrays (0 B), kept 1\n"
+    assert out.stderr.startswith(f"ndshare: cannot remove {shared}: permission denied") and out.stderr.count("\n") == 1
+    assert {private, shared} <= shm_names()
