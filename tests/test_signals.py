@@ -14,23 +14,27 @@ import numpy as np
 
 import ndshare
 
-# Creates named arrays of varied sizes as fast as it can, forever. Each name
-# says what the array must be: <prefix>-<i>-<rows>.
+# Creates named arrays of varied sizes as fast as it can until killed (or,
+# should the test itself die first, for 60 s and at most 2,000 arrays, so an
+# orphan cannot fill /dev/shm). Each name says what the array must be:
+# <prefix>-<i>-<rows>.
 CREATOR = """
-import sys, ndshare
+import sys, time, ndshare
 prefix = sys.argv[1]
 print("ready", flush=True)
 i = 0
-while True:
+deadline = time.monotonic() + 60
+while i < 2000 and time.monotonic() < deadline:
     rows = 1 + (i * 7919) % 300
     ndshare.full((rows, 1024), i % 127, dtype="i8", name=f"{prefix}-{i}-{rows}")
     i += 1
 """
 
 ATTACHER = """
-import sys, ndshare
+import sys, time, ndshare
 print("ready", flush=True)
-while True:
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
     a = ndshare.attach(sys.argv[1], readonly=True)
     assert a.shape == (64, 64)
     del a
