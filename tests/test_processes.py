@@ -7,6 +7,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -180,3 +181,32 @@ def test_reference_taken_twice_is_unreachable(spawn_pool) -> None:  # type: igno
     pickle.loads(blob)
     with pytest.raises(ndshare.UnreachableError, match="unpickled twice"):
         pickle.loads(blob)
+
+
+def test_child_forked_while_offer_lock_held_can_send() -> None:
+    # A fork while another thread is inside ``_fdserver.offer`` leaves the
+    # child a copy of a held lock that no thread of the child will release.
+    from multiprocessing.reduction import ForkingPickler
+
+    from ndshare import _fdserver
+
+    a = ndshare.zeros(4)
+    with _fdserver._lock:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                ForkingPickler.dumps(a)
+                code = 0
+            finally:
+                os._exit(code)
+    for _ in range(3000):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung taking the descriptor server's lock")
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -112,7 +112,10 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _server
+    global _server, _lock
+    # Another thread of the parent may have held the lock at the fork; in
+    # the child that thread does not exist and would never release it.
+    _lock = threading.Lock()
     if _server is not None:
         _server.forget_after_fork()
         _server = None

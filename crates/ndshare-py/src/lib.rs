@@ -171,7 +171,10 @@ impl PySegment {
         // SAFETY: the private caller (`ndshare._array`) passes the data
         // pointer and byte length of a contiguous numpy array it holds a
         // reference to for the whole call: the bytes stay allocated, and the
-        // array cannot be resized while referenced. They are only read.
+        // array cannot be resized while referenced. Another Python thread
+        // may write to those bytes while the GIL is released; the slice is
+        // only handed to pwrite(2), whose copy the kernel does, so no Rust
+        // code reads the bytes and a concurrent write tears only the copy.
         let src = unsafe { std::slice::from_raw_parts(address as *const u8, nbytes) };
         py.detach(|| self.inner.write_data(offset, src))
             .map_err(to_py)

@@ -38,7 +38,7 @@ pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
 /// shortage go through [`crate::segment::classify`] with `what`.
 pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
     if errno(&e) == Some(Errno::NOMEM) {
-        let hint = match rustix::process::getrlimit(rustix::process::Resource::As).current {
+        let hint = match sys::address_space_limit() {
             Some(limit) => format!(
                 "this process's address space is limited to {limit} bytes (RLIMIT_AS); \
                  raise it (`ulimit -v`), or map fewer or smaller arrays at once"
@@ -61,8 +61,7 @@ pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
 pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error {
     match errno(&e) {
         Some(Errno::MFILE) => {
-            let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
-                .maximum
+            let limit = sys::open_files_hard_limit()
                 .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
             Error::io(
                 format!(

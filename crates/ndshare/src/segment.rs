@@ -498,15 +498,8 @@ pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
 
 pub(crate) fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    let mut done = 0;
-    while done < len {
-        match rustix::io::pread(fd, &mut buf[done..], done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(Error::io("cannot read the segment header", e.into())),
-        }
-    }
+    let done = sys::read_at(fd, &mut buf, 0)
+        .map_err(|e| Error::io("cannot read the segment header", e))?;
     buf.truncate(done);
     Ok(buf)
 }

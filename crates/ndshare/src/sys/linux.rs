@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use rustix::fs::{self as rfs, FallocateFlags, Mode, OFlags, SealFlags, CWD};
@@ -17,6 +17,8 @@ use rustix::net::{
     SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
 };
 use rustix::process::{self, Resource};
+
+use super::{FileInfo, FutexWake, TaskStat};
 
 /// Where named arrays live: a tmpfs shared by every process of the machine.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -28,23 +30,6 @@ pub const NAME_MAX: usize = 255;
 #[must_use]
 pub fn page_size() -> usize {
     rustix::param::page_size()
-}
-
-/// What `fstat` tells about an open segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Device of the file system.
-    pub dev: u64,
-    /// Inode: with `dev`, names the memory itself, whatever fd or name reaches it.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Whether it is a regular file (not a FIFO, socket or device).
-    pub regular: bool,
 }
 
 /// `fstat` of an open file.
@@ -158,6 +143,25 @@ pub fn write_all_at(fd: BorrowedFd<'_>, mut buf: &[u8], mut offset: u64) -> io::
     Ok(())
 }
 
+/// Reads into `buf` from the file at `offset` (`pread(2)`, repeated until
+/// `buf` is full or the file ends); returns how many bytes were read, fewer
+/// than `buf.len()` only at the end of the file.
+///
+/// Reading a segment's header this way, rather than through a mapping, makes
+/// a file shorter than it claims a short read instead of a `SIGBUS`.
+pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::io::pread(fd, &mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
 /// Seals a memfd's size: `F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`.
 ///
 /// From `memfd_create(2)`: with `F_SEAL_SHRINK` "the file in question cannot
@@ -209,13 +213,18 @@ pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens an existing named file, never following a symbolic link.
+/// Opens an existing file, read-write or read-only, close-on-exec and
+/// `O_NONBLOCK`, with `extra` flags.
 ///
-/// `O_NONBLOCK`: a FIFO planted under an array's name would otherwise block
-/// the open until a writer comes (`fifo(7)`); with it the open returns and
-/// the empty file is refused as a segment. On a regular file the flag does
-/// nothing.
-pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
+/// `O_NONBLOCK`: a FIFO planted where a segment is expected would otherwise
+/// block the open until a writer comes (`fifo(7)`); with it the open returns
+/// and the empty file is refused as a segment. On a regular file the flag
+/// does nothing.
+fn open_existing<P: rustix::path::Arg + Copy>(
+    path: P,
+    writable: bool,
+    extra: OFlags,
+) -> io::Result<OwnedFd> {
     let access = if writable {
         OFlags::RDWR
     } else {
@@ -225,14 +234,16 @@ pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
         rfs::openat(
             CWD,
             path,
-            // NONBLOCK: a FIFO planted under an ndshare name must not hang
-            // the opener (opening one read-only waits for a writer). It
-            // changes nothing for the regular files segments are.
-            access | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            access | OFlags::CLOEXEC | OFlags::NONBLOCK | extra,
             Mode::empty(),
         )
         .map_err(io::Error::from)
     })
+}
+
+/// Opens an existing named file, never following a symbolic link.
+pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
+    open_existing(path, writable, OFlags::NOFOLLOW)
 }
 
 /// Removes a name. Mappings and descriptors of the file stay valid.
@@ -247,21 +258,12 @@ pub fn unlink(path: &Path) -> io::Result<()> {
 ///
 /// The kernel checks that the caller may trace `pid` (same user, in practice).
 pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd> {
-    let path = format!("/proc/{pid}/fd/{fd}");
-    let access = if writable {
-        OFlags::RDWR
-    } else {
-        OFlags::RDONLY
-    };
-    with_fd_headroom(|| {
-        rfs::openat(
-            CWD,
-            path.as_str(),
-            access | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .map_err(io::Error::from)
-    })
+    // The path is a magic link to the open file: it must be followed.
+    open_existing(
+        format!("/proc/{pid}/fd/{fd}").as_str(),
+        writable,
+        OFlags::empty(),
+    )
 }
 
 /// Duplicates a descriptor (close-on-exec).
@@ -386,29 +388,13 @@ pub fn current_pid() -> u32 {
 /// `/proc/<pid>/stat`). With the pid, it names one process for the life of
 /// the machine: a pid reused later has another start time.
 pub fn process_start_ticks(pid: u32) -> io::Result<u64> {
-    let mut buf = String::new();
-    File::open(format!("/proc/{pid}/stat"))?.read_to_string(&mut buf)?;
-    // The command name (field 2) is in parentheses and may contain spaces or
-    // parentheses: count fields after the last ')'.
-    let rest = buf
-        .rfind(')')
-        .map(|i| &buf[i + 1..])
-        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))?;
-    // After ')' come fields 3, 4, ...; the start time is field 22.
-    rest.split_whitespace()
-        .nth(22 - 3)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))
+    task_stat(pid).map(|s| s.start_ticks)
 }
 
 /// Whether `pid` has exited but not been reaped (state `Z` or `X`).
 #[must_use]
 pub fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rfind(')')
-            .and_then(|i| s[i + 1..].split_whitespace().next())
-            .is_some_and(|st| st == "Z" || st == "X")
-    })
+    task_stat(pid).is_ok_and(|s| s.exited)
 }
 
 /// Free bytes of the file system that holds `fd` (tmpfs: its size limit).
@@ -514,6 +500,19 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
     Ok(fd)
 }
 
+/// This process's soft address-space limit (`RLIMIT_AS`), `None` if unlimited.
+#[must_use]
+pub fn address_space_limit() -> Option<u64> {
+    process::getrlimit(Resource::As).current
+}
+
+/// This process's hard limit of open descriptors (`RLIMIT_NOFILE`), `None`
+/// if unlimited.
+#[must_use]
+pub fn open_files_hard_limit() -> Option<u64> {
+    process::getrlimit(Resource::Nofile).maximum
+}
+
 /// Total RAM plus swap of the machine (`sysinfo(2)`): no segment larger
 /// than this can ever be reserved.
 #[must_use]
@@ -540,15 +539,6 @@ pub fn current_tid() -> u32 {
 /// `/proc/thread-self/stat`).
 pub fn current_thread_start_ticks() -> io::Result<u64> {
     read_task_stat("/proc/thread-self/stat").map(|s| s.start_ticks)
-}
-
-/// What `/proc/<tid>/stat` says about a task (a thread or a process).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskStat {
-    /// Start time in clock ticks since boot (field 22).
-    pub start_ticks: u64,
-    /// Whether the task has exited and waits to be reaped (state `Z` or `X`).
-    pub exited: bool,
 }
 
 /// `/proc/<tid>/stat` of any thread id, not only of a process leader: the
@@ -621,19 +611,6 @@ pub fn fork_generation() -> u64 {
     FORKS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// How a [`futex_wait`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FutexWake {
-    /// Woken by [`futex_wake`] (or spuriously).
-    Woken,
-    /// The word no longer held the expected value (`EAGAIN`).
-    Changed,
-    /// The timeout elapsed (`ETIMEDOUT`).
-    TimedOut,
-    /// A signal arrived (`EINTR`).
-    Interrupted,
-}
-
 /// Sleeps while the 32-bit `word` holds `expected`, at most `timeout`
 /// (`FUTEX_WAIT`, shared: the word may be in memory shared between
 /// processes; the kernel keys the wait by the file page and offset, so every
@@ -672,33 +649,4 @@ pub fn futex_wake(word: &AtomicU32, n: u32) {
 /// Wakes every sleeper on `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
-}
-
-/// The 32-bit half of a 64-bit word that a futex waits on: `high` picks
-/// bits 32..64, else bits 0..32.
-///
-/// Futexes are 32 bits; ndshare's lock words are 64 bits so that one
-/// compare-and-swap records an owner's thread id and start time together.
-/// Rust code only ever touches the word as a whole; the half is handed to
-/// the kernel, which reads it as a 32-bit value. Segment words are
-/// little-endian, so bits 0..32 lie at the word's own address.
-#[must_use]
-pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
-    const _: () = assert!(
-        cfg!(target_endian = "little"),
-        "segment words are little-endian"
-    );
-    let at = usize::from(high) * 4;
-    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
-    // SAFETY: `at` is 0 or 4, so the result is a 4-aligned, 4-byte part of
-    // the 8-byte word, valid for as long as the word is (the returned
-    // reference borrows it). Both types are atomic cells, so shared
-    // references to overlapping atomics break no aliasing rule; the half is
-    // only passed to the futex syscall, never loaded or stored from Rust.
-    unsafe {
-        &*std::ptr::from_ref(word)
-            .cast::<u8>()
-            .add(at)
-            .cast::<AtomicU32>()
-    }
 }

@@ -7,6 +7,8 @@
 //!
 //! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
 
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
 #[cfg_attr(target_os = "linux", path = "linux.rs")]
 #[cfg_attr(not(target_os = "linux"), path = "unsupported.rs")]
 mod imp;
@@ -15,3 +17,71 @@ mod imp;
 pub mod sigbus;
 
 pub use imp::*;
+
+/// What `fstat` tells about an open segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Device of the file system.
+    pub dev: u64,
+    /// Inode: with `dev`, names the memory itself, whatever fd or name reaches it.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Whether it is a regular file (not a FIFO, socket or device).
+    pub regular: bool,
+}
+
+/// What `/proc/<tid>/stat` says about a task (a thread or a process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskStat {
+    /// Start time in clock ticks since boot (field 22).
+    pub start_ticks: u64,
+    /// Whether the task has exited and waits to be reaped (state `Z` or `X`).
+    pub exited: bool,
+}
+
+/// How a [`futex_wait`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FutexWake {
+    /// Woken by [`futex_wake`] (or spuriously).
+    Woken,
+    /// The word no longer held the expected value (`EAGAIN`).
+    Changed,
+    /// The timeout elapsed (`ETIMEDOUT`).
+    TimedOut,
+    /// A signal arrived (`EINTR`).
+    Interrupted,
+}
+
+/// The 32-bit half of a 64-bit word that a futex waits on: `high` picks
+/// bits 32..64, else bits 0..32.
+///
+/// Futexes are 32 bits; ndshare's lock words are 64 bits so that one
+/// compare-and-swap records an owner's thread id and start time together.
+/// Rust code only ever touches the word as a whole; the half is handed to
+/// the kernel, which reads it as a 32-bit value. Segment words are
+/// little-endian, so bits 0..32 lie at the word's own address.
+#[must_use]
+pub fn futex_half(word: &AtomicU64, high: bool) -> &AtomicU32 {
+    const _: () = assert!(
+        cfg!(target_endian = "little"),
+        "segment words are little-endian"
+    );
+    let at = usize::from(high) * 4;
+    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
+    // SAFETY: `at` is 0 or 4, so the result is a 4-aligned, 4-byte part of
+    // the 8-byte word, valid for as long as the word is (the returned
+    // reference borrows it). Both types are atomic cells, so shared
+    // references to overlapping atomics break no aliasing rule; the half is
+    // only passed to the futex syscall, never loaded or stored from Rust.
+    unsafe {
+        &*std::ptr::from_ref(word)
+            .cast::<u8>()
+            .add(at)
+            .cast::<AtomicU32>()
+    }
+}

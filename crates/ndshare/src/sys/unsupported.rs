@@ -7,6 +7,8 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use super::{FileInfo, FutexWake, TaskStat};
+
 /// Where named arrays would live.
 pub const SHM_DIR: &str = "/dev/shm";
 /// Longest file name.
@@ -25,25 +27,12 @@ pub fn page_size() -> usize {
     4096
 }
 
-/// What `fstat` tells about an open segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Permission bits.
-    pub mode: u32,
-    /// Owner.
-    pub uid: u32,
-    /// Whether it is a regular file.
-    pub regular: bool,
-}
-
 /// Unsupported.
 pub fn file_info(_: BorrowedFd<'_>) -> io::Result<FileInfo> {
+    unsupported()
+}
+/// Unsupported.
+pub fn path_info(_: &Path) -> io::Result<FileInfo> {
     unsupported()
 }
 /// Unsupported.
@@ -52,6 +41,14 @@ pub fn memfd(_: &str) -> io::Result<OwnedFd> {
 }
 /// Unsupported.
 pub fn reserve(_: BorrowedFd<'_>, _: u64) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn write_all_at(_: BorrowedFd<'_>, _: &[u8], _: u64) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn read_at(_: BorrowedFd<'_>, _: &mut [u8], _: u64) -> io::Result<usize> {
     unsupported()
 }
 /// Unsupported.
@@ -138,6 +135,16 @@ pub fn process_start_ticks(_: u32) -> io::Result<u64> {
 pub fn is_zombie(_: u32) -> bool {
     false
 }
+/// Unknown: `None`, as if unlimited.
+#[must_use]
+pub fn address_space_limit() -> Option<u64> {
+    None
+}
+/// Unknown: `None`, as if unlimited.
+#[must_use]
+pub fn open_files_hard_limit() -> Option<u64> {
+    None
+}
 /// Unknown: 0, which no size check treats as a limit.
 #[must_use]
 pub fn memory_total() -> u64 {
@@ -165,14 +172,6 @@ pub fn current_tid() -> u32 {
 pub fn current_thread_start_ticks() -> io::Result<u64> {
     unsupported()
 }
-/// What `/proc/<tid>/stat` would say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskStat {
-    /// Start time in clock ticks since boot.
-    pub start_ticks: u64,
-    /// Whether the task has exited.
-    pub exited: bool,
-}
 /// Unsupported.
 pub fn task_stat(_: u32) -> io::Result<TaskStat> {
     unsupported()
@@ -187,18 +186,6 @@ pub fn task_exists(_: u32) -> Option<bool> {
 pub fn fork_generation() -> u64 {
     0
 }
-/// How a [`futex_wait`] ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FutexWake {
-    /// Woken.
-    Woken,
-    /// The word changed.
-    Changed,
-    /// The timeout elapsed.
-    TimedOut,
-    /// A signal arrived.
-    Interrupted,
-}
 /// Unsupported.
 pub fn futex_wait(
     _: &std::sync::atomic::AtomicU32,
@@ -211,20 +198,3 @@ pub fn futex_wait(
 pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
 /// Unsupported: nothing sleeps, nothing to wake.
 pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
-/// The 32-bit half of a 64-bit word (see the Linux backend).
-#[must_use]
-pub fn futex_half(
-    word: &std::sync::atomic::AtomicU64,
-    high: bool,
-) -> &std::sync::atomic::AtomicU32 {
-    let at = usize::from(high) * 4;
-    // SAFETY: `at` is 0 or 4: a 4-aligned, 4-byte part of the 8-byte word,
-    // valid as long as the word; atomics may alias shared atomics.
-    #[allow(clippy::cast_ptr_alignment, reason = "an 8-aligned word plus 0 or 4")]
-    unsafe {
-        &*std::ptr::from_ref(word)
-            .cast::<u8>()
-            .add(at)
-            .cast::<std::sync::atomic::AtomicU32>()
-    }
-}
