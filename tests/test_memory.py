@@ -145,8 +145,7 @@ def _settle() -> None:
     it, so a reply can overtake that close: wait for it, then collect."""
     from ndshare import _fdserver
 
-    if _fdserver._server is not None:
-        _fdserver._server.wait_until_taken(10)
+    assert _fdserver.wait_until_taken(10)
     gc.collect()
 
 

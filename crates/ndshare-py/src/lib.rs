@@ -9,6 +9,7 @@
 //! long as the last view (rust-numpy's `PySliceContainer` pattern).
 
 mod atomic;
+mod fdserver;
 mod sync;
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -424,5 +425,6 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
     sync::register(m)?;
     atomic::register(m)?;
+    fdserver::register(m)?;
     Ok(())
 }

@@ -81,6 +81,7 @@ pub mod dtype;
 pub mod error;
 pub mod event;
 pub mod fdpass;
+pub mod fdserver;
 pub mod handle;
 pub mod header;
 pub mod layout;

@@ -650,3 +650,119 @@ pub fn futex_wake(word: &AtomicU32, n: u32) {
 pub fn futex_wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
 }
+
+/// A listening Unix stream socket bound to the abstract `name` (`unix(7)`:
+/// no file, gone with its last descriptor), close-on-exec.
+pub fn listen_abstract(name: &[u8], backlog: i32) -> io::Result<OwnedFd> {
+    let sock = unix_stream_socket()?;
+    rnet::bind(&sock, &rnet::SocketAddrUnix::new_abstract_name(name)?)?;
+    rnet::listen(&sock, backlog)?;
+    Ok(sock)
+}
+
+fn unix_stream_socket() -> io::Result<OwnedFd> {
+    Ok(rnet::socket_with(
+        rnet::AddressFamily::UNIX,
+        rnet::SocketType::STREAM,
+        rnet::SocketFlags::CLOEXEC,
+        None,
+    )?)
+}
+
+/// The next connection of `listener`, close-on-exec.
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    loop {
+        match rnet::accept_with(listener, rnet::SocketFlags::CLOEXEC) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// A Unix stream socket connected to the abstract `name`, close-on-exec.
+pub fn connect_abstract(name: &[u8]) -> io::Result<OwnedFd> {
+    let sock = unix_stream_socket()?;
+    let addr = rnet::SocketAddrUnix::new_abstract_name(name)?;
+    loop {
+        match rnet::connect(&sock, &addr) {
+            Err(rustix::io::Errno::INTR) => {}
+            other => break other?,
+        }
+    }
+    Ok(sock)
+}
+
+/// The uid of the process at the other end of a Unix socket, as it was at
+/// `connect` (`SO_PEERCRED`).
+pub fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
+    Ok(rnet::sockopt::socket_peercred(sock)?.uid.as_raw())
+}
+
+/// This process's real uid.
+#[must_use]
+pub fn uid() -> u32 {
+    process::getuid().as_raw()
+}
+
+/// Makes every send and receive on `sock` fail after `timeout` of waiting
+/// (`SO_SNDTIMEO`, `SO_RCVTIMEO`: `EAGAIN`).
+pub fn set_socket_timeouts(sock: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
+    rnet::sockopt::set_socket_timeout(sock, rnet::sockopt::Timeout::Recv, Some(timeout))?;
+    rnet::sockopt::set_socket_timeout(sock, rnet::sockopt::Timeout::Send, Some(timeout))?;
+    Ok(())
+}
+
+/// Sends all of `bytes` (`MSG_NOSIGNAL`).
+pub fn send_bytes(sock: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+    send_all(sock, bytes)
+}
+
+/// Receives exactly `buf.len()` bytes; `UnexpectedEof` if the peer closes first.
+pub fn recv_exact(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rnet::recv(sock, &mut buf[done..], RecvFlags::empty()) {
+            Err(rustix::io::Errno::INTR) => {}
+            Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok((n, _)) => done += n,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Fills `buf` from the kernel's random source (`getrandom(2)`).
+pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match rustix::rand::getrandom(&mut buf[done..], rustix::rand::GetRandomFlags::empty()) {
+            Err(rustix::io::Errno::INTR) => {}
+            Ok(n) => done += n,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Registers handlers run around every `fork(2)` of this process
+/// (`pthread_atfork(3)`): `prepare` in the forking thread before the fork,
+/// `parent` and `child` after it in each process. No safe wrapper offers
+/// it, hence raw libc.
+///
+/// # Safety
+/// `child` runs in a child of a possibly multi-threaded process, where only
+/// the forking thread exists: it must not wait for anything another thread
+/// could have held at the fork, except what `prepare` took.
+pub unsafe fn register_fork_handlers(
+    prepare: extern "C" fn(),
+    parent: extern "C" fn(),
+    child: extern "C" fn(),
+) -> io::Result<()> {
+    // SAFETY: the caller vouches for the handlers (see `# Safety`).
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}

@@ -198,3 +198,52 @@ pub fn futex_wait(
 pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
 /// Unsupported: nothing sleeps, nothing to wake.
 pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
+
+/// Unsupported.
+pub fn listen_abstract(_: &[u8], _: i32) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn accept(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn connect_abstract(_: &[u8]) -> io::Result<OwnedFd> {
+    unsupported()
+}
+/// Unsupported.
+pub fn peer_uid(_: BorrowedFd<'_>) -> io::Result<u32> {
+    unsupported()
+}
+/// Unsupported: 0.
+#[must_use]
+pub fn uid() -> u32 {
+    0
+}
+/// Unsupported.
+pub fn set_socket_timeouts(_: BorrowedFd<'_>, _: std::time::Duration) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn send_bytes(_: BorrowedFd<'_>, _: &[u8]) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn recv_exact(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+pub fn random_bytes(_: &mut [u8]) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
+///
+/// # Safety
+/// None needed: registers nothing.
+pub unsafe fn register_fork_handlers(
+    _: extern "C" fn(),
+    _: extern "C" fn(),
+    _: extern "C" fn(),
+) -> io::Result<()> {
+    unsupported()
+}
