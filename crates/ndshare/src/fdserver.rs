@@ -206,8 +206,11 @@ pub fn offer(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, Key)> {
     Ok((table.address.clone(), key))
 }
 
-/// Accepts connections forever, each served on a thread of its own so that
-/// a stalled peer delays nobody else.
+/// Accepts connections forever. A receiver sends its key as soon as it is
+/// connected, so the key is usually there at the accept: such a request is
+/// served at once, on this thread (the answer is one byte on a new socket,
+/// which never waits for room). Any other connection is served on a thread
+/// of its own, so that a stalled peer delays nobody else.
 fn serve(listener: RawFd) {
     let uid = sys::uid();
     loop {
@@ -221,34 +224,44 @@ fn serve(listener: RawFd) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
+        if !sys::peer_uid(conn.as_fd()).is_ok_and(|peer| peer == uid) {
+            continue;
+        }
+        let mut key = [0u8; KEY_LEN];
+        let Ok(ready) = sys::recv_ready(conn.as_fd(), &mut key) else {
+            continue;
+        };
+        if ready == KEY_LEN {
+            let _ = sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
+                .and_then(|()| answer(conn.as_fd(), &key));
+            continue;
+        }
         // If no thread can start, the connection is closed: the receiver
         // sees an error rather than waiting.
         let _ = std::thread::Builder::new()
             .name("ndshare-fd-conn".into())
             .spawn(move || {
-                let _ = serve_one(conn.as_fd(), uid);
+                let _ = sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
+                    .and_then(|()| sys::recv_exact(conn.as_fd(), &mut key[ready..]))
+                    .and_then(|()| answer(conn.as_fd(), &key));
             });
     }
 }
 
-fn serve_one(conn: BorrowedFd<'_>, uid: u32) -> io::Result<()> {
-    sys::set_socket_timeouts(conn, CONNECTION_TIMEOUT)?;
-    if sys::peer_uid(conn)? != uid {
-        return Ok(());
-    }
-    let mut key = [0u8; KEY_LEN];
-    sys::recv_exact(conn, &mut key)?;
+/// Sends the descriptor offered under `key` and forgets the offer, or
+/// refuses.
+fn answer(conn: BorrowedFd<'_>, key: &Key) -> io::Result<()> {
     let raw = {
         let mut guard = lock();
         let Some(table) = guard.table() else {
             return sys::send_bytes(conn, &[REFUSED]);
         };
-        let Some(fd) = table.offers.remove(&key) else {
+        let Some(fd) = table.offers.remove(key) else {
             drop(guard);
             return sys::send_bytes(conn, &[REFUSED]);
         };
         let raw = fd.as_raw_fd();
-        table.sending.insert(key, fd);
+        table.sending.insert(*key, fd);
         raw
     };
     // SAFETY: the descriptor stays open in `sending` until this thread
@@ -258,7 +271,7 @@ fn serve_one(conn: BorrowedFd<'_>, uid: u32) -> io::Result<()> {
     {
         let mut guard = lock();
         if let Some(table) = guard.table() {
-            drop(table.sending.remove(&key));
+            drop(table.sending.remove(key));
         }
         PENDING.fetch_sub(1, Ordering::Release);
     }

@@ -54,8 +54,8 @@ fn assert_success(out: &Output) {
 }
 
 /// A file with [`CONTENT`], already unlinked: only its descriptors reach it.
-fn offered_file() -> File {
-    let path = std::env::temp_dir().join(format!("ndshare-fdserver-{}", std::process::id()));
+fn offered_file(tag: &str) -> File {
+    let path = std::env::temp_dir().join(format!("ndshare-fdserver-{tag}-{}", std::process::id()));
     let mut f = File::options()
         .read(true)
         .write(true)
@@ -84,7 +84,7 @@ fn offer_is_taken_once_by_another_process() {
         assert!(is_refused(&again), "{again}");
         return;
     }
-    let file = offered_file();
+    let file = offered_file("once");
     let (address, key) = fdserver::offer(file.as_fd()).unwrap();
     drop(file); // the offer holds its own duplicate
     assert_eq!(address[0], 0, "an abstract socket address");
@@ -103,7 +103,7 @@ fn offer_is_taken_once_by_another_process() {
 
 #[test]
 fn unknown_key_and_absent_server_are_errors() {
-    let file = offered_file();
+    let file = offered_file("unknown");
     let (address, key) = fdserver::offer(file.as_fd()).unwrap();
     let mut wrong = key;
     wrong[0] ^= 1;
@@ -126,4 +126,29 @@ fn unknown_key_and_absent_server_are_errors() {
         fdserver::fetch(b"/not/abstract", &key),
         Err(Error::InvalidHandle(_))
     ));
+}
+
+#[test]
+fn stalled_peer_does_not_hold_up_others() {
+    use std::io::Read;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixStream};
+
+    let (first, second) = (offered_file("stalled-1"), offered_file("stalled-2"));
+    let (address, stalled_key) = fdserver::offer(first.as_fd()).unwrap();
+    let (_, key) = fdserver::offer(second.as_fd()).unwrap();
+    // A peer that sends half its key, then nothing.
+    let addr = SocketAddr::from_abstract_name(&address[1..]).unwrap();
+    let mut stalled = UnixStream::connect_addr(&addr).unwrap();
+    stalled.write_all(&stalled_key[..KEY_LEN / 2]).unwrap();
+    // Served meanwhile...
+    let fd = fdserver::fetch(&address, &key).unwrap();
+    let mut got = vec![0u8; CONTENT.len()];
+    File::from(fd).read_exact_at(&mut got, 0).unwrap();
+    assert_eq!(got, CONTENT);
+    // ...while the stalled peer's connection still waits for the rest.
+    stalled.write_all(&stalled_key[KEY_LEN / 2..]).unwrap();
+    let mut reply = Vec::new();
+    stalled.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"+");
 }

@@ -766,3 +766,16 @@ pub unsafe fn register_fork_handlers(
         Err(io::Error::from_raw_os_error(rc))
     }
 }
+
+/// Receives what has arrived already, up to `buf.len()` bytes, without
+/// waiting (`MSG_DONTWAIT`): 0 if nothing has, or the peer closed.
+pub fn recv_ready(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match rnet::recv(sock, &mut *buf, RecvFlags::DONTWAIT) {
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => return Ok(0),
+            Ok((n, _)) => return Ok(n),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

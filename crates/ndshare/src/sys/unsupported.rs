@@ -247,3 +247,7 @@ pub unsafe fn register_fork_handlers(
 ) -> io::Result<()> {
     unsupported()
 }
+/// Unsupported.
+pub fn recv_ready(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<usize> {
+    unsupported()
+}
