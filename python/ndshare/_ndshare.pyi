@@ -19,6 +19,9 @@ __all__ = [
     "LockOwnerDied",
     "atomic_one",
     "atomic_many",
+    "fd_offer",
+    "fd_fetch",
+    "fd_wait_until_taken",
 ]
 
 SHM_DIR: str
