@@ -53,17 +53,19 @@ import ndshare
 
 def child(a, ready):
     a[::4096] = 2.0            # touch every page from the child too
-    ready.set()
+    ready.send(True)
     time.sleep(600)
 
 if __name__ == "__main__":
     ctx = mp.get_context("spawn")
     a = ndshare.zeros(int(sys.argv[1]) // 8)
     a[:] = 1.0
-    ready = ctx.Event()
-    p = ctx.Process(target=child, args=(a, ready))
+    # a Pipe, not an Event: a SIGKILLed process would leave the Event's
+    # POSIX semaphore behind in /dev/shm
+    ready, child_end = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=child, args=(a, child_end))
     p.start()
-    ready.wait(120)
+    ready.poll(120)
     print(os.getpid(), p.pid, *a.segment.file_id, flush=True)
     time.sleep(600)
 """
