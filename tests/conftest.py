@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 
 import ndshare
+from _procfs import shmem_kib  # noqa: F401 - re-exported for the tests
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 
@@ -42,15 +43,6 @@ def run_python(code: str, *args: str, check: bool = True, timeout: float = 120) 
         check=check,
         timeout=timeout,
     )
-
-
-def shmem_kib() -> int:
-    """Shmem of /proc/meminfo: every memfd and tmpfs page of the machine."""
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("Shmem:"):
-                return int(line.split()[1])
-    raise RuntimeError("no Shmem in /proc/meminfo")
 
 
 def pss_kib(pid: int) -> int:

@@ -488,15 +488,7 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
     if msg.bytes == 0 && !buf.is_empty() {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    let mut done = msg.bytes;
-    while done < buf.len() {
-        match rnet::recv(sock, &mut buf[done..], RecvFlags::empty()) {
-            Err(rustix::io::Errno::INTR) => {}
-            Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok((n, _)) => done += n,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    recv_exact(sock, &mut buf[msg.bytes..])?;
     Ok(fd)
 }
 
