@@ -17,34 +17,11 @@ import pytest
 import ndshare
 from ndshare import _pickling
 from conftest import open_fds, pss_kib, shmem_kib
+from _procfs import holders_of
 
 from workers import echo, hold_on_request
 
 MiB = 1 << 20
-
-
-def _holders_of(dev_ino: tuple[int, int]) -> list[str]:
-    """Every /proc/<pid>/fd entry and /proc/<pid>/maps line of the machine that
-    still reaches the memfd with this inode."""
-    found = []
-    ino = dev_ino[1]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    st = os.stat(f"/proc/{pid}/fd/{fd}")
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) == dev_ino:
-                    found.append(f"{pid} fd {fd}")
-            with open(f"/proc/{pid}/maps") as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 6 and parts[4] == str(ino) and "memfd:ndshare" in line:
-                        found.append(f"{pid} maps {line.strip()}")
-        except (FileNotFoundError, PermissionError, ProcessLookupError):
-            continue
-    return found
 
 
 _KILL_SCRIPT = r"""
@@ -85,7 +62,7 @@ def test_sigkill_of_every_holder_returns_anonymous_memory(tmp_path) -> None:  # 
         while (held := shmem_kib() - before) <= 0.9 * size / 1024 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert held > 0.9 * size / 1024, f"Shmem grew by {held} KiB only"
-        assert _holders_of((dev, ino)), "the memfd should be held while the processes live"
+        assert holders_of((dev, ino)), "the memfd should be held while the processes live"
         os.kill(child_pid, signal.SIGKILL)
         os.kill(parent_pid, signal.SIGKILL)
         proc.wait(30)
@@ -96,9 +73,9 @@ def test_sigkill_of_every_holder_returns_anonymous_memory(tmp_path) -> None:  # 
         proc.stdout.close()  # type: ignore[union-attr]
     # the child is reparented and reaped by init; wait for its mapping to go
     deadline = time.monotonic() + 30
-    while _holders_of((dev, ino)) and time.monotonic() < deadline:
+    while holders_of((dev, ino)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _holders_of((dev, ino)) == []
+    assert holders_of((dev, ino)) == set()
     # Shmem is machine-wide and other processes may allocate meanwhile: the
     # 256 MiB must be gone, allowing for a quarter of it in unrelated noise.
     deadline = time.monotonic() + 10
