@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use ndshare::header::{self, Header};
@@ -27,6 +27,16 @@ impl Drop for Name {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(format!("{}/ndshare.{}", sys::SHM_DIR, self.0));
     }
+}
+
+/// Held by each test that cuts a file under a live mapping. The SIGBUS
+/// handler's page count is per process, and a mapping dropped after its file
+/// was cut (its detach writes the header page) adds to it, so a test that
+/// counts replaced pages must not run beside one that cuts.
+static CUTTING: Mutex<()> = Mutex::new(());
+
+fn cutting() -> std::sync::MutexGuard<'static, ()> {
+    CUTTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn path(name: &str) -> String {
@@ -61,6 +71,7 @@ fn data_bytes(seg: &Segment) -> &[u8] {
 
 #[test]
 fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
+    let _cutting = cutting();
     let name = unique("trunc");
     let _guard = Name(name.clone());
     let creator = Segment::create(
@@ -268,6 +279,7 @@ fn a_segment_larger_than_the_machine_is_refused_before_any_allocation() {
 
 #[test]
 fn a_segment_smaller_than_its_header_claims_is_refused_without_mapping() {
+    let _cutting = cutting();
     let name = unique("short");
     let _guard = Name(name.clone());
     let seg = Segment::create(
