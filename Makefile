@@ -38,34 +38,39 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 	$(PY) examples/timing.py
 
 .PHONY: test
-test: build ## Run every test: cargo tests, pytest, then the core tests on the oldest Python/numpy.
+test: build ## Run every test: cargo tests, fuzzing, pytest, then the core tests on the oldest and newest Python/numpy.
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
 	FUZZ_SECONDS=30 fuzz/run
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory test-oldest
+	$(MAKE) --no-print-directory test-oldest test-newest
 
-# The abi3 wheel, installed into an environment of the oldest supported
-# CPython and numpy, must pass the core tests too. Skipped, saying so, where
-# no such interpreter is installed.
-PYTHON_OLDEST ?= $(shell for p in python3.9 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.9*/bin/python3.9; do \
+# The abi3 wheel, installed into environments of the oldest (CPython 3.9 +
+# numpy 1.24) and the newest (CPython 3.13 + numpy 2.4) supported versions,
+# must pass the core tests there too. Each is skipped, saying so, where no such
+# interpreter is installed (python3.X on PATH, or under pyenv).
+find_python = $(shell for p in python$(1) $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1)*/bin/python$(1); do \
 	"$$p" -c 'import venv' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
-OLDEST_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py
+PYTHON_OLDEST ?= $(call find_python,3.9)
+PYTHON_NEWEST ?= $(call find_python,3.13)
+OTHER_PYTHON_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py
+WHEEL_STAMP := target/wheels/.built
 
-.venv-oldest/.installed: requirements-oldest.txt
-	$(PYTHON_OLDEST) -m venv .venv-oldest
-	.venv-oldest/bin/pip install --quiet -r requirements-oldest.txt
+$(WHEEL_STAMP): $(RUST_SOURCES) pyproject.toml $(VENV)/.installed
+	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
 	touch $@
 
-.PHONY: test-oldest
-test-oldest: build ## The core tests on CPython 3.9 + numpy 1.24 with the abi3 wheel.
-ifeq ($(PYTHON_OLDEST),)
-	@echo "test-oldest: skipped, no python3.9 on PATH (set PYTHON_OLDEST=...)"
-else
-	$(MAKE) --no-print-directory .venv-oldest/.installed
-	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
-	.venv-oldest/bin/pip install --quiet --force-reinstall --no-deps target/wheels/ndshare-*.whl
-	cd tests && ../.venv-oldest/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OLDEST_TESTS))
-endif
+.PHONY: test-oldest test-newest
+test-oldest: OTHER_PYTHON = $(PYTHON_OLDEST)
+test-newest: OTHER_PYTHON = $(PYTHON_NEWEST)
+test-oldest test-newest: test-%: $(WHEEL_STAMP) ## The core tests on CPython 3.9 + numpy 1.24 / 3.13 + numpy 2.4, with the abi3 wheel.
+	@if [ -z "$(OTHER_PYTHON)" ]; then echo "$@: skipped, no such python installed (set PYTHON_$(shell echo $* | tr a-z A-Z)=...)"; exit 0; fi; \
+	set -ex; \
+	if [ ! .venv-$*/.installed -nt requirements-$*.txt ]; then \
+	  rm -rf .venv-$* && "$(OTHER_PYTHON)" -m venv .venv-$* && \
+	  .venv-$*/bin/pip install --quiet -r requirements-$*.txt && touch .venv-$*/.installed; \
+	fi; \
+	.venv-$*/bin/pip install --quiet --force-reinstall --no-deps target/wheels/ndshare-*.whl; \
+	cd tests && ../.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OTHER_PYTHON_TESTS))
 
 .PHONY: fuzz
 fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ_SECONDS=600 for longer.
@@ -107,4 +112,4 @@ lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate update
 
 .PHONY: clean
 clean: ## Remove the build and the virtual environment.
-	rm -rf target $(VENV) .venv-oldest
+	rm -rf target $(VENV) .venv-oldest .venv-newest
