@@ -27,6 +27,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
+import ndshare
+
 import workloads
 from measure import Hold, now_ns, pss_bytes
 from methods import METHODS, Method, halves
@@ -85,17 +87,32 @@ def _check(ok: bool, what: str) -> None:
 
 
 def _pickled_size(obj: Any) -> int:
-    """Bytes that multiprocessing's pickler makes of ``obj``. A descriptor it
-    registers for sending (``DupFd``) is withdrawn again at once."""
+    """Bytes that multiprocessing's pickler makes of ``obj``. What it offers
+    for sending is withdrawn again at once: a descriptor registered with the
+    stdlib's sharer (``DupFd``) is closed, and an ndshare offer is taken back
+    by unpickling the bytes here, so that no offer outlives the measurement
+    (an untaken one would hold this process at exit)."""
     from multiprocessing import resource_sharer
 
     sharer = resource_sharer._resource_sharer  # type: ignore[attr-defined]
     before = set(sharer._cache)
-    size = len(ForkingPickler.dumps(obj))
+    data = ForkingPickler.dumps(obj)
     for key in set(sharer._cache) - before:
         _send, close = sharer._cache.pop(key)
         close()
-    return size
+    if _holds_shared_array(obj):
+        ForkingPickler.loads(data)
+    return len(data)
+
+
+def _holds_shared_array(obj: Any) -> bool:
+    if isinstance(obj, ndshare.SharedArray):
+        return True
+    if isinstance(obj, (tuple, list)):
+        return any(_holds_shared_array(o) for o in obj)
+    if isinstance(obj, dict):
+        return any(_holds_shared_array(o) for o in obj.values())
+    return False
 
 
 def _joblib_pickled_size(obj: Any, folder: str) -> int:

@@ -3,7 +3,8 @@
 //! ```text
 //! image_stack create NAME FRAMES HEIGHT WIDTH   make a named stack, fill it, leave it
 //! image_stack check NAME                        check that Python normalized it
-//! image_stack process STACK MEANS               per-frame mean into MEANS, subtracted from STACK
+//! image_stack process STACK MEANS               per-frame mean into MEANS, subtracted from STACK;
+//!                                               each a name or a handle string (`ndshare:...`)
 //! image_stack hold FRAMES HEIGHT WIDTH          an anonymous stack: print its handle, wait for a
 //!                                               line on stdin, then check as `check` does
 //! ```
@@ -22,7 +23,7 @@
 use std::process::ExitCode;
 
 use ndarray::{Axis, Ix1, Ix3};
-use ndshare::{Builder, Error, SharedArray};
+use ndshare::{Access, Builder, Error, Handle, SharedArray};
 
 /// The value `create` writes at frame `k`, row `y`, column `x`: a gradient
 /// whose range differs per frame, so that normalizing is visible.
@@ -99,9 +100,19 @@ fn check_normalized(stack: &SharedArray<f32>, what: &str) -> bool {
     ok
 }
 
+/// A writable array given by name, or by a handle string such as Python's
+/// `a.handle()` prints (which also reaches an anonymous array).
+fn open<T: ndshare::Element>(name_or_handle: &str) -> Result<SharedArray<T>, Error> {
+    if name_or_handle.starts_with("ndshare:") {
+        SharedArray::open(&name_or_handle.parse::<Handle>()?, Access::ReadWrite)
+    } else {
+        SharedArray::attach(name_or_handle)
+    }
+}
+
 fn process(stack_name: &str, means_name: &str) -> Result<(), Error> {
-    let mut stack = SharedArray::<f32>::attach(stack_name)?;
-    let mut means = SharedArray::<f64>::attach(means_name)?;
+    let mut stack = open::<f32>(stack_name)?;
+    let mut means = open::<f64>(means_name)?;
     let mut frames = stack
         .view_mut()?
         .into_dimensionality::<Ix3>()

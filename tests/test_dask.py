@@ -19,9 +19,11 @@ from conftest import run_python
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    """One cluster for the module: two worker processes of one thread."""
+    """One cluster for the module: two worker processes of one thread. The
+    scheduler's HTTP server takes a free port (":0"): with None it still
+    binds 8787, and warns (an error here) when another cluster has it."""
     with LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, worker_dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", worker_dashboard_address=None
     ) as cluster, Client(cluster) as c:
         yield c
 

@@ -71,6 +71,10 @@ def test_every_pickler_writes_a_small_reference() -> None:
         for dumps in (pickle.dumps, ForkingPickler.dumps, cloudpickle.dumps, loky_dumps):
             blob = bytes(dumps(v))
             assert len(blob) < 1024, (dumps, len(blob))
+            # Read back at once: the same memory (and no offer left untaken).
+            back = pickle.loads(blob)
+            assert type(back) is ndshare.SharedArray and back.segment.file_id == a.segment.file_id
+            assert (back.shape, back.strides) == (v.shape, v.strides)
 
 
 @pytest.mark.parametrize("runner", RUNNERS)

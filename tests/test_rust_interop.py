@@ -116,9 +116,6 @@ def test_rust_anonymous_array_reaches_python_through_its_handle(image_stack: pat
     """An anonymous array has no name: Rust prints its handle string, Python
     opens the holder's descriptor through /proc (checked to be the same
     memory) and writes into it while the Rust process keeps it."""
-    from ndshare._array import view_of_segment
-    from ndshare._ndshare import Segment
-
     proc = subprocess.Popen([str(image_stack), "hold", "3", "16", "24"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -126,22 +123,39 @@ def test_rust_anonymous_array_reaches_python_through_its_handle(image_stack: pat
         handle = proc.stdout.readline().strip()
         kind, pid, fd, dev, ino = handle.removeprefix("ndshare:").split(":")
         assert kind == "proc" and int(pid) == proc.pid
-        seg = Segment.from_process_fd(int(pid), int(fd), int(dev), int(ino))
-        assert seg.name is None and seg.dtype == "<f4" and seg.shape == (3, 16, 24)
-        stack = view_of_segment(seg, np.dtype(seg.dtype), seg.shape, seg.strides)
+        stack = ndshare.from_handle(handle)
+        assert type(stack) is ndshare.SharedArray
+        assert stack.name is None and stack.dtype == np.float32 and stack.shape == (3, 16, 24)
+        assert stack.handle() != handle  # this process's own descriptor of the same memory
         np.testing.assert_array_equal(stack, pattern(3, 16, 24))
         lo = stack.min(axis=(1, 2), keepdims=True)
         stack -= lo
         stack /= stack.max(axis=(1, 2), keepdims=True)
         # A handle naming other memory is refused, not followed.
-        with pytest.raises(FileNotFoundError):
-            Segment.from_process_fd(int(pid), int(fd), int(dev), int(ino) + 1)
+        with pytest.raises(ndshare.UnreachableError):
+            ndshare.from_handle(f"ndshare:proc:{pid}:{fd}:{dev}:{int(ino) + 1}")
         out, err = proc.communicate("\n", timeout=60)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, out + err
     assert "the anonymous stack was normalized by Python" in out
+    # The holder is gone; the memory lives on here, its handle no longer reaches it.
+    assert stack[0, 0, 0] == 0.0
+    with pytest.raises(ndshare.UnreachableError, match=str(proc.pid)):
+        ndshare.from_handle(handle)
+
+
+def test_python_anonymous_arrays_reach_rust_through_their_handles(image_stack: pathlib.Path) -> None:
+    images = np.random.default_rng(5).uniform(0, 100, (3, 8, 10)).astype(np.float32)
+    stack = ndshare.array(images)
+    means = ndshare.full(3, -1.0)
+    assert stack.name is None and stack.handle().startswith(f"ndshare:proc:{os.getpid()}:")
+    r = rust(image_stack, "process", stack.handle(), means.handle())
+    assert r.returncode == 0, r.stderr
+    want = images.astype(np.float64).mean(axis=(1, 2))
+    np.testing.assert_allclose(means, want, rtol=1e-12)
+    np.testing.assert_array_equal(stack, images - want.astype(np.float32)[:, None, None])
 
 
 def test_the_example_script_runs(image_stack: pathlib.Path) -> None:

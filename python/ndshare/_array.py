@@ -92,6 +92,19 @@ class SharedArray(np.ndarray):
         """The mapped segment behind this array (``None`` if decayed)."""
         return self._segment
 
+    def handle(self) -> str:
+        """The handle string of this array's memory, which another process
+        opens with :func:`ndshare.from_handle` (or a Rust program with
+        ``Handle::from_str``): ``ndshare:name:<name>`` for a named array,
+        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one, valid
+        while this process holds the array. It names the whole array, not
+        this view of it; to send a view, pickle it.
+        """
+        seg = self._segment
+        if seg is None:
+            raise ValueError("this array does not live in shared memory")
+        return seg.handle
+
     def lock(self, timeout: Optional[float] = None) -> ArrayLock:
         """The process-shared lock of this array's memory: ``with a.lock():``.
 
@@ -304,6 +317,28 @@ def attach(name: str, readonly: bool = False) -> SharedArray:
     With ``readonly=True`` the data is mapped read-only: numpy refuses writes
     (``ValueError``) and the memory could not be written anyway.
     """
-    seg = _pickling.remember(Segment.attach(name, readonly=readonly))
+    return _whole(Segment.attach(name, readonly=readonly), readonly)
+
+
+def from_handle(handle: str, readonly: bool = False) -> SharedArray:
+    """The whole array a handle string names, as its creator made it: the
+    counterpart of :meth:`SharedArray.handle` and of the Rust API's
+    ``Handle``, for handing an array over by text (a command line, a file, a
+    socket) to a process that multiprocessing did not start.
+
+    ``ndshare:name:<name>`` attaches like :func:`attach`.
+    ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of live
+    process ``pid`` through ``/proc``, after checking that it is still the
+    memory file ``(dev, ino)``; if the process or its array is gone, the
+    error is :class:`ndshare.UnreachableError`. A string that is no handle
+    is ``ValueError``.
+    """
+    return _whole(Segment.from_handle(handle, readonly=readonly), readonly)
+
+
+def _whole(seg: Segment, readonly: bool) -> SharedArray:
+    """The array a freshly mapped segment holds, as its header describes it;
+    one mapping per segment in this process (see ``_pickling.remember``)."""
+    seg = _pickling.remember(seg)
     dt = from_descr(seg.dtype, seg.itemsize)
     return view_of_segment(seg, dt, seg.shape, seg.strides, 0, readonly)

@@ -14,7 +14,7 @@ mod sync;
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use ndshare::{Access, Error, Layout, Order, Segment};
+use ndshare::{Access, Error, Handle, Layout, Order, Segment};
 use pyo3::create_exception;
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError,
@@ -53,7 +53,9 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         Error::Unreachable { .. } => UnreachableError::new_err(msg),
         Error::TypeMismatch { .. } | Error::Misaligned(_) => PyTypeError::new_err(msg),
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
-        Error::InvalidShape(_) | Error::InvalidName { .. } => PyValueError::new_err(msg),
+        Error::InvalidShape(_) | Error::InvalidName { .. } | Error::InvalidHandle(_) => {
+            PyValueError::new_err(msg)
+        }
         Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
         Error::Timeout => PyTimeoutError::new_err(msg),
         Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
@@ -148,6 +150,23 @@ impl PySegment {
         Segment::from_process_fd(pid, fd, (dev, ino), access(readonly))
             .map(|inner| PySegment { inner })
             .map_err(to_py)
+    }
+
+    /// Maps the segment a handle string names (`ndshare:name:<name>` or
+    /// `ndshare:proc:<pid>:<fd>:<dev>:<ino>`, as the Rust API prints them).
+    #[staticmethod]
+    #[pyo3(signature = (handle, readonly=false))]
+    fn from_handle(py: Python<'_>, handle: &str, readonly: bool) -> PyResult<Self> {
+        let handle: Handle = handle.parse().map_err(to_py)?;
+        let inner = py.detach(|| handle.open(access(readonly))).map_err(to_py)?;
+        Ok(PySegment { inner })
+    }
+
+    /// The handle string another process (Python, Rust or C) opens this
+    /// segment with: its name, else this process's descriptor of it.
+    #[getter]
+    fn handle(&self) -> String {
+        Handle::of(&self.inner).to_string()
     }
 
     /// Copies `nbytes` bytes from address `address` into the data at

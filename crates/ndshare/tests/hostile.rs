@@ -36,7 +36,9 @@ impl Drop for Name {
 static CUTTING: Mutex<()> = Mutex::new(());
 
 fn cutting() -> std::sync::MutexGuard<'static, ()> {
-    CUTTING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    CUTTING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn path(name: &str) -> String {
