@@ -17,9 +17,13 @@ import ndshare
 # Creates named arrays of varied sizes as fast as it can until killed (or,
 # should the test itself die first, for 60 s and at most 2,000 arrays, so an
 # orphan cannot fill /dev/shm). Each name says what the array must be:
-# <prefix>-<i>-<rows>.
+# <prefix>-<i>-<rows>. Python raises KeyboardInterrupt on SIGINT only if
+# SIGINT was not ignored when it started, and a test run started in the
+# background (`make test &`, a CI job) passes SIGINT ignored to its
+# children: each child sets Python's handler itself.
 CREATOR = """
-import sys, time, ndshare
+import signal, sys, time, ndshare
+signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
 prefix = sys.argv[1]
 print("ready", flush=True)
 i = 0
@@ -31,7 +35,8 @@ while i < 2000 and time.monotonic() < deadline:
 """
 
 ATTACHER = """
-import sys, time, ndshare
+import signal, sys, time, ndshare
+signal.signal(signal.SIGINT, signal.default_int_handler)
 print("ready", flush=True)
 deadline = time.monotonic() + 60
 while time.monotonic() < deadline:

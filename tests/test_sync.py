@@ -205,9 +205,12 @@ def test_blocked_wait_releases_the_gil_and_yields_to_ctrl_c(name: str) -> None:
             sum(range(1000))
             time.sleep(0.001)
         assert t.is_alive() and not waiter_done.is_set()
-        # Ctrl-C ends a wait in another process with KeyboardInterrupt.
+        # Ctrl-C ends a wait in another process with KeyboardInterrupt. (The
+        # child sets Python's SIGINT handler itself: it would inherit SIGINT
+        # ignored from a test run started in the background.)
         code = (
-            "import sys, ndshare\n"
+            "import signal, sys, ndshare\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "a = ndshare.attach(sys.argv[1])\n"
             "try:\n"
             "    print('waiting', flush=True)\n"
