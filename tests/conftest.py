@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -43,6 +44,16 @@ def run_python(code: str, *args: str, check: bool = True, timeout: float = 120) 
         check=check,
         timeout=timeout,
     )
+
+
+def with_fresh_names(code: str) -> str:
+    """`code` (a snippet of the documentation) with every array name it gives
+    as ``name="..."`` made unique, wherever it is quoted: two test runs on one
+    machine, or a name left by a run that was killed, cannot collide."""
+    for n in set(re.findall(r"""name=["']([^"']+)["']""", code)):
+        fresh = f"{n}-{uuid.uuid4().hex[:8]}"
+        code = re.sub(rf"""(["']){re.escape(n)}\1""", lambda m: f"{m.group(1)}{fresh}{m.group(1)}", code)
+    return code
 
 
 def pss_kib(pid: int) -> int:

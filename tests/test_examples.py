@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from conftest import with_fresh_names
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -20,7 +22,7 @@ def python_blocks(path: pathlib.Path) -> list[str]:
 def test_readme_snippet_runs(index: int, tmp_path: pathlib.Path) -> None:
     # A file, not -c: spawned workers must be able to import __main__.
     script = tmp_path / f"readme_{index}.py"
-    script.write_text(python_blocks(ROOT / "README.md")[index])
+    script.write_text(with_fresh_names(python_blocks(ROOT / "README.md")[index]))
     subprocess.run([sys.executable, str(script)], check=True, timeout=120, cwd=tmp_path)
 
 

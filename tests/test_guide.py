@@ -17,6 +17,7 @@ from typing import List, NamedTuple, Optional
 import pytest
 
 import ndshare
+from conftest import with_fresh_names
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
@@ -60,7 +61,7 @@ def test_snippet_runs(snippet: Snippet, tmp_path: Path) -> None:
     if lacking is not None:
         pytest.skip(f"documents ndshare.{lacking}, which this build does not have yet")
     script = tmp_path / f"guide_{snippet.line}.py"
-    script.write_text(snippet.code)
+    script.write_text(with_fresh_names(snippet.code))
     proc = subprocess.run(
         [sys.executable, "-W", "error", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=240
     )
