@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator, List
@@ -341,14 +343,25 @@ needs_root = pytest.mark.skipif(
 )
 
 
-@needs_root
-def test_another_user_sees_what_it_cannot_read_and_removes_nothing(prefix: str, holders: List[Holder]) -> None:
+@pytest.fixture
+def binary_for_nobody() -> Iterator[str]:
+    """A copy of the binary in a directory that a second user may enter: the
+    checkout may lie where only its owner can (a home directory, a private
+    temporary directory)."""
     if not BINARY.exists():
         pytest.skip(f"{BINARY} is built by `make build`")
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)
+        yield shutil.copy2(BINARY, d)
 
+
+@needs_root
+def test_another_user_sees_what_it_cannot_read_and_removes_nothing(
+    prefix: str, holders: List[Holder], binary_for_nobody: str
+) -> None:
     def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BINARY), *args], capture_output=True, text=True, timeout=60,
+            [binary_for_nobody, *args], capture_output=True, text=True, timeout=60, cwd="/",
             user=NOBODY, group=NOBODY, extra_groups=[],
         )
 
