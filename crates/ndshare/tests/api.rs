@@ -6,8 +6,11 @@
 use ndarray::{s, Array3, ArrayView2, Ix2, ShapeBuilder};
 use ndshare::{Access, Builder, Error, Handle, Layout, Order, RawArray, Segment, SharedArray};
 
+/// A name of this process: its pid and start time, which no earlier
+/// process that had the same pid (and may have left its names behind) had.
 fn unique(tag: &str) -> String {
-    format!("rs-api-{tag}-{}", std::process::id())
+    let me = ndshare::ProcessStamp::current();
+    format!("rs-api-{tag}-{}-{}", me.pid, me.start_ticks)
 }
 
 #[test]

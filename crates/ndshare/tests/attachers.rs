@@ -16,11 +16,15 @@ use ndshare::{registry, Access, Layout, Order, ProcessStamp, Segment};
 struct Named(String);
 
 impl Named {
+    /// Unique to this process (its pid and start time: no earlier process
+    /// that had this pid, and may have left its names behind, had both).
     fn new(tag: &str) -> Named {
         static N: AtomicUsize = AtomicUsize::new(0);
+        let me = ProcessStamp::current();
         Named(format!(
-            "rs-{tag}-{}-{}",
-            std::process::id(),
+            "rs-{tag}-{}-{}-{}",
+            me.pid,
+            me.start_ticks,
             N.fetch_add(1, Ordering::Relaxed)
         ))
     }

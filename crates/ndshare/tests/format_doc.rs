@@ -178,7 +178,8 @@ fn le(bytes: &[u8]) -> u64 {
 
 #[test]
 fn a_segment_read_by_the_documented_table_matches_the_decoder() {
-    let name = format!("rs-format-doc-{}", std::process::id());
+    let me = ndshare::ProcessStamp::current();
+    let name = format!("rs-format-doc-{}-{}", me.pid, me.start_ticks);
     let a = Builder::new()
         .name(&name)
         .order(Order::F)

@@ -12,11 +12,15 @@ use std::time::Duration;
 use ndshare::header::{self, Header};
 use ndshare::{sys, Access, Error, Layout, Order, ProcessStamp, Segment};
 
+/// Unique to this process (its pid and start time: no earlier process that
+/// had this pid, and may have left its names behind, had both).
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    let me = ProcessStamp::current();
     format!(
-        "hostile-{tag}-{}-{}",
-        std::process::id(),
+        "hostile-{tag}-{}-{}-{}",
+        me.pid,
+        me.start_ticks,
         N.fetch_add(1, Ordering::Relaxed)
     )
 }

@@ -54,8 +54,11 @@ fn assert_success(out: &Output) {
 struct Name(String);
 
 impl Name {
+    /// The pid and the start time: no earlier process that had this pid
+    /// (and may have left its names behind) had both.
     fn new(tag: &str) -> Name {
-        Name(format!("rs-test-{tag}-{}", std::process::id()))
+        let me = ndshare::ProcessStamp::current();
+        Name(format!("rs-test-{tag}-{}-{}", me.pid, me.start_ticks))
     }
 }
 

@@ -28,8 +28,11 @@ fn role() -> Option<(String, String)> {
     Some((std::env::var(ROLE).ok()?, std::env::var(NAME).ok()?))
 }
 
+/// The pid and the start time: no earlier process that had this pid (and
+/// may have left its names behind) had both.
 fn unique(tag: &str) -> String {
-    format!("rust-test-{tag}-{}", std::process::id())
+    let me = ndshare::ProcessStamp::current();
+    format!("rust-test-{tag}-{}-{}", me.pid, me.start_ticks)
 }
 
 /// A named segment of two int64, removed from /dev/shm when dropped.
