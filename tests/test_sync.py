@@ -40,6 +40,14 @@ def wait_until(cond: Any, what: str) -> None:
         time.sleep(0.002)
 
 
+def wait_until_asleep(pid: int, what: str) -> None:
+    """Waits until the main thread of ``pid`` sleeps on a futex: blocked in
+    a lock or event wait (ndshare's waits wake every 50 ms to check the
+    holder, so a few polls may find it awake)."""
+    wchan = pathlib.Path(f"/proc/{pid}/wchan")
+    wait_until(lambda: "futex" in wchan.read_text(), what)
+
+
 def join_all(procs: list[Any]) -> None:
     for p in procs:
         p.join(PATIENCE)
@@ -220,8 +228,7 @@ def test_blocked_wait_releases_the_gil_and_yields_to_ctrl_c(name: str) -> None:
         )
         with subprocess.Popen([sys.executable, "-c", code, name], stdout=subprocess.PIPE, text=True) as child:
             assert child.stdout is not None and child.stdout.readline() == "waiting\n"
-            wchan = pathlib.Path(f"/proc/{child.pid}/wchan")
-            wait_until(lambda: "futex" in wchan.read_text(), "the child to sleep on the lock")
+            wait_until_asleep(child.pid, "the child to sleep on the lock")
             child.send_signal(signal.SIGINT)
             assert child.wait(PATIENCE) == 7
     t.join(PATIENCE)
@@ -292,7 +299,8 @@ def test_readers_run_together_and_a_writer_excludes_them() -> None:
         assert a[1] == 2
         blocked = FORK.Process(target=try_read, args=(a, 2, PATIENCE))
         blocked.start()
-        time.sleep(0.1)
+        assert blocked.pid is not None
+        wait_until_asleep(blocked.pid, "the reader to wait for the writer")
         assert a[2] == 0  # still waiting
     join_all([blocked])
     assert a[2] == 1
@@ -462,7 +470,9 @@ def test_event_across_spawned_processes_and_plain_pickle() -> None:
     procs = [SPAWN.Process(target=wait_for_event, args=(e, out, i)) for i in range(2)]
     for p in procs:
         p.start()
-    time.sleep(0.2)
+    for p in procs:
+        assert p.pid is not None
+        wait_until_asleep(p.pid, "a worker to wait for the event")
     assert not out.any() and not e.is_set()
     e.set()
     join_all(procs)
