@@ -38,6 +38,12 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 	$(PY) examples/timing.py
 
 .PHONY: test
+# The generated-input tests draw from a fixed seed here, as the hypothesis
+# tests do, so that a run can be repeated exactly; another number in
+# PROPTEST_RNG_SEED, or a plain `cargo test`, explores new inputs; `make fuzz` searches long.
+PROPTEST_RNG_SEED ?= 20261129
+export PROPTEST_RNG_SEED
+
 test: build ## Run every test: cargo tests, fuzzing, pytest, then the core tests on the oldest and newest Python/numpy.
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
 	FUZZ_SECONDS=30 fuzz/run
