@@ -6,12 +6,8 @@
 use ndarray::{s, Array3, ArrayView2, Ix2, ShapeBuilder};
 use ndshare::{Access, Builder, Error, Handle, Layout, Order, RawArray, Segment, SharedArray};
 
-/// A name of this process: its pid and start time, which no earlier
-/// process that had the same pid (and may have left its names behind) had.
-fn unique(tag: &str) -> String {
-    let me = ndshare::ProcessStamp::current();
-    format!("rs-api-{tag}-{}-{}", me.pid, me.start_ticks)
-}
+mod common;
+use common::unique_name as unique;
 
 #[test]
 fn from_array_copies_any_layout() {

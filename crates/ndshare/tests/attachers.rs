@@ -5,28 +5,20 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndshare::attachers::Registered;
 use ndshare::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
 use ndshare::lifetime::{self, Outcome, Status};
 use ndshare::{registry, Access, Layout, Order, ProcessStamp, Segment};
 
+mod common;
+
 /// A named array that is unlinked when the test ends, however it ends.
 struct Named(String);
 
 impl Named {
-    /// Unique to this process (its pid and start time: no earlier process
-    /// that had this pid, and may have left its names behind, had both).
     fn new(tag: &str) -> Named {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let me = ProcessStamp::current();
-        Named(format!(
-            "rs-{tag}-{}-{}-{}",
-            me.pid,
-            me.start_ticks,
-            N.fetch_add(1, Ordering::Relaxed)
-        ))
+        Named(common::unique_name(tag))
     }
 
     fn create(&self) -> Segment {

@@ -11,13 +11,14 @@ use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use ndshare::fdserver::{self, Key, KEY_LEN};
 use ndshare::Error;
 
-const CHILD: &str = "NDSHARE_TEST_CHILD";
+mod common;
+use common::{assert_success, run_child, CHILD};
+
 const CONTENT: &[u8] = b"offered through the descriptor server";
 
 fn hex(bytes: &[u8]) -> String {
@@ -33,24 +34,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-fn run_child(test: &str, arg: &str) -> Output {
-    Command::new(std::env::current_exe().expect("test binary path"))
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, arg)
-        .output()
-        .expect("spawn the child test process")
-}
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "child failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A file with [`CONTENT`], already unlinked: only its descriptors reach it.

@@ -9,6 +9,8 @@ use std::os::unix::fs::FileExt;
 use ndshare::header::{self, offset};
 use ndshare::{Builder, Order};
 
+mod common;
+
 fn doc() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/format.md");
     std::fs::read_to_string(path).expect("docs/format.md")
@@ -178,8 +180,7 @@ fn le(bytes: &[u8]) -> u64 {
 
 #[test]
 fn a_segment_read_by_the_documented_table_matches_the_decoder() {
-    let me = ndshare::ProcessStamp::current();
-    let name = format!("rs-format-doc-{}-{}", me.pid, me.start_ticks);
+    let name = common::unique_name("format-doc");
     let a = Builder::new()
         .name(&name)
         .order(Order::F)

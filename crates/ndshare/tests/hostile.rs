@@ -5,33 +5,14 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use ndshare::header::{self, Header};
 use ndshare::{sys, Access, Error, Layout, Order, ProcessStamp, Segment};
 
-/// Unique to this process (its pid and start time: no earlier process that
-/// had this pid, and may have left its names behind, had both).
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let me = ProcessStamp::current();
-    format!(
-        "hostile-{tag}-{}-{}-{}",
-        me.pid,
-        me.start_ticks,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Unlinks a name at the end of a test, however it ends.
-struct Name(String);
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("{}/ndshare.{}", sys::SHM_DIR, self.0));
-    }
-}
+mod common;
+use common::{unique_name as unique, Name};
 
 /// Held by each test that cuts a file under a live mapping. The SIGBUS
 /// handler's page count is per process, and a mapping dropped after its file

@@ -11,62 +11,11 @@
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use ndshare::{Access, Builder, Error, Handle, Order, RawArray, SharedArray};
 
-const CHILD: &str = "NDSHARE_TEST_CHILD";
-
-/// The argument the parent gave, if this process is the child.
-fn child_arg() -> Option<String> {
-    std::env::var(CHILD).ok()
-}
-
-/// Runs test `test` of this binary in a new process, as the child, with
-/// core dumps off (one test kills its child with `SIGSEGV` on purpose).
-fn run_child(test: &str, arg: &str) -> Output {
-    run_child_under(test, arg, "")
-}
-
-/// As [`run_child`], after the shell commands `setup` (limits, traps).
-fn run_child_under(test: &str, arg: &str, setup: &str) -> Output {
-    let exe = std::env::current_exe().expect("test binary path");
-    Command::new("/bin/sh")
-        .args(["-c", &format!("ulimit -c 0; {setup} exec \"$0\" \"$@\"")])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, arg)
-        .output()
-        .expect("spawn the child test process")
-}
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "child failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A name unique to this test run, unlinked when dropped.
-struct Name(String);
-
-impl Name {
-    /// The pid and the start time: no earlier process that had this pid
-    /// (and may have left its names behind) had both.
-    fn new(tag: &str) -> Name {
-        let me = ndshare::ProcessStamp::current();
-        Name(format!("rs-test-{tag}-{}-{}", me.pid, me.start_ticks))
-    }
-}
-
-impl Drop for Name {
-    fn drop(&mut self) {
-        let _ = ndshare::unlink(&self.0);
-    }
-}
+mod common;
+use common::{assert_success, child_arg, run_child, run_child_under, Name};
 
 fn socket_path(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ndshare-test-{tag}-{}.sock", std::process::id()))

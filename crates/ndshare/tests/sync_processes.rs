@@ -28,12 +28,8 @@ fn role() -> Option<(String, String)> {
     Some((std::env::var(ROLE).ok()?, std::env::var(NAME).ok()?))
 }
 
-/// The pid and the start time: no earlier process that had this pid (and
-/// may have left its names behind) had both.
-fn unique(tag: &str) -> String {
-    let me = ndshare::ProcessStamp::current();
-    format!("rust-test-{tag}-{}-{}", me.pid, me.start_ticks)
-}
+mod common;
+use common::unique_name as unique;
 
 /// A named segment of two int64, removed from /dev/shm when dropped.
 struct Named(Segment);
