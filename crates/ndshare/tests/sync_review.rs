@@ -1,0 +1,104 @@
+//! Races and corner cases of the locks, the event and the descriptor server,
+//! each one a defect found in review: every test here failed before its fix.
+//! Real threads and forked processes, no stand-ins.
+
+use std::fs::File;
+use std::time::Duration;
+
+use ndshare::{Error, Layout, Order, Segment, Wait};
+
+fn segment() -> Segment {
+    Segment::create(
+        Layout::contiguous(&[1], 8, Order::C).unwrap(),
+        "<i8",
+        None,
+        0o600,
+    )
+    .unwrap()
+}
+
+/// Runs `child` in a forked copy of this process (only the calling thread
+/// exists there) and returns its exit code: `child`'s value, or 101 if it
+/// panicked.
+fn in_forked_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child runs only `child` and then `_exit`s: it never
+    // returns into the test harness, and glibc makes malloc usable in the
+    // child of a multi-threaded process.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+        // SAFETY: ends the child without running the parent's atexit
+        // handlers or destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    let rc = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+    assert_eq!(rc, pid);
+    assert!(libc::WIFEXITED(status), "child ended by a signal: {status:#x}");
+    libc::WEXITSTATUS(status)
+}
+
+/// Opens `/dev/null` until the process is out of descriptors (after
+/// lowering its soft limit, so that this takes few files).
+fn exhaust_descriptors() -> Vec<File> {
+    let lim = libc::rlimit {
+        rlim_cur: 256,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain calls with valid pointers to rlimit values.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut old), 0);
+        let lim = libc::rlimit {
+            rlim_max: old.rlim_max,
+            ..lim
+        };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim), 0);
+    }
+    let mut files = Vec::with_capacity(300);
+    while let Ok(f) = File::open("/dev/null") {
+        files.push(f);
+    }
+    files
+}
+
+/// A thread that took a lock while it could not read its own start time
+/// (no descriptor left to open `/proc/thread-self/stat`) must still be able
+/// to release it, and to recognise it as its own, once it can read it.
+/// Before the fix the start time was re-read at release: the word then named
+/// "another" thread, the release failed with `NotOwner`, and the lock stayed
+/// held by a live thread for good (every other locker waited forever).
+#[test]
+fn a_lock_taken_without_descriptors_is_released_by_its_holder() {
+    let seg = segment();
+    // Registers the fork counter, so that the child re-reads its identity.
+    let _ = ndshare::Owner::current();
+    let code = in_forked_child(|| {
+        let lock = seg.raw_lock().unwrap();
+        let rw = seg.raw_rwlock().unwrap();
+        let files = exhaust_descriptors();
+        lock.lock(Wait::forever()).unwrap();
+        rw.read(Wait::forever()).unwrap();
+        drop(files);
+        // Descriptors are back: the thread can read its start time now.
+        let relock = lock.lock(Wait::timeout(Duration::from_millis(200)));
+        if !matches!(relock, Err(Error::Deadlock(_))) {
+            return 1;
+        }
+        if lock.unlock().is_err() || lock.is_locked() {
+            return 2;
+        }
+        if rw.read_unlock().is_err() || rw.readers() != 0 {
+            return 3;
+        }
+        0
+    });
+    assert_eq!(code, 0);
+    assert!(!seg.raw_lock().unwrap().is_locked());
+    assert_eq!(seg.raw_rwlock().unwrap().readers(), 0);
+}
