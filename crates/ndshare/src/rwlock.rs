@@ -16,6 +16,7 @@
 //! Which lock a thread holds is not recorded per lock object but per thread
 //! in the slots, so a read lock is released by the thread that took it.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -33,6 +34,29 @@ use crate::wait::{Slept, Wait};
 
 /// Readers recorded by identity; more are counted only.
 pub const READER_SLOTS: usize = 6;
+
+thread_local! {
+    /// How many read locks the calling thread holds counted only in an
+    /// overflow count (of any read/write lock), and the fork generation it
+    /// took them in: a forked child's thread inherits the value but holds
+    /// none of them. Without it, any thread could take a count that belongs
+    /// to another reader, and a writer would enter while that reader reads.
+    static OVERFLOW_HELD: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// The calling thread's count of overflow read locks, in this process.
+fn overflow_held() -> u32 {
+    let (generation, n) = OVERFLOW_HELD.get();
+    if generation == sys::fork_generation() {
+        n
+    } else {
+        0
+    }
+}
+
+fn set_overflow_held(n: u32) {
+    OVERFLOW_HELD.set((sys::fork_generation(), n));
+}
 
 /// The read/write lock area of a segment.
 ///
@@ -130,6 +154,9 @@ impl RawRwLock {
             // word first, then looks for readers (all sequentially
             // consistent): at least one of the two sees the other.
             if self.writer.load(SeqCst) & TID_MASK == 0 {
+                if slot.is_none() {
+                    set_overflow_held(overflow_held() + 1);
+                }
                 return Ok(news);
             }
             self.leave(slot);
@@ -148,19 +175,25 @@ impl RawRwLock {
     /// Releases a read lock of the calling thread.
     ///
     /// # Errors
-    /// [`Error::NotOwner`] if the calling thread holds no read lock (as far
-    /// as can be told: a reader counted only in the overflow count has no
-    /// identity).
+    /// [`Error::NotOwner`] if the calling thread holds no read lock: no slot
+    /// names it, and it counted itself in no overflow count (a thread
+    /// forked while holding a read lock holds none in the child).
     pub fn read_unlock(&self) -> Result<()> {
         let mine = Owner::current().word();
         if let Some(i) = self.slots.iter().position(|s| s.load(SeqCst) == mine) {
             self.leave(Some(i));
-        } else {
-            self.overflow
-                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-                .map_err(|_| Error::NotOwner("the calling thread holds no read lock"))?;
-            self.announce_leave();
+            return Ok(());
         }
+        let not_owner = || Error::NotOwner("the calling thread holds no read lock");
+        let held = overflow_held();
+        if held == 0 {
+            return Err(not_owner());
+        }
+        self.overflow
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .map_err(|_| not_owner())?;
+        set_overflow_held(held - 1);
+        self.announce_leave();
         Ok(())
     }
 

@@ -3,9 +3,10 @@
 //! Real threads and forked processes, no stand-ins.
 
 use std::fs::File;
+use std::sync::{Arc, Barrier as StdBarrier};
 use std::time::Duration;
 
-use ndshare::{Error, Layout, Order, Segment, Wait};
+use ndshare::{Error, Layout, LockError, Order, Segment, Wait};
 
 fn segment() -> Segment {
     Segment::create(
@@ -36,7 +37,10 @@ fn in_forked_child(child: impl FnOnce() -> i32) -> i32 {
     // SAFETY: waits for the child just forked.
     let rc = unsafe { libc::waitpid(pid, &raw mut status, 0) };
     assert_eq!(rc, pid);
-    assert!(libc::WIFEXITED(status), "child ended by a signal: {status:#x}");
+    assert!(
+        libc::WIFEXITED(status),
+        "child ended by a signal: {status:#x}"
+    );
     libc::WEXITSTATUS(status)
 }
 
@@ -101,4 +105,87 @@ fn a_lock_taken_without_descriptors_is_released_by_its_holder() {
     assert_eq!(code, 0);
     assert!(!seg.raw_lock().unwrap().is_locked());
     assert_eq!(seg.raw_rwlock().unwrap().readers(), 0);
+}
+
+/// A read guard carried into a forked child is not the child's: dropping it
+/// there must leave the parent's readers alone. Before the fix the child,
+/// finding no slot with its own id, took one off the overflow count, which
+/// belonged to a reader of the parent still reading: a writer could then
+/// take the lock while that reader read.
+#[test]
+fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
+    const HELPERS: usize = ndshare::rwlock::READER_SLOTS;
+    let seg = Arc::new(segment());
+    let mine = seg.read_lock().unwrap();
+    let all_in = Arc::new(StdBarrier::new(HELPERS + 1));
+    let go_out = Arc::new(StdBarrier::new(HELPERS + 1));
+    let helpers: Vec<_> = (0..HELPERS)
+        .map(|_| {
+            let (seg, all_in, go_out) = (seg.clone(), all_in.clone(), go_out.clone());
+            std::thread::spawn(move || {
+                let g = seg.read_lock().unwrap();
+                all_in.wait();
+                go_out.wait();
+                drop(g);
+            })
+        })
+        .collect();
+    all_in.wait();
+    let rw = seg.raw_rwlock().unwrap();
+    // Six slots and one reader counted in the overflow count.
+    assert_eq!(rw.readers(), 7);
+    let code = in_forked_child(|| {
+        let rw = seg.raw_rwlock().unwrap();
+        // Not the child's lock: releasing it is refused, and changes nothing.
+        let refused = matches!(rw.read_unlock(), Err(Error::NotOwner(_)));
+        // SAFETY: this process's copy of the guard, dropped once here; the
+        // original is never dropped in this process, which `_exit`s.
+        drop(unsafe { std::ptr::read(&raw const mine) });
+        i32::from(!refused) + 2 * i32::from(rw.readers() != 7)
+    });
+    assert_eq!(code, 0);
+    assert_eq!(rw.readers(), 7);
+    drop(mine);
+    go_out.wait();
+    for h in helpers {
+        h.join().unwrap();
+    }
+    assert_eq!(rw.readers(), 0);
+    assert!(seg.try_write_lock().is_ok());
+}
+
+/// The overflow count is the count of the threads that put themselves
+/// there: a thread that holds no read lock cannot take another thread's
+/// count away (before the fix it could, whenever the count was not zero).
+#[test]
+fn only_overflow_readers_leave_the_overflow_count() {
+    const SLOTS: usize = ndshare::rwlock::READER_SLOTS;
+    let seg = Arc::new(segment());
+    let all_in = Arc::new(StdBarrier::new(SLOTS + 2));
+    let go_out = Arc::new(StdBarrier::new(SLOTS + 2));
+    let readers: Vec<_> = (0..=SLOTS)
+        .map(|_| {
+            let (seg, all_in, go_out) = (seg.clone(), all_in.clone(), go_out.clone());
+            std::thread::spawn(move || {
+                let g = seg.read_lock().unwrap();
+                all_in.wait();
+                go_out.wait();
+                drop(g);
+            })
+        })
+        .collect();
+    all_in.wait();
+    let rw = seg.raw_rwlock().unwrap();
+    assert_eq!(rw.readers(), 7);
+    assert!(matches!(rw.read_unlock(), Err(Error::NotOwner(_))));
+    assert_eq!(rw.readers(), 7);
+    assert!(matches!(
+        seg.try_write_lock(),
+        Err(LockError::Failed(Error::Timeout))
+    ));
+    go_out.wait();
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_eq!(rw.readers(), 0);
 }
