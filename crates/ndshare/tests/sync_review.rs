@@ -3,10 +3,11 @@
 //! Real threads and forked processes, no stand-ins.
 
 use std::fs::File;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier as StdBarrier};
 use std::time::Duration;
 
-use ndshare::{Error, Layout, LockError, Order, Segment, Wait};
+use ndshare::{Error, Event, Layout, LockError, Order, Segment, Wait};
 
 fn segment() -> Segment {
     Segment::create(
@@ -188,4 +189,41 @@ fn only_overflow_readers_leave_the_overflow_count() {
         r.join().unwrap();
     }
     assert_eq!(rw.readers(), 0);
+}
+
+/// `set()` wakes every waiter (the documented promise, as
+/// `threading.Event.set`), even when `clear()` follows at once. Before the
+/// fix a waiter woken by the set found the flag clear again and slept on:
+/// the set was lost for it, and it waited for its timeout (or forever).
+#[test]
+fn a_set_followed_by_a_clear_still_wakes_every_waiter() {
+    let seg = Event::create().unwrap();
+    let ev = Event::open(&seg).unwrap();
+    // Word 1 of the event (docs/format.md, "Barrier and event segments"):
+    // its low half is 2 once a waiter has announced that it sleeps.
+    let words = seg.atomics::<u64>().unwrap();
+    let state = words.at(&[1]).unwrap();
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                Event::open(&seg)
+                    .unwrap()
+                    .wait_timeout(Duration::from_secs(5))
+            });
+            // Once the waiter has announced itself it waits for the next
+            // set, asleep or about to sleep.
+            while state.load(Ordering::SeqCst) as u32 != 2 {
+                std::thread::yield_now();
+            }
+            ev.set();
+            ev.clear();
+            assert!(waiter.join().unwrap().is_ok(), "the waiter missed the set");
+        });
+        assert!(!ev.is_set());
+    }
+    // A wait that starts after the pulse waits for the next set.
+    assert!(matches!(
+        ev.wait_timeout(Duration::from_millis(20)),
+        Err(Error::Timeout)
+    ));
 }
