@@ -227,3 +227,11 @@ fn a_set_followed_by_a_clear_still_wakes_every_waiter() {
         Err(Error::Timeout)
     ));
 }
+
+/// A timeout too large to add to the clock means "no limit", as everywhere
+/// else; before the fix it panicked ("overflow when adding duration to
+/// instant").
+#[test]
+fn waiting_for_offers_with_an_unbounded_timeout_does_not_panic() {
+    assert!(ndshare::fdserver::wait_until_taken(Duration::MAX));
+}
