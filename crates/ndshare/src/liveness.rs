@@ -13,7 +13,8 @@ pub struct ProcessStamp {
 }
 
 impl ProcessStamp {
-    /// The calling process.
+    /// The calling process; `start_ticks` is 0 if it cannot be read (no
+    /// `/proc`, or no descriptor left to open it).
     #[must_use]
     pub fn current() -> ProcessStamp {
         let pid = sys::current_pid();

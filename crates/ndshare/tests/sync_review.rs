@@ -235,3 +235,40 @@ fn a_set_followed_by_a_clear_still_wakes_every_waiter() {
 fn waiting_for_offers_with_an_unbounded_timeout_does_not_panic() {
     assert!(ndshare::fdserver::wait_until_taken(Duration::MAX));
 }
+
+/// A process that maps a named array while it cannot read its own start
+/// time (one descriptor left: the one `attach` opens) must still count as a
+/// live user of the array. Before the fix it registered the start time 0,
+/// which no process has: its slot read as dead at once, so `ndshare gc`
+/// could remove the name under it and any claimer could take its slot.
+#[test]
+fn a_process_that_cannot_read_its_start_time_still_counts_as_attached() {
+    let name = format!("rust-test-review-attach-{}", std::process::id());
+    let seg = Segment::create(
+        Layout::contiguous(&[1], 8, Order::C).unwrap(),
+        "<i8",
+        Some(&name),
+        0o600,
+    )
+    .unwrap();
+    let before = seg.attachers().unwrap().live_count();
+    let code = in_forked_child(|| {
+        let mut files = exhaust_descriptors();
+        drop(files.pop());
+        let attached = Segment::attach(&name, ndshare::Access::ReadWrite);
+        drop(files);
+        let Ok(attached) = attached else {
+            return 1;
+        };
+        let Ok(table) = attached.attachers() else {
+            return 2;
+        };
+        // The creator (the parent) and this process.
+        i32::from(table.live_count() != before + 1) * 3
+    });
+    ndshare::unlink(&name).unwrap();
+    assert_eq!(code, 0);
+    // The child's registration went with it (it `_exit`ed without dropping
+    // the segment: a dead slot, or an overflow count it left raised).
+    assert_eq!(seg.attachers().unwrap().live_processes(), 1);
+}
