@@ -272,3 +272,35 @@ fn a_process_that_cannot_read_its_start_time_still_counts_as_attached() {
     // the segment: a dead slot, or an overflow count it left raised).
     assert_eq!(seg.attachers().unwrap().live_processes(), 1);
 }
+
+/// A barrier's state word is shared memory that any process holding the
+/// segment can write: a count it cannot hold is an error, never a panic.
+/// Before the fix an arrival count of 2^32 - 1 overflowed `arrived + 1`,
+/// and a count zeroed under a waiter that then gave up underflowed `v - 1`
+/// (both panics in debug builds, silent corruption of the round otherwise).
+#[test]
+fn a_barrier_word_out_of_range_is_an_error_not_a_panic() {
+    let seg = ndshare::Barrier::create(2).unwrap();
+    let b = ndshare::Barrier::open(&seg).unwrap();
+    let words = seg.atomics::<u64>().unwrap();
+    let state = words.at(&[2]).unwrap();
+
+    state.store(u64::from(u32::MAX), Ordering::SeqCst);
+    assert!(matches!(
+        b.wait_timeout(Duration::from_millis(20)),
+        Err(Error::Corrupt(_))
+    ));
+    assert_eq!(state.load(Ordering::SeqCst), u64::from(u32::MAX));
+
+    state.store(0, Ordering::SeqCst);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| b.wait_timeout(Duration::from_millis(300)));
+        while b.n_waiting() != 1 {
+            std::thread::yield_now();
+        }
+        // Another process wipes the count while the waiter is counted.
+        state.store(0, Ordering::SeqCst);
+        assert!(matches!(waiter.join().unwrap(), Err(Error::Timeout)));
+    });
+    assert_eq!(state.load(Ordering::SeqCst), 0);
+}
