@@ -15,6 +15,10 @@
 //!
 //! Which lock a thread holds is not recorded per lock object but per thread
 //! in the slots, so a read lock is released by the thread that took it.
+//! A thread that reads already (in a slot) may read again while a writer
+//! waits; one counted only in the overflow count cannot be told from other
+//! readers, and a second read of it waits behind a waiting writer, which
+//! waits for it: give such nested reads a timeout.
 
 use std::cell::Cell;
 use std::fmt;
@@ -111,6 +115,8 @@ impl RawRwLock {
 
     /// Takes a read lock, waiting as `wait` says. Reports
     /// [`Acquired::OwnerDied`] if it found the writer dead (and cleared it).
+    /// A thread that holds a read lock in one of the slots takes another
+    /// without waiting for a writer that waits (for it).
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::Interrupted`], [`Error::Deadlock`] if
@@ -119,6 +125,15 @@ impl RawRwLock {
         let me = Owner::current();
         let mine = me.word();
         let half = sys::futex_half(&self.writer, false);
+        if self.slots.iter().any(|s| s.load(SeqCst) == mine) {
+            // This thread reads already, so no writer holds the lock, and
+            // one that waits, waits for this thread: waiting for it in turn
+            // would deadlock both. Read again at once.
+            if self.claim(mine).is_none() {
+                set_overflow_held(overflow_held() + 1);
+            }
+            return Ok(Acquired::Clean);
+        }
         let mut news = Acquired::Clean;
         loop {
             let w = self.writer.load(SeqCst);

@@ -304,3 +304,43 @@ fn a_barrier_word_out_of_range_is_an_error_not_a_panic() {
     });
     assert_eq!(state.load(Ordering::SeqCst), 0);
 }
+
+/// A thread that holds a read lock may take another (the documented
+/// `r1`, `r2` example) even while a writer waits: the writer waits for that
+/// very thread, so making it wait for the writer deadlocks both. Before the
+/// fix the second read waited for the pending writer, and the writer for
+/// the first read, until their timeouts (forever, without).
+#[test]
+fn a_reader_reads_again_while_a_writer_waits_for_it() {
+    let seg = Arc::new(segment());
+    let r1 = seg.read_lock().unwrap();
+    let rw = seg.raw_rwlock().unwrap();
+    let writer = {
+        let seg = seg.clone();
+        std::thread::spawn(move || {
+            let w = seg.write_lock_timeout(Duration::from_secs(10));
+            let ok = w.is_ok();
+            drop(w);
+            ok
+        })
+    };
+    // The writer now holds its word and waits for the readers.
+    while rw.writer().is_none() {
+        std::thread::yield_now();
+    }
+    let r2 = seg.read_lock_timeout(Duration::from_secs(2));
+    assert!(r2.is_ok(), "the second read waited for the writer: {r2:?}");
+    assert_eq!(rw.readers(), 2);
+    // Another thread, holding no read lock, waits for the writer as before.
+    let other = {
+        let seg = seg.clone();
+        std::thread::spawn(move || {
+            matches!(seg.try_read_lock(), Err(LockError::Failed(Error::Timeout)))
+        })
+    };
+    assert!(other.join().unwrap());
+    drop(r2);
+    drop(r1);
+    assert!(writer.join().unwrap());
+    assert_eq!((rw.readers(), rw.writer()), (0, None));
+}
