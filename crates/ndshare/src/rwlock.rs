@@ -114,7 +114,8 @@ impl RawRwLock {
     }
 
     /// Takes a read lock, waiting as `wait` says. Reports
-    /// [`Acquired::OwnerDied`] if it found the writer dead (and cleared it).
+    /// [`Acquired::OwnerDied`] if it found the writer dead (and took the
+    /// lock over from it).
     /// A thread that holds a read lock in one of the slots takes another
     /// without waiting for a writer that waits (for it).
     ///
@@ -134,7 +135,6 @@ impl RawRwLock {
             }
             return Ok(Acquired::Clean);
         }
-        let mut news = Acquired::Clean;
         loop {
             let w = self.writer.load(SeqCst);
             if let Some(holder) = Owner::from_word(w) {
@@ -154,13 +154,19 @@ impl RawRwLock {
                     && holder.is_dead()
                     && self
                         .writer
-                        .compare_exchange(flagged, 0, SeqCst, SeqCst)
+                        .compare_exchange(flagged, mine | WAITERS, SeqCst, SeqCst)
                         .is_ok()
                 {
-                    // The dead writer is gone from the word; whoever sleeps
-                    // on it looks again.
-                    sys::futex_wake_all(half);
-                    news = Acquired::OwnerDied(holder);
+                    // Took the dead writer's word over, as a writer would:
+                    // record this reader before giving the word up, so that
+                    // it holds the lock before anyone else can (a writer
+                    // waiting too must not write over half-written data
+                    // untold). Giving it up wakes whoever waits on it.
+                    if self.claim(mine).is_none() {
+                        set_overflow_held(overflow_held() + 1);
+                    }
+                    let _ = release_owner_word(&self.writer, u32::MAX);
+                    return Ok(Acquired::OwnerDied(holder));
                 }
                 continue;
             }
@@ -172,7 +178,7 @@ impl RawRwLock {
                 if slot.is_none() {
                     set_overflow_held(overflow_held() + 1);
                 }
-                return Ok(news);
+                return Ok(Acquired::Clean);
             }
             self.leave(slot);
         }

@@ -344,3 +344,70 @@ fn a_reader_reads_again_while_a_writer_waits_for_it() {
     assert!(writer.join().unwrap());
     assert_eq!((rw.readers(), rw.writer()), (0, None));
 }
+
+/// When a writer dies holding the read/write lock, whoever holds the lock
+/// next must be told (the data may be half-written). Before the fix a
+/// reader that found the dead writer cleared the writer word and woke
+/// everyone: a writer waiting too could then take the lock first, cleanly,
+/// and write over half-written data unaware; the reader was told only
+/// after it. Readers and writers wait for a dead writer, many times over;
+/// no writer may hold the lock before a holder was told.
+#[test]
+fn after_a_writer_dies_the_first_next_holder_is_told() {
+    use std::sync::Mutex;
+    const READERS: usize = 2;
+    const WRITERS: usize = 2;
+    let seg = Arc::new(segment());
+    for _ in 0..30 {
+        let s = seg.clone();
+        std::thread::spawn(move || std::mem::forget(s.write_lock().unwrap()))
+            .join()
+            .unwrap();
+        // In the order they held the lock: (a writer?, told?)
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let start = Arc::new(StdBarrier::new(READERS + WRITERS));
+        let threads: Vec<_> = (0..READERS + WRITERS)
+            .map(|i| {
+                let (seg, log, start) = (seg.clone(), log.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    if i < WRITERS {
+                        let (guard, told) = match seg.write_lock() {
+                            Ok(g) => (g, false),
+                            Err(LockError::OwnerDied { guard, .. }) => (guard, true),
+                            Err(e) => panic!("{e}"),
+                        };
+                        log.lock().unwrap().push((true, told));
+                        drop(guard);
+                    } else {
+                        let (guard, told) = match seg.read_lock() {
+                            Ok(g) => (g, false),
+                            Err(LockError::OwnerDied { guard, .. }) => (guard, true),
+                            Err(e) => panic!("{e}"),
+                        };
+                        log.lock().unwrap().push((false, told));
+                        drop(guard);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let log = log.lock().unwrap();
+        assert_eq!(log.len(), READERS + WRITERS);
+        // A writer holds the lock alone, and a holder logs while it holds:
+        // whoever logged before a writer held the lock before it.
+        let told = log.iter().position(|&(_, told)| told);
+        let first_writer = log.iter().position(|&(writer, _)| writer);
+        assert!(
+            told.is_some_and(|t| first_writer.is_some_and(|w| t <= w)),
+            "a writer held the lock before anyone was told: {log:?}"
+        );
+        assert_eq!(
+            log.iter().filter(|&&(_, told)| told).count(),
+            1,
+            "one holder is told: {log:?}"
+        );
+    }
+}
