@@ -411,3 +411,43 @@ fn after_a_writer_dies_the_first_next_holder_is_told() {
         );
     }
 }
+
+/// `lock_mut` on an array mapped read-only fails with `ReadOnly`; it must
+/// not take the lock over from a dead holder on the way and give it back
+/// clean. Before the fix it took the lock (told of the dead holder), then
+/// found it could not make the mutable view and released the lock: the
+/// next taker found a clean lock and was never told about the data its
+/// dead holder may have half-written.
+#[test]
+fn a_read_only_lock_mut_leaves_a_dead_holders_lock_for_the_next_taker() {
+    let name = format!("rust-test-review-lockmut-{}", std::process::id());
+    let seg = Arc::new(
+        Segment::create(
+            Layout::contiguous(&[1], 8, Order::C).unwrap(),
+            "<i8",
+            Some(&name),
+            0o600,
+        )
+        .unwrap(),
+    );
+    let s2 = seg.clone();
+    let dead = std::thread::spawn(move || {
+        std::mem::forget(s2.lock().unwrap());
+        ndshare::Owner::current()
+    })
+    .join()
+    .unwrap();
+    let mut ro = ndshare::SharedArray::<i64>::attach_readonly(&name).unwrap();
+    ndshare::unlink(&name).unwrap();
+    assert!(matches!(
+        ro.lock_mut(),
+        Err(LockError::Failed(Error::ReadOnly))
+    ));
+    match seg.lock() {
+        Err(LockError::OwnerDied { previous, guard }) => {
+            assert_eq!(previous, dead);
+            drop(guard);
+        }
+        other => panic!("the next taker was not told: {other:?}"),
+    };
+}
