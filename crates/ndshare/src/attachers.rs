@@ -185,7 +185,7 @@ fn holder_lives(pid: u32, seq: u32, start: u64) -> bool {
 }
 
 fn process_exists(pid: u32) -> bool {
-    pid != 0 && sys::process_start_ticks(pid).is_ok() && !sys::is_zombie(pid)
+    crate::liveness::pid_exists(pid)
 }
 
 /// Where this process is registered in a segment's table.

@@ -451,3 +451,69 @@ fn a_read_only_lock_mut_leaves_a_dead_holders_lock_for_the_next_taker() {
         other => panic!("the next taker was not told: {other:?}"),
     };
 }
+
+/// A process that `/proc` hides (`hidepid`: another user's process) may be
+/// alive: the attacher table and `ndshare gc` must count it so, as the lock
+/// does for a holder it cannot see ("a lock is never taken from a holder
+/// that might live"). Before the fix an unreadable `/proc/<pid>` meant
+/// "dead": another user's process mapping an array looked gone, its slot
+/// could be taken, and gc could remove the array under it.
+///
+/// Needs root (to mount a `hidepid` `/proc` in a private mount namespace of
+/// a forked child, then become `nobody` there); elsewhere it says so and
+/// checks nothing.
+#[test]
+fn a_process_hidden_by_hidepid_counts_as_alive() {
+    // SAFETY: plain getter.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot mount a hidepid /proc, nothing checked");
+        return;
+    }
+    let name = format!("rust-test-review-hidepid-{}", std::process::id());
+    let seg = Segment::create(
+        Layout::contiguous(&[1], 8, Order::C).unwrap(),
+        "<i8",
+        Some(&name),
+        0o600,
+    )
+    .unwrap();
+    ndshare::unlink(&name).unwrap();
+    let me = ndshare::ProcessStamp::current();
+    let code = in_forked_child(|| {
+        // SAFETY: namespace and mount calls on valid C strings; the mount
+        // namespace is this child's own, made private first so nothing
+        // propagates to the machine's.
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    c"proc".as_ptr(),
+                    c"/proc".as_ptr(),
+                    c"proc".as_ptr(),
+                    0,
+                    c"hidepid=invisible".as_ptr().cast(),
+                ) != 0
+            {
+                return 10;
+            }
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return 11;
+            }
+        }
+        // The parent (root) is hidden from `nobody` now.
+        if std::path::Path::new(&format!("/proc/{}/stat", me.pid)).exists() {
+            return 12;
+        }
+        let alive = me.is_alive();
+        let in_use = seg.attachers().is_ok_and(|t| t.in_use());
+        i32::from(!alive) + 2 * i32::from(!in_use)
+    });
+    assert_ne!(code, 10, "cannot mount a hidepid /proc here");
+    assert_eq!(code, 0);
+}
