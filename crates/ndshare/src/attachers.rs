@@ -185,7 +185,7 @@ fn holder_lives(pid: u32, seq: u32, start: u64) -> bool {
 }
 
 fn process_exists(pid: u32) -> bool {
-    pid != 0 && sys::process_start_ticks(pid).is_ok() && !sys::is_zombie(pid)
+    crate::liveness::pid_exists(pid)
 }
 
 /// Where this process is registered in a segment's table.
@@ -201,6 +201,9 @@ pub enum Registered {
 }
 
 const CODE_OVERFLOW: u32 = u32::MAX;
+
+/// The start time a [`ProcessStamp`] holds when it could not be read.
+const UNKNOWN_START: u64 = 0;
 
 /// A process's registration in one mapped segment: who registered (a forked
 /// child inherits the value but is not its owner) and where.
@@ -224,8 +227,18 @@ impl Registration {
 
     /// Registers `me`, replacing what this value held without freeing it:
     /// after `fork`, what it held is the parent's.
+    ///
+    /// A process that could not read its own start time (`start_ticks` 0,
+    /// e.g. no descriptor left to open `/proc`) would name no live process
+    /// in a slot, and readers would take it for dead at once: it counts
+    /// itself in the overflow count instead.
     pub(crate) fn register(&self, table: &Table<'_>, me: ProcessStamp) {
-        let code = if let Some(i) = table.claim(me) {
+        let slot = if me.start_ticks == UNKNOWN_START {
+            None
+        } else {
+            table.claim(me)
+        };
+        let code = if let Some(i) = slot {
             i as u32
         } else {
             table.add_overflow(1);

@@ -106,11 +106,20 @@ impl<'a> Barrier<'a> {
     /// # Errors
     /// [`Error::Timeout`] or [`Error::Interrupted`]: this caller left the
     /// round (unless the round completed meanwhile: then it returns its
-    /// index).
+    /// index). [`Error::Corrupt`] if the barrier's word counts more
+    /// arrivals than it has parties.
     pub fn wait_with(&self, mut wait: Wait<'_>) -> Result<u32> {
         let mut v = self.state.load(SeqCst);
         let (round, index) = loop {
             let (round, arrived) = ((v >> 32) as u32, v as u32);
+            if arrived >= self.parties {
+                // The last arrival of a round resets the count: another
+                // process wrote this one.
+                return Err(Error::Corrupt(format!(
+                    "a barrier of {} parties counts {arrived} arrivals",
+                    self.parties
+                )));
+            }
             let next = if arrived + 1 >= self.parties {
                 u64::from(round.wrapping_add(1)) << 32
             } else {
@@ -143,6 +152,10 @@ impl<'a> Barrier<'a> {
         loop {
             if (v >> 32) as u32 != round {
                 return Ok(index);
+            }
+            if v as u32 == 0 {
+                // Another process zeroed the count: nothing to take back.
+                return Err(e);
             }
             match self.state.compare_exchange(v, v - 1, SeqCst, SeqCst) {
                 Ok(_) => return Err(e),

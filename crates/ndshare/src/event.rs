@@ -1,9 +1,11 @@
 //! An event across processes: a flag that callers wait for until another
 //! sets it (Python's `threading.Event`, between processes).
 //!
-//! It lives in a small segment of its own ([`crate::primitive`]): word 1
-//! holds 0 (clear), 1 (set) or 2 (clear, and callers may sleep on it); the
-//! futex is its low half.
+//! It lives in a small segment of its own ([`crate::primitive`]): the low
+//! half of word 1 holds 0 (clear), 1 (set) or 2 (clear, and callers may
+//! sleep on it) and is the futex; its high half counts the sets, so that a
+//! waiter woken by a set returns even if the flag was cleared again before
+//! it ran (`threading.Event` wakes every waiter of a set, too).
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
@@ -14,9 +16,23 @@ use crate::segment::Segment;
 use crate::sys;
 use crate::wait::Wait;
 
-const CLEAR: u64 = 0;
-const SET: u64 = 1;
-const CLEAR_WITH_SLEEPERS: u64 = 2;
+const CLEAR: u32 = 0;
+const SET: u32 = 1;
+const CLEAR_WITH_SLEEPERS: u32 = 2;
+
+/// The flag: the low half of the word.
+fn flag(word: u64) -> u32 {
+    word as u32
+}
+
+/// How many times the event was set (wrapping): the high half.
+fn sets(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+fn word(sets: u32, flag: u32) -> u64 {
+    (u64::from(sets) << 32) | u64::from(flag)
+}
 
 /// An event over a primitive segment.
 ///
@@ -57,22 +73,29 @@ impl<'a> Event<'a> {
         })
     }
 
-    /// Sets the flag and wakes every waiter.
+    /// Sets the flag and wakes every waiter: every caller waiting now
+    /// returns, even if the flag is cleared again before it runs.
     pub fn set(&self) {
-        if self.state.swap(SET, SeqCst) == CLEAR_WITH_SLEEPERS {
+        let old = self
+            .state
+            .fetch_update(SeqCst, SeqCst, |v| Some(word(sets(v).wrapping_add(1), SET)))
+            .unwrap_or_else(|v| v);
+        if flag(old) == CLEAR_WITH_SLEEPERS {
             sys::futex_wake_all(sys::futex_half(self.state, false));
         }
     }
 
     /// Clears the flag.
     pub fn clear(&self) {
-        let _ = self.state.compare_exchange(SET, CLEAR, SeqCst, SeqCst);
+        let _ = self.state.fetch_update(SeqCst, SeqCst, |v| {
+            (flag(v) == SET).then(|| word(sets(v), CLEAR))
+        });
     }
 
     /// Whether the flag is set.
     #[must_use]
     pub fn is_set(&self) -> bool {
-        self.state.load(SeqCst) == SET
+        flag(self.state.load(SeqCst)) == SET
     }
 
     /// Waits until the flag is set.
@@ -91,26 +114,28 @@ impl<'a> Event<'a> {
         self.wait_with(Wait::timeout(timeout))
     }
 
-    /// Waits for the flag as `wait` says.
+    /// Waits for the flag as `wait` says: returns once it is set, or once
+    /// it has been set since this call began (and maybe cleared again).
     ///
     /// # Errors
     /// [`crate::Error::Timeout`], [`crate::Error::Interrupted`].
     pub fn wait_with(&self, mut wait: Wait<'_>) -> Result<()> {
         let half = sys::futex_half(self.state, false);
+        let began = sets(self.state.load(SeqCst));
         loop {
-            match self.state.load(SeqCst) {
-                SET => return Ok(()),
-                CLEAR
-                    if self
-                        .state
-                        .compare_exchange(CLEAR, CLEAR_WITH_SLEEPERS, SeqCst, SeqCst)
-                        .is_err() =>
-                {
-                    continue;
-                }
-                _ => {}
+            let v = self.state.load(SeqCst);
+            if flag(v) == SET || sets(v) != began {
+                return Ok(());
             }
-            wait.sleep(half, CLEAR_WITH_SLEEPERS as u32)?;
+            if flag(v) != CLEAR_WITH_SLEEPERS
+                && self
+                    .state
+                    .compare_exchange(v, word(began, CLEAR_WITH_SLEEPERS), SeqCst, SeqCst)
+                    .is_err()
+            {
+                continue;
+            }
+            wait.sleep(half, CLEAR_WITH_SLEEPERS)?;
         }
     }
 }

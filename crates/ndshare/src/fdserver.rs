@@ -280,20 +280,21 @@ fn answer(conn: BorrowedFd<'_>, key: &Key) -> io::Result<()> {
 }
 
 /// Waits, at most `timeout`, until every offer of this process was taken
-/// and its descriptor sent. Returns whether none is left.
+/// and its descriptor sent. Returns whether none is left. A timeout too
+/// large to represent waits as long as it takes.
 #[must_use]
 pub fn wait_until_taken(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         let pending = PENDING.load(Ordering::Acquire);
         if pending == 0 {
             return true;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
             return false;
         }
-        let _ = sys::futex_wait(&PENDING, pending, Some(left));
+        let _ = sys::futex_wait(&PENDING, pending, left);
     }
 }
 

@@ -13,7 +13,8 @@ pub struct ProcessStamp {
 }
 
 impl ProcessStamp {
-    /// The calling process.
+    /// The calling process; `start_ticks` is 0 if it cannot be read (no
+    /// `/proc`, or no descriptor left to open it).
     #[must_use]
     pub fn current() -> ProcessStamp {
         let pid = sys::current_pid();
@@ -26,11 +27,35 @@ impl ProcessStamp {
     /// Whether this very process is still running (a zombie counts as gone:
     /// it holds no mappings any more).
     #[must_use]
+    ///
+    /// A process that `/proc` hides from this one (`hidepid`, another
+    /// user's process) but that exists counts as alive: it may be this one,
+    /// and every doubt keeps an array.
     pub fn is_alive(&self) -> bool {
         if self.pid == 0 {
             return false;
         }
-        sys::process_start_ticks(self.pid).is_ok_and(|t| t == self.start_ticks)
-            && !sys::is_zombie(self.pid)
+        match sys::task_stat(self.pid) {
+            Ok(st) => st.start_ticks == self.start_ticks && !st.exited,
+            Err(_) => pid_is_hidden(self.pid),
+        }
     }
+}
+
+/// Whether some process has `pid` (a zombie counts as gone), or may have
+/// it: one that `/proc` hides counts.
+#[must_use]
+pub fn pid_exists(pid: u32) -> bool {
+    pid != 0
+        && match sys::task_stat(pid) {
+            Ok(st) => !st.exited,
+            Err(_) => pid_is_hidden(pid),
+        }
+}
+
+/// Whether a process `/proc` would not show exists: `kill(pid, 0)` says it
+/// exists but belongs to another user (`EPERM`). One this process may
+/// signal is visible to it, so a missing `/proc` entry means it just ended.
+fn pid_is_hidden(pid: u32) -> bool {
+    sys::task_exists(pid) == Some(false)
 }

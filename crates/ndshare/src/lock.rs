@@ -476,7 +476,7 @@ impl<T: Element> SharedArray<T> {
     ///
     /// # Errors
     /// As [`Segment::lock`]; [`LockError::Failed`] with [`Error::ReadOnly`]
-    /// for an array mapped read-only (the lock is released again).
+    /// for an array mapped read-only (the lock is not taken).
     ///
     /// # Example
     /// ```
@@ -505,6 +505,11 @@ impl<T: Element> SharedArray<T> {
         // never the header: the shared reference to the (atomic) word
         // aliases nothing the view can write.
         let lock: &RawLock = unsafe { &*lock };
+        // The view first: one that cannot be made (a read-only mapping)
+        // must leave the lock alone. Taken and given back, a lock taken over
+        // from a dead holder would be clean again, and the next taker never
+        // told.
+        let view = self.view_mut().map_err(LockError::Failed)?;
         let acquired = match lock.lock(wait) {
             Ok(a) => a,
             Err(e) => return Err(LockError::Failed(e)),
@@ -513,7 +518,6 @@ impl<T: Element> SharedArray<T> {
             lock,
             _thread_bound: PhantomData,
         };
-        let view = self.view_mut().map_err(LockError::Failed)?;
         guard_result(Ok(acquired), || LockedMut {
             view,
             _guard: guard,

@@ -45,7 +45,7 @@ thread_local! {
 
 impl Owner {
     /// The calling thread. Cached per thread: the `/proc` read happens once
-    /// per thread (and once more after a `fork`).
+    /// per thread (and once more after a `fork`), whether it succeeds or not.
     #[must_use]
     pub fn current() -> Owner {
         let generation = sys::fork_generation();
@@ -56,21 +56,17 @@ impl Owner {
                 start: (word >> START_SHIFT) as u32,
             };
         }
-        let tid = sys::current_tid();
-        match sys::current_thread_start_ticks() {
-            Ok(ticks) => {
-                let me = Owner {
-                    tid,
-                    start: ticks as u32,
-                };
-                CURRENT.set((generation, me.word()));
-                me
-            }
+        let me = Owner {
+            tid: sys::current_tid(),
             // Unknown start time (no /proc, or no descriptor left to read
-            // it): record 0, which waiters read as "compare by id only",
-            // and try again next time.
-            Err(_) => Owner { tid, start: 0 },
-        }
+            // it): record 0, which waiters read as "compare by id only".
+            // Cached like a known one: a thread must name itself the same
+            // way for as long as it may hold a lock, or it could not release
+            // (nor recognise) a lock it took while its start was unknown.
+            start: sys::current_thread_start_ticks().map_or(UNKNOWN_START, |t| t as u32),
+        };
+        CURRENT.set((generation, me.word()));
+        me
     }
 
     /// The owner a lock word names, `None` for a word with no owner.

@@ -15,7 +15,12 @@
 //!
 //! Which lock a thread holds is not recorded per lock object but per thread
 //! in the slots, so a read lock is released by the thread that took it.
+//! A thread that reads already (in a slot) may read again while a writer
+//! waits; one counted only in the overflow count cannot be told from other
+//! readers, and a second read of it waits behind a waiting writer, which
+//! waits for it: give such nested reads a timeout.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -33,6 +38,29 @@ use crate::wait::{Slept, Wait};
 
 /// Readers recorded by identity; more are counted only.
 pub const READER_SLOTS: usize = 6;
+
+thread_local! {
+    /// How many read locks the calling thread holds counted only in an
+    /// overflow count (of any read/write lock), and the fork generation it
+    /// took them in: a forked child's thread inherits the value but holds
+    /// none of them. Without it, any thread could take a count that belongs
+    /// to another reader, and a writer would enter while that reader reads.
+    static OVERFLOW_HELD: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+}
+
+/// The calling thread's count of overflow read locks, in this process.
+fn overflow_held() -> u32 {
+    let (generation, n) = OVERFLOW_HELD.get();
+    if generation == sys::fork_generation() {
+        n
+    } else {
+        0
+    }
+}
+
+fn set_overflow_held(n: u32) {
+    OVERFLOW_HELD.set((sys::fork_generation(), n));
+}
 
 /// The read/write lock area of a segment.
 ///
@@ -86,7 +114,10 @@ impl RawRwLock {
     }
 
     /// Takes a read lock, waiting as `wait` says. Reports
-    /// [`Acquired::OwnerDied`] if it found the writer dead (and cleared it).
+    /// [`Acquired::OwnerDied`] if it found the writer dead (and took the
+    /// lock over from it).
+    /// A thread that holds a read lock in one of the slots takes another
+    /// without waiting for a writer that waits (for it).
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::Interrupted`], [`Error::Deadlock`] if
@@ -95,7 +126,15 @@ impl RawRwLock {
         let me = Owner::current();
         let mine = me.word();
         let half = sys::futex_half(&self.writer, false);
-        let mut news = Acquired::Clean;
+        if self.slots.iter().any(|s| s.load(SeqCst) == mine) {
+            // This thread reads already, so no writer holds the lock, and
+            // one that waits, waits for this thread: waiting for it in turn
+            // would deadlock both. Read again at once.
+            if self.claim(mine).is_none() {
+                set_overflow_held(overflow_held() + 1);
+            }
+            return Ok(Acquired::Clean);
+        }
         loop {
             let w = self.writer.load(SeqCst);
             if let Some(holder) = Owner::from_word(w) {
@@ -115,13 +154,19 @@ impl RawRwLock {
                     && holder.is_dead()
                     && self
                         .writer
-                        .compare_exchange(flagged, 0, SeqCst, SeqCst)
+                        .compare_exchange(flagged, mine | WAITERS, SeqCst, SeqCst)
                         .is_ok()
                 {
-                    // The dead writer is gone from the word; whoever sleeps
-                    // on it looks again.
-                    sys::futex_wake_all(half);
-                    news = Acquired::OwnerDied(holder);
+                    // Took the dead writer's word over, as a writer would:
+                    // record this reader before giving the word up, so that
+                    // it holds the lock before anyone else can (a writer
+                    // waiting too must not write over half-written data
+                    // untold). Giving it up wakes whoever waits on it.
+                    if self.claim(mine).is_none() {
+                        set_overflow_held(overflow_held() + 1);
+                    }
+                    let _ = release_owner_word(&self.writer, u32::MAX);
+                    return Ok(Acquired::OwnerDied(holder));
                 }
                 continue;
             }
@@ -130,7 +175,10 @@ impl RawRwLock {
             // word first, then looks for readers (all sequentially
             // consistent): at least one of the two sees the other.
             if self.writer.load(SeqCst) & TID_MASK == 0 {
-                return Ok(news);
+                if slot.is_none() {
+                    set_overflow_held(overflow_held() + 1);
+                }
+                return Ok(Acquired::Clean);
             }
             self.leave(slot);
         }
@@ -148,19 +196,25 @@ impl RawRwLock {
     /// Releases a read lock of the calling thread.
     ///
     /// # Errors
-    /// [`Error::NotOwner`] if the calling thread holds no read lock (as far
-    /// as can be told: a reader counted only in the overflow count has no
-    /// identity).
+    /// [`Error::NotOwner`] if the calling thread holds no read lock: no slot
+    /// names it, and it counted itself in no overflow count (a thread
+    /// forked while holding a read lock holds none in the child).
     pub fn read_unlock(&self) -> Result<()> {
         let mine = Owner::current().word();
         if let Some(i) = self.slots.iter().position(|s| s.load(SeqCst) == mine) {
             self.leave(Some(i));
-        } else {
-            self.overflow
-                .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-                .map_err(|_| Error::NotOwner("the calling thread holds no read lock"))?;
-            self.announce_leave();
+            return Ok(());
         }
+        let not_owner = || Error::NotOwner("the calling thread holds no read lock");
+        let held = overflow_held();
+        if held == 0 {
+            return Err(not_owner());
+        }
+        self.overflow
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .map_err(|_| not_owner())?;
+        set_overflow_held(held - 1);
+        self.announce_leave();
         Ok(())
     }
 

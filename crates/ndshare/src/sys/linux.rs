@@ -568,7 +568,9 @@ fn read_task_stat(path: &str) -> io::Result<TaskStat> {
 /// A thread id works as well as a process id (the kernel finds any task).
 #[must_use]
 pub fn task_exists(tid: u32) -> Option<bool> {
-    let pid = process::Pid::from_raw(tid as i32)?;
+    // An id past i32::MAX names no task (and, negative, `kill` would read it
+    // as a process group, or as "every process" for -1).
+    let pid = i32::try_from(tid).ok().and_then(process::Pid::from_raw)?;
     match process::test_kill_process(pid) {
         Ok(()) => Some(true),
         Err(rustix::io::Errno::SRCH) => None,

@@ -218,8 +218,12 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         if let Some((page, prot)) = lookup(addr) {
             // SAFETY: the page lies in a mapping this process made and still
             // holds (registered until just before munmap); MAP_FIXED replaces
-            // that page of it and nothing else. No Rust reference covers the
-            // data: it is reached through raw pointers only.
+            // that page of it and nothing else. Rust references into the
+            // mapping (atomics in the header, slices and views of the data)
+            // see its bytes change, exactly as when another process writes
+            // the shared file: the contract every reference into a segment
+            // already lives with (crate docs: "the compiler cannot see past
+            // the process").
             let done = unsafe {
                 mm::mmap_anonymous(
                     page as *mut c_void,
