@@ -65,11 +65,14 @@
 //! `view()[i] == 0` may never end); signal through a lock, a socket or an
 //! atomic instead, then take a new view.
 //!
-//! One case is outside what ndshare can check: a process with write
+//! One case is outside what ndshare can prevent: a process with write
 //! permission on a *named* array's file may truncate it (named files cannot
-//! be sealed), and a later access to the cut-off pages raises `SIGBUS` in
-//! every process that maps them. Give named arrays to processes you trust
-//! with them (permission bits `0o600` by default).
+//! be sealed). An access to the cut-off pages would raise `SIGBUS`; ndshare's
+//! handler ([`sys::sigbus`]) replaces each such page with zeros in this
+//! process instead, so the program goes on, but what it reads there is no
+//! longer the array and what it writes there reaches nobody. Give named
+//! arrays to processes you trust with them (permission bits `0o600` by
+//! default).
 #![deny(missing_docs)]
 
 pub mod array;
