@@ -15,7 +15,7 @@
 //! close its copies without waiting for the table's lock, which a thread
 //! that does not exist in the child may have held at the fork; fork
 //! handlers take the lock before the fork, so the child has it free and the
-//! table whole (see [`fork_prepare`]).
+//! table whole (see `fork_prepare` below).
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
