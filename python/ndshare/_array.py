@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
 
 _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+_NDARRAY_IMAG = vars(np.ndarray)["imag"]
 
 
 class SharedArray(np.ndarray):
@@ -80,6 +81,16 @@ class SharedArray(np.ndarray):
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
         return self.__reduce__()
+
+    @property
+    def imag(self) -> Any:
+        """The imaginary part: a view of a complex array; for a real one,
+        new zeros (so a plain ndarray)."""
+        return _decay(_NDARRAY_IMAG.__get__(self))
+
+    @imag.setter
+    def imag(self, value: Any) -> None:
+        _NDARRAY_IMAG.__set__(self, value)
 
     @property
     def name(self) -> Optional[str]:
@@ -182,6 +193,7 @@ for _name in (
     "copy", "astype", "flatten", "ravel", "reshape", "take", "repeat",
     "compress", "choose", "byteswap", "__copy__", "__deepcopy__", "squeeze",
     "swapaxes", "transpose", "diagonal", "view", "round", "clip",
+    "argsort", "argpartition", "dot",
 ):
     setattr(SharedArray, _name, _decaying(_name))
 del _name
