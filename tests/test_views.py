@@ -9,6 +9,7 @@ import copy
 import io
 import multiprocessing as mp
 import pickle
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable, Dict, Iterator, Tuple
 
 import numpy as np
@@ -16,6 +17,11 @@ import pytest
 
 import ndshare
 from ndshare import SharedArray
+from ndshare._array import view_of_segment
+
+
+class Tagged(SharedArray):
+    """A user's subclass of SharedArray."""
 
 
 def _base() -> Dict[str, np.ndarray]:
@@ -180,6 +186,11 @@ def _try_to_write(how: str, payload: Any) -> Tuple[str, str]:
     return results[0], results[1]
 
 
+def _put_tagged(q: Any) -> None:
+    """In a child that returns at once: sends a subclass view of a new array."""
+    q.put(ndshare.full((3, 4), 5.0).view(Tagged))
+
+
 @pytest.fixture(scope="module")
 def spawn_pool() -> Iterator[Any]:
     with mp.get_context("spawn").Pool(1) as pool:
@@ -251,3 +262,26 @@ def test_a_view_pickled_after_unlink_reaches_its_memory(spawn_pool: Any, name: s
     other = ndshare.full(4, -1.0, name=name)  # the name now names another array
     assert spawn_pool.apply(_receive, (how, _payload(how, w[:, 1:])))[0] == "SharedArray"
     assert w[0, 1] == 77 and (other == -1).all()
+
+
+def test_a_subclass_pickles_as_itself_by_both_routes() -> None:
+    a = ndshare.zeros(4).view(Tagged)
+    plain, forking = pickle.dumps(a[1:]), bytes(ForkingPickler.dumps(a[1:]))
+    assert b"_rebuild_located" in plain
+    assert b"_rebuild_dupfd" in forking  # the descriptor itself, as for a SharedArray
+    for blob in (plain, forking):
+        back = pickle.loads(blob)
+        assert type(back) is Tagged and back.segment is a.segment and back.shape == (3,)
+    with pytest.raises(TypeError, match="cannot arrive as"):
+        view_of_segment(a.segment, a.dtype, a.shape, a.strides, 0, False, np.ndarray)  # type: ignore[arg-type]
+
+
+def test_a_subclass_returned_by_a_child_arrives_as_itself() -> None:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_put_tagged, args=(q,))
+    p.start()
+    got = q.get(timeout=60)
+    p.join(60)
+    assert p.exitcode == 0
+    assert type(got) is Tagged and got.shape == (3, 4) and (got == 5.0).all()

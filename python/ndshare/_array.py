@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union, cast
 
@@ -51,6 +52,12 @@ class SharedArray(np.ndarray):
         mode: int = 0o600,
     ) -> "SharedArray":
         return empty(shape, dtype, order, name=name, mode=mode)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # multiprocessing looks its reducers up by exact type: a subclass
+        # too must send the descriptor itself.
+        ForkingPickler.register(cls, _pickling.reduce_forking)
 
     def __array_finalize__(self, obj: Any) -> None:
         seg = getattr(obj, "_segment", None)
@@ -206,16 +213,22 @@ def view_of_segment(
     strides: Tuple[int, ...],
     offset: int = 0,
     readonly: bool = False,
+    cls: Optional[Type[SharedArray]] = None,
 ) -> SharedArray:
-    """A SharedArray over part of a segment. numpy checks that the view lies
-    inside the segment's data, so a hostile reference cannot reach outside;
-    an object dtype (pointers read from shared bytes) is refused here."""
+    """A SharedArray (or an instance of its subclass ``cls``) over part of a
+    segment. numpy checks that the view lies inside the segment's data, so a
+    hostile reference cannot reach outside; an object dtype (pointers read
+    from shared bytes) is refused here."""
     check_shareable(np.dtype(dtype))
     raw = np.asarray(seg)
     arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=raw, offset=offset, strides=strides)
     arr._segment = seg
     if readonly and arr.flags.writeable:
         arr.flags.writeable = False
+    if cls is not None and cls is not SharedArray:
+        if not (isinstance(cls, type) and issubclass(cls, SharedArray)):
+            raise TypeError(f"a shared array cannot arrive as a {cls!r}")
+        return arr.view(cls)
     return arr
 
 

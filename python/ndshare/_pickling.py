@@ -89,8 +89,12 @@ def release_pins() -> None:
 
 
 def _view_of(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
+    from ._array import SharedArray
+
     offset = arr.__array_interface__["data"][0] - seg.data_address
-    return (offset, arr.shape, arr.strides, arr.dtype, not arr.flags.writeable)
+    view = (offset, arr.shape, arr.strides, arr.dtype, not arr.flags.writeable)
+    # A subclass arrives as itself, as numpy pickles subclasses.
+    return view if type(arr) is SharedArray else view + (type(arr),)
 
 
 def reduce_plain(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
@@ -175,14 +179,19 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segmen
     raise UnreachableError(f"cannot reach the {what} sent by process {pid}: {'; '.join(reasons)}. {hint}")
 
 
-def _rebuild_located(locator: Tuple[Any, ...], offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool) -> "SharedArray":
+def _rebuild_located(
+    locator: Tuple[Any, ...], offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool, cls: Any = None
+) -> "SharedArray":
     from ._array import view_of_segment
 
     seg = _open_located(locator, readonly, _describe(locator[1], dtype, shape))
-    return view_of_segment(seg, dtype, shape, strides, offset, readonly)
+    return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
 
 
-def _rebuild_dupfd(dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool) -> "SharedArray":
+def _rebuild_dupfd(
+    dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, offset: int, shape: Any, strides: Any, dtype: Any,
+    readonly: bool, cls: Any = None,
+) -> "SharedArray":
     from ._array import view_of_segment
 
     try:
@@ -200,4 +209,4 @@ def _rebuild_dupfd(dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, 
             seg = remember(Segment.from_fd(fd, readonly=readonly or sender_readonly))
     finally:
         os.close(fd)
-    return view_of_segment(seg, dtype, shape, strides, offset, readonly)
+    return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
