@@ -6,9 +6,12 @@ bytes of the same memory."""
 from __future__ import annotations
 
 import copy
+import gc
 import io
 import multiprocessing as mp
+import os
 import pickle
+import time
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable, Dict, Iterator, Tuple
 
@@ -285,3 +288,35 @@ def test_a_subclass_returned_by_a_child_arrives_as_itself() -> None:
     p.join(60)
     assert p.exitcode == 0
     assert type(got) is Tagged and got.shape == (3, 4) and (got == 5.0).all()
+
+
+def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain pickling pins the segment for EXPORT_GRACE_SECONDS, then lets it
+    go, even if the process pickles nothing more."""
+    from ndshare import _pickling
+
+    monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 0.2)
+    _pickling.release_pins()
+    a = ndshare.zeros(1 << 16)
+    file_id = a.segment.file_id
+    pickle.dumps(a[1:])
+    del a
+    gc.collect()
+    deadline = time.monotonic() + 15  # far beyond the grace: no timing is measured
+    while _pickling.lookup(file_id, True) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        gc.collect()
+    assert _pickling.lookup(file_id, True) is None
+    assert tuple(file_id) not in _open_files()
+
+
+def _open_files() -> "set[tuple[int, int]]":
+    """(dev, ino) of every file this process has open."""
+    files = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            st = os.stat(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        files.add((st.st_dev, st.st_ino))
+    return files

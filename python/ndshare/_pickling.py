@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 import time
 import weakref
 from multiprocessing import context, reduction
@@ -76,16 +77,64 @@ def lookup(file_id: Tuple[int, int], readonly: bool) -> Optional[Segment]:
     return seg
 
 
+_pin_lock = threading.Lock()
+#: Drops the pins whose time is up, even if nothing is pickled afterwards.
+_expiry: Optional[threading.Timer] = None
+
+
 def _pin(seg: Segment) -> None:
-    now = time.monotonic()
+    with _pin_lock:
+        now = time.monotonic()
+        expired = _unpin_expired(now)
+        _pinned.append((now + EXPORT_GRACE_SECONDS, seg))
+        if _expiry is None:
+            _arm(EXPORT_GRACE_SECONDS)
+    del expired  # segments are released outside the lock
+
+
+def _unpin_expired(now: float) -> "list[Segment]":
+    expired = []
     while _pinned and _pinned[0][0] <= now:
-        _pinned.popleft()
-    _pinned.append((now + EXPORT_GRACE_SECONDS, seg))
+        expired.append(_pinned.popleft()[1])
+    return expired
+
+
+def _arm(delay: float) -> None:
+    global _expiry
+    _expiry = threading.Timer(delay, _expire)
+    _expiry.daemon = True
+    _expiry.start()
+
+
+def _expire() -> None:
+    global _expiry
+    with _pin_lock:
+        _expiry = None
+        now = time.monotonic()
+        expired = _unpin_expired(now)
+        if _pinned:
+            _arm(max(_pinned[0][0] - now, 0.0))
+    del expired
 
 
 def release_pins() -> None:
     """Drops what plain pickling keeps alive (the grace period's references)."""
+    with _pin_lock:
+        expired = list(_pinned)
+        _pinned.clear()
+    del expired
+
+
+def _reset_pins_in_child() -> None:
+    # A forked child's copies of the pins serve no receiver (a locator names
+    # the pickling process), and it has neither the timer nor, maybe, a free lock.
+    global _pin_lock, _expiry
+    _pin_lock = threading.Lock()
+    _expiry = None
     _pinned.clear()
+
+
+os.register_at_fork(after_in_child=_reset_pins_in_child)
 
 
 def _view_of(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
