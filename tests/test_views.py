@@ -320,3 +320,15 @@ def _open_files() -> "set[tuple[int, int]]":
             continue
         files.add((st.st_dev, st.st_ino))
     return files
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_sub_array_dtype_becomes_axes_as_numpy_makes_it_and_attaches_so(name: str, order: str) -> None:
+    dt = np.dtype(("<i2", (2, 5)))
+    expected = np.zeros((3, 4), dtype=dt, order=order)
+    a = ndshare.zeros((3, 4), dtype=dt, order=order, name=name)
+    a[...] = np.arange(120).reshape(3, 4, 2, 5)
+    for b in (a, ndshare.attach(name), ndshare.from_handle(a.handle())):
+        assert (b.shape, b.strides, b.dtype) == (expected.shape, expected.strides, expected.dtype)
+        assert b.tolist() == np.arange(120).reshape(3, 4, 2, 5).tolist()
+    assert ndshare.info(name).shape == (3, 4, 2, 5) and ndshare.info(name).dtype == "<i2"

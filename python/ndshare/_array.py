@@ -252,6 +252,10 @@ def _check_order(order: Optional[str], allowed: str) -> str:
 def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int) -> SharedArray:
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
+    if dt.subdtype is not None:
+        # As numpy does: a sub-array dtype's shape becomes the last axes.
+        dt, sub = dt.subdtype
+        dims += sub
     descr = to_descr(dt)
     if not isinstance(mode, int) or not 0 <= mode <= 0o777:
         raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
