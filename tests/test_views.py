@@ -279,6 +279,11 @@ def test_a_subclass_pickles_as_itself_by_both_routes() -> None:
         view_of_segment(a.segment, a.dtype, a.shape, a.strides, 0, False, np.ndarray)  # type: ignore[arg-type]
 
 
+def test_a_subclass_constructs_itself() -> None:
+    t = Tagged((2, 3), "i4")
+    assert type(t) is Tagged and t.shape == (2, 3) and t.dtype == np.int32 and t.segment is not None
+
+
 def test_a_subclass_returned_by_a_child_arrives_as_itself() -> None:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()

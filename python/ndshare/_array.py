@@ -51,7 +51,8 @@ class SharedArray(np.ndarray):
         name: Optional[str] = None,
         mode: int = 0o600,
     ) -> "SharedArray":
-        return empty(shape, dtype, order, name=name, mode=mode)
+        a = empty(shape, dtype, order, name=name, mode=mode)
+        return a if cls is SharedArray else a.view(cls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -101,7 +102,10 @@ class SharedArray(np.ndarray):
 
     @property
     def name(self) -> Optional[str]:
-        """The name of a named array; ``None`` for an anonymous one."""
+        """The name of a named array; ``None`` for an anonymous one, and
+        for a named one that reached this process by its descriptor (through
+        multiprocessing, or a plain pickle after its name was removed): a
+        descriptor carries no name."""
         seg = self._segment
         return None if seg is None else seg.name
 
@@ -114,7 +118,8 @@ class SharedArray(np.ndarray):
         """The handle string of this array's memory, which another process
         opens with :func:`ndshare.from_handle` (or a Rust program with
         ``Handle::from_str``): ``ndshare:name:<name>`` for a named array,
-        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one, valid
+        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one (or one
+        whose name this process does not know, see :attr:`name`), valid
         while this process holds the array. It names the whole array, not
         this view of it; to send a view, pickle it.
         """
