@@ -184,3 +184,11 @@ def test_module_example() -> None:
 
     result = doctest.testmod(ndshare.parallel)
     assert (result.attempted, result.failed) == (3, 0)
+
+
+def test_blocks_without_elements_may_be_returned_in_place() -> None:
+    # An empty axis other than the one cut: the blocks have no element, and
+    # so share no memory with anything; returning the block itself is fine.
+    for a in (ndshare.zeros((3, 0)), ndshare.zeros((2, 0, 3))):
+        axis = a.ndim - 1 if a.shape[-1] else 0
+        assert map_blocks(sqrt_in_place, a, axis=axis, processes=1) is a

@@ -135,7 +135,9 @@ def _run_block(func: Callable[[SharedArray], Any], block: SharedArray, out_block
     try:
         res = func(block)
         if out_block is None:
-            if res is not None and not (isinstance(res, np.ndarray) and np.shares_memory(res, block)):
+            # (A block with no element shares no memory, even with itself.)
+            in_place = res is None or res is block or (isinstance(res, np.ndarray) and np.shares_memory(res, block))
+            if not in_place:
                 raise TypeError(
                     f"{_name(func)} returned a {type(res).__name__} for a block worked on in place; "
                     "write into the block and return None, or pass out= to collect results"
