@@ -58,7 +58,7 @@ find_python = $(shell for p in python$(1) $${PYENV_ROOT:-$$HOME/.pyenv}/versions
 	"$$p" -c 'import venv' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON_OLDEST ?= $(call find_python,3.9)
 PYTHON_NEWEST ?= $(call find_python,3.13)
-OTHER_PYTHON_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py
+OTHER_PYTHON_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py tests/test_views.py
 WHEEL_STAMP := target/wheels/.built
 
 $(WHEEL_STAMP): $(RUST_SOURCES) pyproject.toml $(VENV)/.installed
