@@ -68,6 +68,14 @@ VIEWS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "byte-swapped dtype, reversed": lambda d: d["be"][::-1],
     "astype without copy": lambda d: d["a"].astype("f8", copy=False),
     "np.asanyarray": lambda d: np.asanyarray(d["a"]),
+    "np.flip": lambda d: np.flip(d["a"]),
+    "np.rot90": lambda d: np.rot90(d["a"]),
+    "np.squeeze": lambda d: np.squeeze(d["a"][None]),
+    "squeeze of a row": lambda d: d["a"][1:2].squeeze(),
+    "squeeze of an axis": lambda d: d["a"][:, None, 2:3].squeeze(axis=1),
+    "squeeze to 0-d": lambda d: d["a"][1:2, 3:4].squeeze(),
+    "np.atleast_3d": lambda d: np.atleast_3d(d["a"]),
+    "np.split, a part": lambda d: np.split(d["a"], 2)[1],
     "broadcast_to (read-only)": lambda d: np.broadcast_to(d["a"][2], (3, 6), subok=True),
     "sliding window (read-only)": lambda d: np.lib.stride_tricks.sliding_window_view(d["a"][0], 3, subok=True),
 }
@@ -99,6 +107,7 @@ RESULTS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "dot": lambda d: d["a"].dot(d["a"].T),
     "matmul": lambda d: d["a"] @ d["a"].T,
     "imag of a real array": lambda d: d["a"].imag,
+    "np.split, a part of a copy": lambda d: np.split(d["a"].copy(), 2)[1],
 }
 
 

@@ -71,6 +71,12 @@ class SharedArray(np.ndarray):
         # Keep the type only for results in shared memory (out= a shared array).
         if isinstance(arr, SharedArray) and arr._segment is not None:
             return arr
+        seg = self._segment
+        if seg is not None and type(arr) is np.ndarray and np.may_share_memory(arr, self):
+            # A view of this memory, as numpy's squeeze wraps its result.
+            view = arr.view(type(self))
+            view._segment = seg
+            return view
         if return_scalar or (not _NUMPY2 and arr.shape == ()):
             return arr[()]
         return arr.view(np.ndarray)
