@@ -107,6 +107,11 @@ RESULTS: Dict[str, Callable[[Dict[str, Any]], Any]] = {
     "dot": lambda d: d["a"].dot(d["a"].T),
     "matmul": lambda d: d["a"] @ d["a"].T,
     "imag of a real array": lambda d: d["a"].imag,
+    "np.zeros_like": lambda d: np.zeros_like(d["a"]),
+    "np.ones_like": lambda d: np.ones_like(d["a"]),
+    "np.full_like": lambda d: np.full_like(d["a"], 7),
+    "np.copy subok": lambda d: np.copy(d["a"], subok=True),
+    "np.nan_to_num": lambda d: np.nan_to_num(d["a"]),
     "np.split, a part of a copy": lambda d: np.split(d["a"].copy(), 2)[1],
 }
 

@@ -81,6 +81,14 @@ class SharedArray(np.ndarray):
             return arr[()]
         return arr.view(np.ndarray)
 
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # numpy's functions (np.zeros_like, np.copy(subok=True), ...) may
+        # give this type to new memory: such results are plain arrays too.
+        res = super().__array_function__(func, types, args, kwargs)
+        if type(res) is tuple or type(res) is list:
+            return type(res)(_decay(r) for r in res)
+        return _decay(res)
+
     def __getitem__(self, index: Any) -> Any:
         res = super().__getitem__(index)
         if type(res) is SharedArray and res._segment is None:
