@@ -61,7 +61,10 @@ PYTHON_NEWEST ?= $(call find_python,3.13)
 OTHER_PYTHON_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py tests/test_views.py
 WHEEL_STAMP := target/wheels/.built
 
-$(WHEEL_STAMP): $(RUST_SOURCES) pyproject.toml $(VENV)/.installed
+# The wheel holds the Python package too: rebuilt when either changes.
+PY_SOURCES := $(shell find python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
+
+$(WHEEL_STAMP): $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml $(VENV)/.installed
 	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
 	touch $@
 
