@@ -548,3 +548,17 @@ def test_benchmark_script_runs() -> None:
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| operation")]
     assert len(rows) == 11
     assert any("multiprocessing.Lock" in r for r in rows) and any("vectorized" in r for r in rows)
+
+
+def test_copies_of_a_barrier_or_event_are_the_same_primitive() -> None:
+    import copy
+
+    e = ndshare.Event()
+    b = ndshare.Barrier(1)
+    for c in (copy.copy(e), copy.deepcopy(e), copy.deepcopy({"k": [e]})["k"][0]):
+        c.set()
+        assert e.is_set()
+        e.clear()
+        assert not c.is_set()
+    for d in (copy.copy(b), copy.deepcopy(b)):
+        assert d.parties == 1 and d.wait() == 0

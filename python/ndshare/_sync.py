@@ -80,6 +80,11 @@ class Barrier:
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_barrier, (self._array,))
 
+    def __deepcopy__(self, memo: Any) -> "Barrier":
+        # A copy is the same primitive, as a pickled one is (a deep copy of
+        # its array would be private memory).
+        return self
+
     def __repr__(self) -> str:
         return f"<ndshare.Barrier parties={self.parties} waiting={self.n_waiting}>"
 
@@ -128,6 +133,11 @@ class Event:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_event, (self._array,))
+
+    def __deepcopy__(self, memo: Any) -> "Event":
+        # A copy is the same primitive, as a pickled one is (a deep copy of
+        # its array would be private memory).
+        return self
 
     def __repr__(self) -> str:
         return f"<ndshare.Event {'set' if self.is_set() else 'clear'}>"
