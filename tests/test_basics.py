@@ -116,3 +116,14 @@ def test_decayed_array_pickles_as_data() -> None:
     assert type(c) is SharedArray and c.segment is None
     back = pickle.loads(pickle.dumps(c))
     assert type(back) is np.ndarray and (back == 0).all()
+
+
+@pytest.mark.parametrize("dtype", ["S", "U", ">U", "V"])
+def test_a_flexible_dtype_without_a_size_is_sized_as_numpy_sizes_it(dtype: str) -> None:
+    want = np.zeros(3, dtype=dtype).dtype  # S1, <U1, >U1; V0 stays V0
+    assert ndshare.zeros(3, dtype=dtype).dtype == want
+    assert ndshare.empty(3, dtype=dtype).dtype == want
+    if dtype != "V":
+        f = ndshare.full(2, "ab", dtype=dtype)
+        g = np.full(2, "ab", dtype=dtype)
+        assert f.dtype == g.dtype and f.tolist() == g.tolist()

@@ -271,6 +271,10 @@ def _check_order(order: Optional[str], allowed: str) -> str:
 def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int) -> SharedArray:
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
+    if dt.itemsize == 0:
+        # A flexible dtype without a size ("S", "U"): numpy's own rule says
+        # what a new array of it holds (one character).
+        dt = np.empty(0, dtype=dt).dtype
     if dt.subdtype is not None:
         # As numpy does: a sub-array dtype's shape becomes the last axes.
         dt, sub = dt.subdtype
