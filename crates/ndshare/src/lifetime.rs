@@ -254,26 +254,76 @@ fn remove_if_stale(entry: Entry) -> Verdict {
 /// Removes the name `name` if it still names the file `(dev, ino)`; returns
 /// whether it did. A name that is gone or names another file is left alone.
 ///
+/// A name can be removed and given to another array at any instant, so the
+/// file is not checked under the name and then removed by it (the name could
+/// change in between): the name is first moved aside in one step
+/// (`RENAME_NOREPLACE`) to a name of this process's own, the file moved is
+/// checked there, and removed only if it is `(dev, ino)`; another file is
+/// put back under its name. While it is aside (two system calls), the name
+/// does not resolve.
+///
 /// # Errors
-/// [`Error::InvalidName`], [`Error::PermissionDenied`], [`Error::Io`].
+/// [`Error::InvalidName`], [`Error::PermissionDenied`], [`Error::Io`]
+/// (also if another file, moved aside by mistake, cannot be put back because
+/// its name was taken again meanwhile: the error says where it is).
 pub fn unlink_if_same(name: &str, (dev, ino): (u64, u64)) -> Result<bool> {
     let path = name::path_for(name)?;
-    match sys::path_info(&path) {
-        Ok(f) if (f.dev, f.ino) == (dev, ino) => {}
-        Ok(_) => return Ok(false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => {
-            return Err(segment::classify(
-                e,
-                &format!("cannot look up {name:?}"),
-                Some(name),
-            ))
-        }
+    let look_up = |p: &std::path::Path| match sys::path_info(p) {
+        Ok(f) => Ok(Some((f.dev, f.ino) == (dev, ino))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(segment::classify(
+            e,
+            &format!("cannot look up {name:?}"),
+            Some(name),
+        )),
+    };
+    // Most often the name is gone or names another file: leave it in place.
+    if look_up(&path)? != Some(true) {
+        return Ok(false);
     }
-    match segment::unlink(name) {
-        Ok(()) => Ok(true),
-        Err(Error::NotFound { .. }) => Ok(false),
-        Err(e) => Err(e),
+    let Some(aside) = move_aside(name, &path)? else {
+        return Ok(false);
+    };
+    if look_up(&aside)? == Some(true) {
+        sys::unlink(&aside).map_err(|e| {
+            segment::classify(e, &format!("cannot unlink {}", aside.display()), None)
+        })?;
+        return Ok(true);
+    }
+    sys::rename_noreplace(&aside, &path).map_err(|e| {
+        Error::io(
+            format!(
+                "{name:?} was replaced while it was being removed, and the new array, \
+                 moved aside to {}, cannot be put back",
+                aside.display()
+            ),
+            e,
+        )
+    })?;
+    Ok(false)
+}
+
+/// Moves the name `path` to a free name of this process's own; `None` if the
+/// name is gone. The name aside is a valid array name, so that `gc` finds the
+/// file again should this process die before removing it.
+fn move_aside(name: &str, path: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let aside = name::path_for(&format!("gc-removing-{}-{n}", sys::current_pid()))?;
+        match sys::rename_noreplace(path, &aside) {
+            Ok(()) => return Ok(Some(aside)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(segment::classify(
+                    e,
+                    &format!("cannot unlink {name:?}"),
+                    Some(name),
+                ))
+            }
+        }
     }
 }
 

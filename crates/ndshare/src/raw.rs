@@ -3,10 +3,10 @@
 use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
+use crate::fdpass;
 use crate::handle::Handle;
 use crate::layout::{Layout, Order};
 use crate::segment::{Access, Segment};
-use crate::{fdpass, name, segment, sys};
 
 /// A shared array of any dtype: its descriptor, its layout and its bytes.
 ///
@@ -243,14 +243,11 @@ impl RawArray {
                 reason: "an anonymous array has no name to unlink",
             });
         };
-        let path = name::path_for(n)?;
-        let what = format!("cannot open shared array {n:?}");
-        let fd = sys::open_named(&path, false).map_err(|e| segment::classify(e, &what, Some(n)))?;
-        let info = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        if (info.dev, info.ino) != self.file_id() {
-            return Err(Error::NotFound { name: n.to_owned() });
+        if crate::lifetime::unlink_if_same(n, self.file_id())? {
+            Ok(())
+        } else {
+            Err(Error::NotFound { name: n.to_owned() })
         }
-        segment::unlink(n)
     }
 
     /// Turns this into a typed array, checking that `T` is the dtype.

@@ -252,6 +252,13 @@ pub fn unlink(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Renames `from` to `to` in one step, never over an existing `to`
+/// (`renameat2(2)` with `RENAME_NOREPLACE`: `EEXIST` if it exists).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    rfs::renameat_with(CWD, from, CWD, to, rfs::RenameFlags::NOREPLACE)?;
+    Ok(())
+}
+
 /// Opens the file behind descriptor `fd` of process `pid`
 /// (`/proc/<pid>/fd/<fd>`): how a process reaches an anonymous segment that a
 /// live process holds, when no descriptor could be passed to it.

@@ -77,6 +77,10 @@ pub fn unlink(_: &Path) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
+pub fn rename_noreplace(_: &Path, _: &Path) -> io::Result<()> {
+    unsupported()
+}
+/// Unsupported.
 pub fn open_process_fd(_: u32, _: i32, _: bool) -> io::Result<OwnedFd> {
     unsupported()
 }
