@@ -102,24 +102,31 @@ fn info(ui: &mut Ui<'_>, name: &str, json: bool) -> Result<(), Failure> {
 }
 
 fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
+    // Output that cannot be written stops no removal: the names asked for
+    // go whoever reads (or stopped reading) what is said about them.
+    let mut said = Ok(());
     for name in names {
         // Who still maps it, to say that they keep the memory.
         let live = registry::inspect(name)
             .ok()
             .and_then(|e| e.attachers)
             .map_or(0, |t| t.live_count());
-        match ndshare::unlink(name) {
+        let line = match ndshare::unlink(name) {
             Ok(()) if live > 0 => writeln!(
                 ui.out,
                 "removed {name} (still mapped by {live} live process{}: its memory goes when they unmap it)",
                 if live == 1 { "" } else { "es" }
-            )?,
-            Ok(()) => writeln!(ui.out, "removed {name}")?,
-            Err(Error::NotFound { .. }) if force => {}
-            Err(e) => ui.fail(&e.to_string()),
-        }
+            ),
+            Ok(()) => writeln!(ui.out, "removed {name}"),
+            Err(Error::NotFound { .. }) if force => Ok(()),
+            Err(e) => {
+                ui.fail(&e.to_string());
+                Ok(())
+            }
+        };
+        said = said.and(line);
     }
-    Ok(())
+    Ok(said?)
 }
 
 fn gc(ui: &mut Ui<'_>, dry_run: bool, prefix: Option<&str>, verbose: bool) -> Result<(), Failure> {

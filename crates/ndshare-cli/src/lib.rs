@@ -68,8 +68,15 @@ fn run_parsed(command: args::Command, out: &mut dyn Write, err: &mut dyn Write) 
     let code = match result {
         Ok(()) if failed => exit::FAILURE,
         Ok(()) => exit::OK,
-        // `ndshare list | head -1`: the reader went away; nothing to report.
-        Err(commands::Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => exit::OK,
+        // `ndshare list | head -1`: the reader went away; nothing to report
+        // but the failures met before.
+        Err(commands::Failure::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+            if failed {
+                exit::FAILURE
+            } else {
+                exit::OK
+            }
+        }
         Err(f) => {
             let _ = writeln!(err, "ndshare: {}", one_line(&f.to_string()));
             exit::FAILURE
