@@ -167,11 +167,19 @@ impl Segment {
         #[allow(clippy::cast_ptr_alignment)]
         let state = unsafe { &*map.as_ptr().add(header::offset::STATE).cast::<AtomicU32>() };
         state.store(STATE_READY, Ordering::Release);
-        if let (Some(path), Some(n)) = (&path, name) {
-            sys::publish(fd.as_fd(), path)
-                .map_err(|e| classify(e, "cannot name the array", Some(n)))?;
-        }
+        // Nothing can fail once the array has its name: an error would leave
+        // the name behind.
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        if let (Some(path), Some(n)) = (&path, name) {
+            sys::publish(fd.as_fd(), path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::AlreadyExists { name: n.to_owned() }
+                } else {
+                    // Not `NotFound`: the name is being made, not looked up.
+                    classify(e, "cannot name the array", None)
+                }
+            })?;
+        }
         let registration =
             Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {

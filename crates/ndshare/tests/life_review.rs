@@ -66,3 +66,60 @@ fn unlink_if_same_never_removes_a_replacement() {
         );
     }
 }
+
+/// Creating a named array where `/proc` is not mounted (a minimal container
+/// or sandbox): the name is given through the descriptor itself
+/// (`AT_EMPTY_PATH`), and a failure is never "no shared array named ...",
+/// which would be a lie about a name being created. Run as root in a mount
+/// namespace of its own with `/proc` unmounted.
+#[test]
+fn create_named_without_proc() {
+    if let Some(name) = common::child_arg() {
+        assert!(
+            !std::path::Path::new("/proc/self").exists(),
+            "/proc still mounted"
+        );
+        let layout = ndshare::Layout::contiguous(&[4], 1, ndshare::Order::C).expect("layout");
+        match ndshare::Segment::create(layout, "|u1", Some(&name), 0o600) {
+            Ok(seg) => {
+                seg.write_data(0, &[1, 2, 3, 4]).expect("write");
+                let seen = ndshare::Segment::attach(&name, ndshare::Access::ReadOnly)
+                    .expect("attach what was created");
+                // SAFETY: 4 bytes of data, written above, no writer now.
+                let data = unsafe { std::slice::from_raw_parts(seen.data_ptr(), seen.data_len()) };
+                assert_eq!(data, &[1, 2, 3, 4]);
+            }
+            Err(e) => {
+                assert!(!matches!(e, ndshare::Error::NotFound { .. }), "{e}");
+                // Only an unprivileged user on a kernel older than 6.10
+                // cannot link a descriptor without /proc.
+                assert_ne!(rustix::process::geteuid().as_raw(), 0, "{e}");
+            }
+        }
+        return;
+    }
+    if !rustix::process::geteuid().is_root() || !std::path::Path::new("/usr/bin/unshare").exists() {
+        eprintln!("needs root and unshare(1) to unmount /proc in a namespace of its own");
+        return;
+    }
+    let name = Name::new("noproc");
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = std::process::Command::new("/usr/bin/unshare")
+        .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+        .arg("ulimit -c 0; umount -l /proc && exec \"$0\" \"$@\"")
+        .arg(exe)
+        .args([
+            "create_named_without_proc",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(common::CHILD, &name.0)
+        .output()
+        .expect("spawn the child");
+    common::assert_success(&out);
+    assert!(
+        std::path::Path::new(&name.path()).exists(),
+        "the array was not named"
+    );
+}

@@ -200,16 +200,23 @@ pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
 ///
 /// `linkat` through `/proc/self/fd` with `AT_SYMLINK_FOLLOW` is the way
 /// `open(2)` documents for an `O_TMPFILE` file when the caller lacks
-/// `CAP_DAC_READ_SEARCH` for `AT_EMPTY_PATH`.
+/// `CAP_DAC_READ_SEARCH` for `AT_EMPTY_PATH`. Where `/proc` is not mounted
+/// (`ENOENT`), the descriptor is linked itself (`AT_EMPTY_PATH`: allowed with
+/// that capability, and since Linux 6.10 for a file its caller opened).
 pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
     let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rfs::linkat(
+    match rfs::linkat(
         CWD,
         proc_path.as_str(),
         CWD,
         path,
         rfs::AtFlags::SYMLINK_FOLLOW,
-    )?;
+    ) {
+        Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
+            rfs::linkat(fd, "", CWD, path, rfs::AtFlags::EMPTY_PATH)?;
+        }
+        other => other?,
+    }
     Ok(())
 }
 
