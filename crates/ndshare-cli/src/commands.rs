@@ -132,6 +132,8 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
 fn gc(ui: &mut Ui<'_>, dry_run: bool, prefix: Option<&str>, verbose: bool) -> Result<(), Failure> {
     let verdicts = lifetime::collect_where(dry_run, |n| prefix.is_none_or(|p| n.starts_with(p)))?;
     let (mut removed, mut bytes, mut kept) = (0usize, 0u64, 0usize);
+    // As in `rm`: output that cannot be written hides no failure.
+    let mut said = Ok(());
     for v in &verdicts {
         let size = v
             .entry
@@ -144,28 +146,28 @@ fn gc(ui: &mut Ui<'_>, dry_run: bool, prefix: Option<&str>, verbose: bool) -> Re
                 removed += 1;
                 bytes += size;
                 let verb = if dry_run { "would remove" } else { "removed" };
-                writeln!(
+                said = said.and(writeln!(
                     ui.out,
                     "{verb} {name} ({}): {}",
                     human::size(size),
                     v.status
-                )?;
+                ));
             }
             Outcome::Failed(e) => ui.fail(&format!("cannot remove {name}: {e}")),
             Outcome::Kept => {
                 kept += 1;
                 if verbose {
-                    writeln!(ui.out, "kept {name}: {}", v.status)?;
+                    said = said.and(writeln!(ui.out, "kept {name}: {}", v.status));
                 }
             }
         }
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    writeln!(
+    said = said.and(writeln!(
         ui.out,
         "gc: {verb} {removed} named array{} ({}), kept {kept}",
         if removed == 1 { "" } else { "s" },
         human::size(bytes)
-    )?;
-    Ok(())
+    ));
+    Ok(said?)
 }
