@@ -111,7 +111,7 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
             .ok()
             .and_then(|e| e.attachers)
             .map_or(0, |t| t.live_count());
-        let line = match ndshare::unlink(name) {
+        let written = match ndshare::unlink(name) {
             Ok(()) if live > 0 => writeln!(
                 ui.out,
                 "removed {name} (still mapped by {live} live process{}: its memory goes when they unmap it)",
@@ -124,7 +124,7 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
                 Ok(())
             }
         };
-        said = said.and(line);
+        said = said.and(written);
     }
     Ok(said?)
 }
