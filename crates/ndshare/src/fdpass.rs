@@ -4,8 +4,9 @@
 //! The receiver gets its own descriptor of the same memory: the memory stays
 //! reachable even if the sender drops the array or exits at once, which a
 //! `/proc/<pid>/fd` path cannot offer. This is how Rust processes share
-//! anonymous arrays; Python's multiprocessing does the same with its own
-//! framing (`multiprocessing.reduction.DupFd`).
+//! anonymous arrays. Python's multiprocessing route passes descriptors too:
+//! through the descriptor server ([`crate::fdserver`]), or with
+//! `multiprocessing.reduction.DupFd` to a process being started.
 
 use std::os::fd::BorrowedFd;
 

@@ -1,11 +1,11 @@
 //! The segment header: fixed, versioned, little-endian. See docs/format.md.
 //!
 //! A segment is one file (a memfd, or a file in /dev/shm): a header of
-//! `header_len` bytes, a multiple of the page size, then the data. The header
-//! is written once by the creator before any other process can reach the
-//! segment; the `state` word is written last, with release ordering, so an
-//! opener that reads `READY` with acquire ordering reads a whole header
-//! (iceoryx2 does the same).
+//! `header_len` bytes, a multiple of [`HEADER_ALIGN`] (4096), then the data.
+//! The header is written once by the creator before any other process can
+//! reach the segment; the `state` word is written last, with release
+//! ordering, so an opener that reads `READY` with acquire ordering reads a
+//! whole header (iceoryx2 does the same).
 //!
 //! Versioning: `magic` and the version come first and never move. A new minor
 //! version only appends fields (in reserved space or after the last field)
