@@ -23,8 +23,9 @@
 //! happens to have the same pid (no ABA). A slot seen with an odd `seq` is
 //! being claimed: it counts as held while a process with its pid exists.
 //!
-//! When every slot is held by a live process, the process adds one to the
-//! `ATTACH_OVERFLOW` counter instead and subtracts it when it drops the
+//! When every slot is held by a live process, or the process cannot read its
+//! own start time (a slot would then name no live process), it adds one to
+//! the `ATTACH_OVERFLOW` counter instead and subtracts it when it drops the
 //! segment. A non-zero counter means "mapped by processes the table does not
 //! name": `ndshare gc` then never removes the array. A process that overflowed
 //! and was killed leaves the counter raised for good; only `ndshare rm` removes
