@@ -94,6 +94,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements
 .PHONY: bench
 bench: build $(VENV)/.bench-installed ## Run the benchmark suite (BENCH_ARGS=--quick for a short run); writes docs/benchmarks.md and .png.
 	$(PY) benches/run.py $(BENCH_ARGS)
+	$(PY) benches/micro.py
+
+.PHONY: bench-micro
+bench-micro: build ## Small per-call costs: the subclass, attach, the descriptor hand-off (benches/micro.py).
+	$(PY) benches/micro.py
 
 .PHONY: bench-sync
 bench-sync: build ## Locks and atomics against multiprocessing's (benches/bench_sync.py; BENCH_ARGS=--quick).

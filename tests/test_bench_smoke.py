@@ -4,6 +4,7 @@ result. No timing is asserted here; the suite prints ratios and targets."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,3 +70,14 @@ def test_report_replaces_only_its_section(smoke: tuple) -> None:
         if not m.unavailable:
             assert f"| {m.label} |" in text or f"| **{m.label}** |" in text, m.label
     assert text.count("| hand-off to both workers,") == len(res.config.sizes)
+
+
+def test_micro_benchmarks_run_and_report_every_figure() -> None:
+    r = subprocess.run([sys.executable, str(BENCHES / "micro.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    lines = r.stdout.splitlines()
+    rows = [line for line in lines if line.startswith("  ")]
+    assert len(rows) == 6 and all(line.count("|") == 2 for line in rows)
+    assert any(line.startswith("attach + drop of a named array") for line in lines)
+    assert any(line.startswith("ForkingPickler dump + load of a view") for line in lines)
