@@ -9,6 +9,7 @@ a hundredth of the calls (for the smoke test: the figures mean little).
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import sys
@@ -49,7 +50,7 @@ def subclass_per_call() -> None:
     memmap = np.memmap(path, dtype="f8", mode="w+", shape=(10,))
     print("per-call cost on a 10-element float64 array (µs): plain ndarray | SharedArray | numpy.memmap")
     for label, call in calls.items():
-        row = [best_us(lambda x=x: call(x), 20_000) for x in (plain, shared, memmap)]
+        row = [best_us(functools.partial(call, x), 20_000) for x in (plain, shared, memmap)]
         print(f"  {label:24s} {row[0]:6.2f} | {row[1]:6.2f} | {row[2]:6.2f}")
     del memmap
     os.unlink(path)
