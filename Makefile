@@ -15,7 +15,7 @@ RUST_SOURCES := $(shell find crates -name '*.rs' -o -name 'Cargo.toml' 2>/dev/nu
 
 .PHONY: help
 help: ## Show this help.
-	@grep -hE '^[a-zA-Z_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-24s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-44s\033[0m %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,20 +44,25 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 PROPTEST_RNG_SEED ?= 20261129
 export PROPTEST_RNG_SEED
 
-test: build ## Run every test: cargo tests, fuzzing, pytest, then the core tests on the oldest and newest Python/numpy.
+test: build ## Run every test: cargo tests, fuzzing, pytest, then the core tests on four other Python/numpy pairs.
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
 	FUZZ_SECONDS=30 fuzz/run
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory test-oldest test-newest
+	$(MAKE) --no-print-directory $(OTHER_PYTHON_TARGETS)
 
-# The abi3 wheel, installed into environments of the oldest (CPython 3.9 +
-# numpy 1.24) and the newest (CPython 3.13 + numpy 2.4) supported versions,
-# must pass the core tests there too. Each is skipped, saying so, where no such
-# interpreter is installed (python3.X on PATH, or under pyenv).
+# The abi3 wheel, installed into environments of other CPython and numpy
+# versions, must pass the core tests there too: the oldest supported (3.9 +
+# numpy 1.24), 3.10 + the last numpy 1.x (1.26), 3.12 + the first numpy 2.x
+# (2.0) and the newest (3.13 + numpy 2.4), each pinned in requirements-X.txt.
+# Each is skipped, saying so, where no such interpreter is installed
+# (python3.X on PATH, or under pyenv).
 find_python = $(shell for p in python$(1) $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1)*/bin/python$(1); do \
 	"$$p" -c 'import venv' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 PYTHON_OLDEST ?= $(call find_python,3.9)
 PYTHON_NEWEST ?= $(call find_python,3.13)
+PYTHON_PY310 ?= $(call find_python,3.10)
+PYTHON_PY312 ?= $(call find_python,3.12)
+OTHER_PYTHON_TARGETS := test-oldest test-py310 test-py312 test-newest
 OTHER_PYTHON_TESTS := tests/test_basics.py tests/test_processes.py tests/test_named.py tests/test_sync.py tests/test_views.py
 WHEEL_STAMP := target/wheels/.built
 
@@ -68,10 +73,12 @@ $(WHEEL_STAMP): $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml $(VENV)/.installed
 	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
 	touch $@
 
-.PHONY: test-oldest test-newest
+.PHONY: $(OTHER_PYTHON_TARGETS)
 test-oldest: OTHER_PYTHON = $(PYTHON_OLDEST)
+test-py310: OTHER_PYTHON = $(PYTHON_PY310)
+test-py312: OTHER_PYTHON = $(PYTHON_PY312)
 test-newest: OTHER_PYTHON = $(PYTHON_NEWEST)
-test-oldest test-newest: test-%: $(WHEEL_STAMP) ## The core tests on CPython 3.9 + numpy 1.24 / 3.13 + numpy 2.4, with the abi3 wheel.
+test-oldest test-py310 test-py312 test-newest: test-%: $(WHEEL_STAMP) ## The core tests with the abi3 wheel on CPython 3.9/3.10/3.12/3.13 + numpy 1.24/1.26/2.0/2.4.
 	@if [ -z "$(OTHER_PYTHON)" ]; then echo "$@: skipped, no such python installed (set PYTHON_$(shell echo $* | tr a-z A-Z)=...)"; exit 0; fi; \
 	set -ex; \
 	if [ ! .venv-$*/.installed -nt requirements-$*.txt ]; then \
@@ -126,4 +133,4 @@ lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate update
 
 .PHONY: clean
 clean: ## Remove the build and the virtual environment.
-	rm -rf target $(VENV) .venv-oldest .venv-newest
+	rm -rf target $(VENV) .venv-oldest .venv-py310 .venv-py312 .venv-newest
