@@ -232,8 +232,9 @@ fn serve(listener: RawFd) {
             continue;
         };
         if ready == KEY_LEN {
-            let _ = sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
-                .and_then(|()| answer(conn.as_fd(), &key));
+            if sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT).is_ok() {
+                let _ = answer(conn, &key);
+            }
             continue;
         }
         // If no thread can start, the connection is closed: the receiver
@@ -241,24 +242,28 @@ fn serve(listener: RawFd) {
         let _ = std::thread::Builder::new()
             .name("ndshare-fd-conn".into())
             .spawn(move || {
-                let _ = sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
+                if sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
                     .and_then(|()| sys::recv_exact(conn.as_fd(), &mut key[ready..]))
-                    .and_then(|()| answer(conn.as_fd(), &key));
+                    .is_ok()
+                {
+                    let _ = answer(conn, &key);
+                }
             });
     }
 }
 
 /// Sends the descriptor offered under `key` and forgets the offer, or
-/// refuses.
-fn answer(conn: BorrowedFd<'_>, key: &Key) -> io::Result<()> {
+/// refuses. The connection is closed before the offer counts as taken, so
+/// that a process woken by [`wait_until_taken`] holds nothing of it.
+fn answer(conn: OwnedFd, key: &Key) -> io::Result<()> {
     let raw = {
         let mut guard = lock();
         let Some(table) = guard.table() else {
-            return sys::send_bytes(conn, &[REFUSED]);
+            return sys::send_bytes(conn.as_fd(), &[REFUSED]);
         };
         let Some(fd) = table.offers.remove(key) else {
             drop(guard);
-            return sys::send_bytes(conn, &[REFUSED]);
+            return sys::send_bytes(conn.as_fd(), &[REFUSED]);
         };
         let raw = fd.as_raw_fd();
         table.sending.insert(*key, fd);
@@ -267,7 +272,8 @@ fn answer(conn: BorrowedFd<'_>, key: &Key) -> io::Result<()> {
     // SAFETY: the descriptor stays open in `sending` until this thread
     // removes it below (a forked child's copy of the table is the child's).
     let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-    let sent = sys::send_with_fd(conn, &[TAKEN], fd);
+    let sent = sys::send_with_fd(conn.as_fd(), &[TAKEN], fd);
+    drop(conn);
     {
         let mut guard = lock();
         if let Some(table) = guard.table() {
