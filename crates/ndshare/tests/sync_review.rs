@@ -9,14 +9,59 @@ use std::time::Duration;
 
 use ndshare::{Error, Event, Layout, LockError, Order, Segment, Wait};
 
+mod common;
+use common::Name;
+
+/// A segment of one int64, anonymous.
 fn segment() -> Segment {
+    segment_named(None)
+}
+
+/// A segment of one int64, under `name` if given.
+fn segment_named(name: Option<&Name>) -> Segment {
     Segment::create(
         Layout::contiguous(&[1], 8, Order::C).unwrap(),
         "<i8",
-        None,
+        name.map(|n| n.0.as_str()),
         0o600,
     )
     .unwrap()
+}
+
+/// `n` threads of this process, each holding a read lock of `seg` until
+/// [`Readers::release`].
+struct Readers {
+    go_out: Arc<StdBarrier>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Readers {
+    /// Returns once every thread holds its read lock.
+    fn hold(seg: &Arc<Segment>, n: usize) -> Readers {
+        let all_in = Arc::new(StdBarrier::new(n + 1));
+        let go_out = Arc::new(StdBarrier::new(n + 1));
+        let threads = (0..n)
+            .map(|_| {
+                let (seg, all_in, go_out) = (seg.clone(), all_in.clone(), go_out.clone());
+                std::thread::spawn(move || {
+                    let g = seg.read_lock().unwrap();
+                    all_in.wait();
+                    go_out.wait();
+                    drop(g);
+                })
+            })
+            .collect();
+        all_in.wait();
+        Readers { go_out, threads }
+    }
+
+    /// Lets every thread drop its read lock, and waits until they have.
+    fn release(self) {
+        self.go_out.wait();
+        for t in self.threads {
+            t.join().unwrap();
+        }
+    }
 }
 
 /// Runs `child` in a forked copy of this process (only the calling thread
@@ -118,20 +163,7 @@ fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
     const HELPERS: usize = ndshare::rwlock::READER_SLOTS;
     let seg = Arc::new(segment());
     let mine = seg.read_lock().unwrap();
-    let all_in = Arc::new(StdBarrier::new(HELPERS + 1));
-    let go_out = Arc::new(StdBarrier::new(HELPERS + 1));
-    let helpers: Vec<_> = (0..HELPERS)
-        .map(|_| {
-            let (seg, all_in, go_out) = (seg.clone(), all_in.clone(), go_out.clone());
-            std::thread::spawn(move || {
-                let g = seg.read_lock().unwrap();
-                all_in.wait();
-                go_out.wait();
-                drop(g);
-            })
-        })
-        .collect();
-    all_in.wait();
+    let helpers = Readers::hold(&seg, HELPERS);
     let rw = seg.raw_rwlock().unwrap();
     // Six slots and one reader counted in the overflow count.
     assert_eq!(rw.readers(), 7);
@@ -147,10 +179,7 @@ fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
     assert_eq!(code, 0);
     assert_eq!(rw.readers(), 7);
     drop(mine);
-    go_out.wait();
-    for h in helpers {
-        h.join().unwrap();
-    }
+    helpers.release();
     assert_eq!(rw.readers(), 0);
     assert!(seg.try_write_lock().is_ok());
 }
@@ -162,20 +191,7 @@ fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
 fn only_overflow_readers_leave_the_overflow_count() {
     const SLOTS: usize = ndshare::rwlock::READER_SLOTS;
     let seg = Arc::new(segment());
-    let all_in = Arc::new(StdBarrier::new(SLOTS + 2));
-    let go_out = Arc::new(StdBarrier::new(SLOTS + 2));
-    let readers: Vec<_> = (0..=SLOTS)
-        .map(|_| {
-            let (seg, all_in, go_out) = (seg.clone(), all_in.clone(), go_out.clone());
-            std::thread::spawn(move || {
-                let g = seg.read_lock().unwrap();
-                all_in.wait();
-                go_out.wait();
-                drop(g);
-            })
-        })
-        .collect();
-    all_in.wait();
+    let readers = Readers::hold(&seg, SLOTS + 1);
     let rw = seg.raw_rwlock().unwrap();
     assert_eq!(rw.readers(), 7);
     assert!(matches!(rw.read_unlock(), Err(Error::NotOwner(_))));
@@ -184,10 +200,7 @@ fn only_overflow_readers_leave_the_overflow_count() {
         seg.try_write_lock(),
         Err(LockError::Failed(Error::Timeout))
     ));
-    go_out.wait();
-    for r in readers {
-        r.join().unwrap();
-    }
+    readers.release();
     assert_eq!(rw.readers(), 0);
 }
 
@@ -243,19 +256,13 @@ fn waiting_for_offers_with_an_unbounded_timeout_does_not_panic() {
 /// could remove the name under it and any claimer could take its slot.
 #[test]
 fn a_process_that_cannot_read_its_start_time_still_counts_as_attached() {
-    let name = format!("rust-test-review-attach-{}", std::process::id());
-    let seg = Segment::create(
-        Layout::contiguous(&[1], 8, Order::C).unwrap(),
-        "<i8",
-        Some(&name),
-        0o600,
-    )
-    .unwrap();
+    let name = Name::new("review-attach");
+    let seg = segment_named(Some(&name));
     let before = seg.attachers().unwrap().live_count();
     let code = in_forked_child(|| {
         let mut files = exhaust_descriptors();
         drop(files.pop());
-        let attached = Segment::attach(&name, ndshare::Access::ReadWrite);
+        let attached = Segment::attach(&name.0, ndshare::Access::ReadWrite);
         drop(files);
         let Ok(attached) = attached else {
             return 1;
@@ -266,7 +273,7 @@ fn a_process_that_cannot_read_its_start_time_still_counts_as_attached() {
         // The creator (the parent) and this process.
         i32::from(table.live_count() != before + 1) * 3
     });
-    ndshare::unlink(&name).unwrap();
+    ndshare::unlink(&name.0).unwrap();
     assert_eq!(code, 0);
     // The child's registration went with it (it `_exit`ed without dropping
     // the segment: a dead slot, or an overflow count it left raised).
@@ -420,16 +427,8 @@ fn after_a_writer_dies_the_first_next_holder_is_told() {
 /// dead holder may have half-written.
 #[test]
 fn a_read_only_lock_mut_leaves_a_dead_holders_lock_for_the_next_taker() {
-    let name = format!("rust-test-review-lockmut-{}", std::process::id());
-    let seg = Arc::new(
-        Segment::create(
-            Layout::contiguous(&[1], 8, Order::C).unwrap(),
-            "<i8",
-            Some(&name),
-            0o600,
-        )
-        .unwrap(),
-    );
+    let name = Name::new("review-lockmut");
+    let seg = Arc::new(segment_named(Some(&name)));
     let s2 = seg.clone();
     let dead = std::thread::spawn(move || {
         std::mem::forget(s2.lock().unwrap());
@@ -437,8 +436,8 @@ fn a_read_only_lock_mut_leaves_a_dead_holders_lock_for_the_next_taker() {
     })
     .join()
     .unwrap();
-    let mut ro = ndshare::SharedArray::<i64>::attach_readonly(&name).unwrap();
-    ndshare::unlink(&name).unwrap();
+    let mut ro = ndshare::SharedArray::<i64>::attach_readonly(&name.0).unwrap();
+    ndshare::unlink(&name.0).unwrap();
     assert!(matches!(
         ro.lock_mut(),
         Err(LockError::Failed(Error::ReadOnly))
@@ -469,15 +468,9 @@ fn a_process_hidden_by_hidepid_counts_as_alive() {
         eprintln!("not root: cannot mount a hidepid /proc, nothing checked");
         return;
     }
-    let name = format!("rust-test-review-hidepid-{}", std::process::id());
-    let seg = Segment::create(
-        Layout::contiguous(&[1], 8, Order::C).unwrap(),
-        "<i8",
-        Some(&name),
-        0o600,
-    )
-    .unwrap();
-    ndshare::unlink(&name).unwrap();
+    let name = Name::new("review-hidepid");
+    let seg = segment_named(Some(&name));
+    ndshare::unlink(&name.0).unwrap();
     let me = ndshare::ProcessStamp::current();
     let code = in_forked_child(|| {
         // SAFETY: namespace and mount calls on valid C strings; the mount
