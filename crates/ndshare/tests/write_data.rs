@@ -3,6 +3,17 @@
 
 use ndshare::{Access, Error, Layout, Order, Segment};
 
+/// An anonymous segment of `shape` bytes (`|u1`), all zero.
+fn bytes(shape: &[u64]) -> Segment {
+    Segment::create(
+        Layout::contiguous(shape, 1, Order::C).unwrap(),
+        "|u1",
+        None,
+        0o600,
+    )
+    .unwrap()
+}
+
 fn data(seg: &Segment) -> Vec<u8> {
     // SAFETY: the mapping holds `data_len` bytes and lives as long as `seg`;
     // no one writes to it while the copy is taken.
@@ -11,13 +22,7 @@ fn data(seg: &Segment) -> Vec<u8> {
 
 #[test]
 fn written_bytes_appear_in_this_and_another_mapping() {
-    let seg = Segment::create(
-        Layout::contiguous(&[3, 5000], 1, Order::C).unwrap(),
-        "|u1",
-        None,
-        0o600,
-    )
-    .unwrap();
+    let seg = bytes(&[3, 5000]);
     let other = Segment::from_fd(ndshare::sys::dup(seg.fd()).unwrap(), Access::ReadWrite).unwrap();
     let src: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
     seg.write_data(3000, &src).unwrap();
@@ -29,13 +34,7 @@ fn written_bytes_appear_in_this_and_another_mapping() {
 
 #[test]
 fn a_write_past_the_end_is_refused_and_changes_nothing() {
-    let seg = Segment::create(
-        Layout::contiguous(&[8], 1, Order::C).unwrap(),
-        "|u1",
-        None,
-        0o600,
-    )
-    .unwrap();
+    let seg = bytes(&[8]);
     let err = seg.write_data(5, &[1, 2, 3, 4]).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     assert!(seg.write_data(usize::MAX, &[1]).is_err());
@@ -45,13 +44,7 @@ fn a_write_past_the_end_is_refused_and_changes_nothing() {
 
 #[test]
 fn a_read_only_segment_refuses_writes() {
-    let seg = Segment::create(
-        Layout::contiguous(&[8], 1, Order::C).unwrap(),
-        "|u1",
-        None,
-        0o600,
-    )
-    .unwrap();
+    let seg = bytes(&[8]);
     let ro = Segment::from_fd(seg.fd().try_clone_to_owned().unwrap(), Access::ReadOnly).unwrap();
     let err = ro.write_data(0, &[1]).unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
