@@ -92,6 +92,19 @@ def contended_worker(make_lock: Callable[[], Any], n: int, start: Any, counter: 
             counter[0] += 1
 
 
+def run_from_start(procs: List[Any], start: Any) -> float:
+    """Starts `procs`, which wait for the event `start`; returns the seconds
+    from setting it until every one has ended."""
+    for p in procs:
+        p.start()
+    time.sleep(0.05)  # let them reach the wait: start-up is not measured
+    t = time.perf_counter()
+    start.set()
+    for p in procs:
+        p.join()
+    return time.perf_counter() - t
+
+
 def contended_ns_per_op(make_lock: Callable[[], Any], n: int, repeats: int) -> float:
     """Two processes take the same lock `n` times each; ns per lock+unlock."""
     best = float("inf")
@@ -99,14 +112,7 @@ def contended_ns_per_op(make_lock: Callable[[], Any], n: int, repeats: int) -> f
         counter = ndshare.zeros(1, dtype="i8")
         start = CTX.Event()
         procs = [CTX.Process(target=contended_worker, args=(make_lock, n, start, counter)) for _ in range(2)]
-        for p in procs:
-            p.start()
-        time.sleep(0.05)
-        t = time.perf_counter()
-        start.set()
-        for p in procs:
-            p.join()
-        best = min(best, time.perf_counter() - t)
+        best = min(best, run_from_start(procs, start))
         assert counter[0] == 2 * n, "lost updates: the lock did not exclude"
     return best / (2 * n) * 1e9
 
@@ -152,14 +158,7 @@ def vectorized_updates_per_s(n: int, procs: int, bins: int, repeats: int) -> flo
         else:
             start = CTX.Event()
             ps = [CTX.Process(target=vector_worker, args=(hist, idx, start)) for _ in range(procs)]
-            for p in ps:
-                p.start()
-            time.sleep(0.05)
-            t = time.perf_counter()
-            start.set()
-            for p in ps:
-                p.join()
-            best = min(best, time.perf_counter() - t)
+            best = min(best, run_from_start(ps, start))
         assert hist.sum() == n * procs
     return n * procs / best
 
