@@ -77,7 +77,22 @@ class Method:
         pass
 
 
-class Ndshare(Method):
+class ArrayTravels(Method):
+    """A method whose views are themselves the payloads, and whose results
+    are returned as themselves: the pickler decides what crosses (a
+    reference for ndshare, the data for Pool.map pickling)."""
+
+    def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
+        return [view[lo:hi] for lo, hi in parts]
+
+    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
+        return payload, None
+
+    def receive(self, payload: Any) -> Tuple[np.ndarray, Any]:
+        return payload, None
+
+
+class Ndshare(ArrayTravels):
     key = "ndshare"
     label = "ndshare"
 
@@ -87,21 +102,12 @@ class Ndshare(Method):
         a = ndshare.array(x)
         return a, None
 
-    def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
-        return [view[lo:hi] for lo, hi in parts]
-
-    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
-        return payload, None
-
     def make_result(self, src: np.ndarray) -> Tuple[Any, Any]:
         import ndshare
 
         r = ndshare.empty(src.shape, src.dtype)
         np.multiply(src, 2, out=r)
         return r, None
-
-    def receive(self, payload: Any) -> Tuple[np.ndarray, Any]:
-        return payload, None
 
 
 class NdsharePrefault(Ndshare):
@@ -304,7 +310,7 @@ def init_raw(raw: Any, n: int) -> None:
     _RAW[0], _RAW[1] = raw, n
 
 
-class PickleMethod(Method):
+class PickleMethod(ArrayTravels):
     key = "pickle"
     label = "pickled through Pool.map"
     returns_data = True
@@ -315,17 +321,8 @@ class PickleMethod(Method):
     def setup(self, x: np.ndarray, prepared: Any) -> Tuple[np.ndarray, Any]:
         return prepared, None
 
-    def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
-        return [view[lo:hi] for lo, hi in parts]
-
-    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
-        return payload, None
-
     def make_result(self, src: np.ndarray) -> Tuple[Any, Any]:
         return np.multiply(src, 2), None
-
-    def receive(self, payload: Any) -> Tuple[np.ndarray, Any]:
-        return payload, None
 
 
 class JoblibMemmap(Method):
