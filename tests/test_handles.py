@@ -5,17 +5,12 @@ test_rust_interop.py)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import ndshare
-
-
-def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+from conftest import run_python
 
 
 def test_named_handle_is_the_name_and_opens_the_same_memory(name: str) -> None:
@@ -44,6 +39,7 @@ def test_anonymous_array_reaches_a_separate_process_by_its_handle() -> None:
         "b[:, 1] = 7\n"
         "print(b.shape, b.dtype)\n",
         handle,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "(4, 5) float64"
@@ -56,7 +52,7 @@ def test_a_dropped_anonymous_array_is_unreachable_by_its_old_handle() -> None:
     a = ndshare.zeros(3)
     handle = a.handle()
     del a  # the descriptor is closed, or now names another file
-    r = run_python("import sys, ndshare\nndshare.from_handle(sys.argv[1])\n", handle)
+    r = run_python("import sys, ndshare\nndshare.from_handle(sys.argv[1])\n", handle, check=False)
     assert r.returncode == 1
     assert "UnreachableError" in r.stderr.splitlines()[-1]
 
