@@ -23,6 +23,13 @@ def shmem_kib() -> int:
     raise RuntimeError("no Shmem in /proc/meminfo")
 
 
+def shm_free_bytes() -> int:
+    """Space left in /dev/shm, where named arrays live (64 MiB in all in a
+    default Docker container)."""
+    st = os.statvfs("/dev/shm")
+    return st.f_bavail * st.f_frsize
+
+
 def wait_until(pred: Callable[[], bool], timeout: float = 15.0) -> bool:
     """Polls `pred` until it holds or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout

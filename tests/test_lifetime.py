@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import ndshare
-from _procfs import ShmemWatch, holders_of, is_gone, shm_names, start_ticks, wait_until
+from _procfs import ShmemWatch, holders_of, is_gone, shm_free_bytes, shm_names, start_ticks, wait_until
 from conftest import run_python
 
 TREE = str(Path(__file__).with_name("_tree.py"))
@@ -31,9 +31,7 @@ def named_size() -> int:
     few, else a quarter of its free space in whole MiB (at least 12 MiB): in
     a default Docker container /dev/shm is 64 MiB. Anonymous arrays are not
     bounded by /dev/shm and always take SIZE."""
-    st = os.statvfs("/dev/shm")
-    free = st.f_bavail * st.f_frsize
-    return min(SIZE, max(12 * MiB, free // 4 // MiB * MiB))
+    return min(SIZE, max(12 * MiB, shm_free_bytes() // 4 // MiB * MiB))
 NDSHARE = str(Path(sys.executable).with_name("ndshare"))
 
 
