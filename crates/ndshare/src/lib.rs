@@ -125,3 +125,20 @@ pub use raw::RawArray;
 pub use rwlock::{RawRwLock, ReadGuard, WriteGuard};
 pub use segment::{unlink, Access, Segment};
 pub use wait::Wait;
+
+/// What several modules' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::{Layout, Order, Segment};
+
+    /// An anonymous segment of one int64: its header holds every lock.
+    pub(crate) fn segment() -> Segment {
+        Segment::create(
+            Layout::contiguous(&[1], 8, Order::C).unwrap(),
+            "<i8",
+            None,
+            0o600,
+        )
+        .unwrap()
+    }
+}

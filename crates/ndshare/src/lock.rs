@@ -528,19 +528,9 @@ impl<T: Element> SharedArray<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Layout, Order};
+    use crate::testing::segment;
     use std::sync::atomic::AtomicU32;
     use std::sync::Arc;
-
-    fn segment() -> Segment {
-        Segment::create(
-            Layout::contiguous(&[1], 8, Order::C).unwrap(),
-            "<i8",
-            None,
-            0o600,
-        )
-        .unwrap()
-    }
 
     #[test]
     #[allow(

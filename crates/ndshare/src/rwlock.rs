@@ -491,19 +491,9 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{Layout, Order};
+    use crate::testing::segment;
     use std::sync::atomic::Ordering::Relaxed;
     use std::sync::{Arc, Barrier};
-
-    fn segment() -> Segment {
-        Segment::create(
-            Layout::contiguous(&[1], 8, Order::C).unwrap(),
-            "<i8",
-            None,
-            0o600,
-        )
-        .unwrap()
-    }
 
     #[test]
     #[allow(
