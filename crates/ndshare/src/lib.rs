@@ -75,40 +75,29 @@
 //! default).
 #![deny(missing_docs)]
 
-pub mod array;
-pub mod atomic;
-pub mod attachers;
-pub mod barrier;
-pub mod builder;
-pub mod dtype;
+mod array;
 pub mod error;
-pub mod event;
-pub mod fdpass;
-pub mod fdserver;
-pub mod handle;
-pub mod header;
-pub mod layout;
-pub mod lifetime;
+mod format;
 mod limits;
 pub mod liveness;
-pub mod lock;
-pub mod name;
-pub mod owner;
-pub mod primitive;
-pub mod raw;
-pub mod registry;
-pub mod rwlock;
-mod sealing;
+mod named;
 pub mod segment;
+mod sync;
 pub mod sys;
-pub mod wait;
+mod transport;
+
+pub use array::{builder, raw};
+pub use format::{dtype, header, layout};
+pub use named::{attachers, lifetime, name, registry};
+pub use sync::{atomic, barrier, event, lock, owner, primitive, rwlock, wait};
+pub use transport::{fdpass, fdserver, handle};
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctest;
 
-pub use array::SharedArray;
+pub use array::typed::SharedArray;
 pub use atomic::{AtomicElement, AtomicView};
 pub use barrier::Barrier;
 pub use builder::Builder;

@@ -8,13 +8,13 @@ use ndarray::{
     ShapeBuilder,
 };
 
-use crate::builder::Builder;
-use crate::dtype::{self, Element};
+use crate::array::builder::Builder;
+use crate::array::raw::RawArray;
 use crate::error::{Error, Result};
-use crate::handle::Handle;
-use crate::layout::Order;
-use crate::raw::RawArray;
+use crate::format::dtype::{self, Element};
+use crate::format::layout::Order;
 use crate::segment::{Access, Segment};
+use crate::transport::handle::Handle;
 
 /// An n-dimensional array of `T` in shared memory, seen by every process
 /// that maps it: Rust through this type, Python as an `ndshare.SharedArray`

@@ -5,7 +5,7 @@
 //! reachable even if the sender drops the array or exits at once, which a
 //! `/proc/<pid>/fd` path cannot offer. This is how Rust processes share
 //! anonymous arrays. Python's multiprocessing route passes descriptors too:
-//! through the descriptor server ([`crate::fdserver`]), or with
+//! through the descriptor server ([`crate::transport::fdserver`]), or with
 //! `multiprocessing.reduction.DupFd` to a process being started.
 
 use std::os::fd::BorrowedFd;

@@ -3,11 +3,11 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use crate::attachers::{self, Snapshot};
 use crate::error::{Error, Result};
-use crate::header::Header;
-use crate::lifetime::{self, Status};
-use crate::name;
+use crate::format::header::Header;
+use crate::named::attachers::{self, Snapshot};
+use crate::named::lifetime::{self, Status};
+use crate::named::name;
 use crate::segment::{classify, read_header};
 use crate::sys::{self, FileInfo};
 

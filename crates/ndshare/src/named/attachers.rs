@@ -36,7 +36,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::Result;
-use crate::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
+use crate::format::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
 use crate::liveness::ProcessStamp;
 use crate::segment::read_prefix;
 use crate::sys::{self, Mapping};

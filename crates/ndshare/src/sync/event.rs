@@ -1,7 +1,7 @@
 //! An event across processes: a flag that callers wait for until another
 //! sets it (Python's `threading.Event`, between processes).
 //!
-//! It lives in a small segment of its own ([`crate::primitive`]): the low
+//! It lives in a small segment of its own ([`crate::sync::primitive`]): the low
 //! half of word 1 holds 0 (clear), 1 (set) or 2 (clear, and callers may
 //! sleep on it) and is the futex; its high half counts the sets, so that a
 //! waiter woken by a set returns even if the flag was cleared again before
@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::primitive::{self, Kind};
 use crate::segment::Segment;
+use crate::sync::primitive::{self, Kind};
+use crate::sync::wait::Wait;
 use crate::sys;
-use crate::wait::Wait;
 
 const CLEAR: u32 = 0;
 const SET: u32 = 1;

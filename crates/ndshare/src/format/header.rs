@@ -18,7 +18,7 @@
 //! make a check and a use see different values.
 
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::format::layout::Layout;
 use crate::liveness::ProcessStamp;
 
 /// The eight bytes every segment starts with.
@@ -29,7 +29,7 @@ pub const VERSION_MAJOR: u16 = 1;
 ///
 /// - 1.0: the first format.
 /// - 1.1: processes that map a named array register in the attacher table
-///   ([`crate::attachers`]) and count overflows in `ATTACH_OVERFLOW`.
+///   ([`crate::named::attachers`]) and count overflows in `ATTACH_OVERFLOW`.
 pub const VERSION_MINOR: u16 = 1;
 
 /// `state`: the creator is still writing the header.
@@ -350,7 +350,7 @@ fn check_dtype_descr(d: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::Order;
+    use crate::format::layout::Order;
 
     fn sample() -> Header {
         let layout = Layout::contiguous(&[3, 4], 8, Order::C).unwrap();

@@ -27,14 +27,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::header::offset;
-use crate::lock::{
+use crate::format::header::offset;
+use crate::segment::Segment;
+use crate::sync::lock::{
     acquire_owner_word, guard_result, release_owner_word, Acquired, LockError, LockResult,
 };
-use crate::owner::{Owner, TID_MASK, WAITERS};
-use crate::segment::Segment;
+use crate::sync::owner::{Owner, TID_MASK, WAITERS};
+use crate::sync::wait::{Slept, Wait};
 use crate::sys;
-use crate::wait::{Slept, Wait};
 
 /// Readers recorded by identity; more are counted only.
 pub const READER_SLOTS: usize = 6;

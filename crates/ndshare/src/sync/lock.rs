@@ -17,7 +17,7 @@
 //! as before. The same holds between threads of one process: a thread that
 //! ends holding the lock is a dead holder too.
 //!
-//! [`POLL_INTERVAL`]: crate::wait::POLL_INTERVAL
+//! [`POLL_INTERVAL`]: crate::sync::wait::POLL_INTERVAL
 
 use std::fmt;
 use std::hint;
@@ -28,14 +28,14 @@ use std::time::Duration;
 
 use ndarray::ArrayViewMutD;
 
-use crate::array::SharedArray;
-use crate::dtype::Element;
+use crate::array::typed::SharedArray;
 use crate::error::{Error, Result};
-use crate::header::offset;
-use crate::owner::{Owner, WAITERS};
+use crate::format::dtype::Element;
+use crate::format::header::offset;
 use crate::segment::Segment;
+use crate::sync::owner::{Owner, WAITERS};
+use crate::sync::wait::{Slept, Wait};
 use crate::sys;
-use crate::wait::{Slept, Wait};
 
 /// Times a contended locker looks at the word before it sleeps. A critical
 /// section of a few hundred nanoseconds ends within them; a longer one is

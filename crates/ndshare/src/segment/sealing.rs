@@ -15,7 +15,7 @@
 use std::os::fd::BorrowedFd;
 
 use crate::error::{Error, Result};
-use crate::header::Header;
+use crate::format::header::Header;
 use crate::sys;
 
 /// Makes sure the anonymous segment behind `fd` cannot shrink: it is sealed

@@ -13,9 +13,9 @@
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering::SeqCst};
 
-use crate::dtype::{self, Element};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::format::dtype::{self, Element};
+use crate::format::layout::Layout;
 use crate::segment::Segment;
 
 mod sealed {
@@ -380,7 +380,7 @@ fn broadcast<'v, T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::Order;
+    use crate::format::layout::Order;
     use std::sync::atomic::Ordering::Relaxed;
 
     fn segment(shape: &[u64], descr: &str, itemsize: u64) -> Segment {

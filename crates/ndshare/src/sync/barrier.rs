@@ -2,7 +2,7 @@
 //! until the last of them arrives, then all go on; it is then ready for the
 //! next round.
 //!
-//! It lives in a small segment of its own ([`crate::primitive`]): word 1
+//! It lives in a small segment of its own ([`crate::sync::primitive`]): word 1
 //! holds `parties`, word 2 the round (bits 32..64, the futex that waiters
 //! sleep on) and the number of callers that arrived in it (bits 0..32).
 
@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::primitive::{self, Kind};
 use crate::segment::Segment;
+use crate::sync::primitive::{self, Kind};
+use crate::sync::wait::Wait;
 use crate::sys;
-use crate::wait::Wait;
 
 /// A barrier over a primitive segment.
 ///
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn other_segments_are_refused() {
         assert!(matches!(Barrier::create(0), Err(Error::InvalidShape(_))));
-        let ev = crate::event::Event::create().unwrap();
+        let ev = crate::sync::event::Event::create().unwrap();
         assert!(matches!(
             Barrier::open(&ev),
             Err(Error::TypeMismatch { .. })

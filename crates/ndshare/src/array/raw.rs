@@ -3,10 +3,10 @@
 use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
-use crate::fdpass;
-use crate::handle::Handle;
-use crate::layout::{Layout, Order};
+use crate::format::layout::{Layout, Order};
 use crate::segment::{Access, Segment};
+use crate::transport::fdpass;
+use crate::transport::handle::Handle;
 
 /// A shared array of any dtype: its descriptor, its layout and its bytes.
 ///
@@ -243,7 +243,7 @@ impl RawArray {
                 reason: "an anonymous array has no name to unlink",
             });
         };
-        if crate::lifetime::unlink_if_same(n, self.file_id())? {
+        if crate::named::lifetime::unlink_if_same(n, self.file_id())? {
             Ok(())
         } else {
             Err(Error::NotFound { name: n.to_owned() })

@@ -6,14 +6,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::attachers::{self, Registered, Registration, Table};
 use crate::error::{Error, Result};
-use crate::header::{self, Header, FLAG_NAMED, STATE_READY};
-use crate::layout::Layout;
+use crate::format::header::{self, Header, FLAG_NAMED, STATE_READY};
+use crate::format::layout::Layout;
 use crate::limits;
 use crate::liveness::ProcessStamp;
-use crate::name;
-use crate::sealing;
+use crate::named::attachers::{self, Registered, Registration, Table};
+use crate::named::name;
+mod sealing;
 use crate::sys::{self, FileInfo, Mapping};
 
 /// How a segment is mapped.

@@ -2,7 +2,7 @@
 //!
 //! A named array stays until its name is unlinked, like any file in
 //! /dev/shm. [`collect`] removes the names that nobody can miss: no live
-//! process maps the array (the attacher table, [`crate::attachers`]) and its
+//! process maps the array (the attacher table, [`crate::named::attachers`]) and its
 //! creator is dead (a creator may drop its mapping and attach again later;
 //! while it lives, the name is its own).
 //!
@@ -22,11 +22,11 @@
 use std::fmt;
 use std::os::fd::AsFd;
 
-use crate::attachers::Snapshot;
 use crate::error::{Error, Result};
-use crate::header::{Header, ATTACHERS_SINCE_MINOR};
-use crate::name;
-use crate::registry::{self, Entry};
+use crate::format::header::{Header, ATTACHERS_SINCE_MINOR};
+use crate::named::attachers::Snapshot;
+use crate::named::name;
+use crate::named::registry::{self, Entry};
 use crate::segment;
 use crate::sys::{self, FileInfo};
 

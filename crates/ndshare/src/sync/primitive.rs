@@ -1,5 +1,5 @@
 //! Small segments of their own for the primitives that belong to no array:
-//! [`Barrier`](crate::barrier::Barrier) and [`Event`](crate::event::Event).
+//! [`Barrier`](crate::sync::barrier::Barrier) and [`Event`](crate::sync::event::Event).
 //!
 //! A primitive segment is an ordinary anonymous segment (a sealed memfd)
 //! holding a one-dimensional array of [`WORDS`] little-endian `u64`
@@ -11,7 +11,7 @@
 use std::sync::atomic::AtomicU64;
 
 use crate::error::{Error, Result};
-use crate::layout::{Layout, Order};
+use crate::format::layout::{Layout, Order};
 use crate::segment::Segment;
 
 /// Words in a primitive segment's data.
@@ -64,7 +64,8 @@ pub(crate) fn words(seg: &Segment, kind: Kind) -> Result<&[AtomicU64; WORDS]> {
         expected: kind.label().to_owned(),
         found,
     };
-    if !crate::dtype::matches::<u64>(seg.dtype()) || seg.layout().shape() != [WORDS as u64] {
+    if !crate::format::dtype::matches::<u64>(seg.dtype()) || seg.layout().shape() != [WORDS as u64]
+    {
         return Err(mismatch(format!(
             "an array of dtype {} and shape {:?}",
             seg.dtype(),

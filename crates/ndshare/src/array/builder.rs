@@ -2,11 +2,11 @@
 
 use ndarray::{ArrayBase, Data, Dimension};
 
-use crate::array::SharedArray;
-use crate::dtype::{self, Element};
+use crate::array::raw::RawArray;
+use crate::array::typed::SharedArray;
 use crate::error::{Error, Result};
-use crate::layout::{Layout, Order};
-use crate::raw::RawArray;
+use crate::format::dtype::{self, Element};
+use crate::format::layout::{Layout, Order};
 use crate::segment::{Segment, DEFAULT_MODE};
 
 /// How to make a new shared array: name, memory order, permission bits.
@@ -51,7 +51,7 @@ impl Builder {
         }
     }
 
-    /// Makes a named array (see [`crate::name::path_for`] for the names
+    /// Makes a named array (see [`crate::named::name::path_for`] for the names
     /// allowed).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Builder {

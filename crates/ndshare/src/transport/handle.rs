@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::name;
+use crate::named::name;
 use crate::segment::{Access, Segment};
 use crate::sys;
 
