@@ -35,7 +35,7 @@ pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
 }
 
 /// The error for a failed `mmap` of `bytes` bytes; errors other than a
-/// shortage go through [`crate::segment::classify`] with `what`.
+/// shortage go through [`classify`] with `what`.
 pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
     if errno(&e) == Some(Errno::NOMEM) {
         let hint = match sys::address_space_limit() {
@@ -53,11 +53,11 @@ pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
             source: e,
         };
     }
-    crate::segment::classify(e, what, None)
+    classify(e, what, None)
 }
 
 /// The error for a failed open or `memfd_create`, saying what to do when the
-/// descriptors ran out; other errors go through [`crate::segment::classify`].
+/// descriptors ran out; other errors go through [`classify`].
 pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error {
     match errno(&e) {
         Some(Errno::MFILE) => {
@@ -77,6 +77,20 @@ pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error
             format!("{what}: the system's file table is full (fs.file-max)"),
             e,
         ),
-        _ => crate::segment::classify(e, what, name),
+        _ => classify(e, what, name),
+    }
+}
+
+/// Maps an OS error to the variant a caller acts on.
+pub(crate) fn classify(err: io::Error, what: &str, name: Option<&str>) -> Error {
+    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
+    match (errno, name) {
+        (Some(Errno::NOENT), Some(n)) => Error::NotFound { name: n.to_owned() },
+        (Some(Errno::EXIST), Some(n)) => Error::AlreadyExists { name: n.to_owned() },
+        (Some(Errno::ACCESS | Errno::PERM), _) => Error::PermissionDenied {
+            what: what.to_owned(),
+            source: err,
+        },
+        _ => Error::io(what, err),
     }
 }

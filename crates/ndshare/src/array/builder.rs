@@ -213,3 +213,82 @@ impl Builder {
         }
     }
 }
+
+impl<T: Element> SharedArray<T> {
+    /// A new zero-filled anonymous array. [`Builder`] gives it a name.
+    ///
+    /// # Errors
+    /// The errors of [`Builder::zeros`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Order, SharedArray};
+    /// let a = SharedArray::<u8>::zeros(&[480, 640, 3], Order::C)?;
+    /// assert_eq!(a.len(), 921_600);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn zeros(shape: &[usize], order: Order) -> Result<SharedArray<T>> {
+        Builder::new().order(order).zeros(shape)
+    }
+
+    /// A new anonymous array holding a copy of `data`, given in the array's
+    /// memory order.
+    ///
+    /// # Errors
+    /// The errors of [`Builder::from_slice`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Order, SharedArray};
+    /// let a = SharedArray::from_slice(&[1u64, 2, 3, 4, 5, 6], &[2, 3], Order::C)?;
+    /// assert_eq!(a.view()[[1, 0]], 4);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn from_slice(data: &[T], shape: &[usize], order: Order) -> Result<SharedArray<T>> {
+        Builder::new().order(order).from_slice(data, shape)
+    }
+
+    /// A new anonymous array holding a copy of an `ndarray` array.
+    ///
+    /// # Errors
+    /// The errors of [`Builder::from_array`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::SharedArray;
+    /// let src = ndarray::Array::linspace(0.0f64, 1.0, 5);
+    /// let a = SharedArray::from_array(&src)?;
+    /// assert_eq!(a.view(), src.into_dyn());
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn from_array<S, D>(src: &ArrayBase<S, D>) -> Result<SharedArray<T>>
+    where
+        S: Data<Elem = T>,
+        D: Dimension,
+    {
+        Builder::new().from_array(src)
+    }
+}
+
+impl RawArray {
+    /// A new zero-filled anonymous array of `shape` elements of `itemsize`
+    /// bytes, with dtype descriptor `descr`. See [`Builder`]
+    /// for a name, an order or permission bits.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] if `descr` is not a shareable dtype or names
+    /// another item size; the errors of [`Segment::create`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Order, RawArray};
+    /// let raw = RawArray::zeros("|S5", 5, &[2, 2], Order::F)?;
+    /// assert_eq!(raw.layout().strides(), &[5, 10]);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn zeros(descr: &str, itemsize: usize, shape: &[usize], order: Order) -> Result<RawArray> {
+        Builder::new()
+            .order(order)
+            .raw_zeros(descr, itemsize, shape)
+    }
+}

@@ -3,7 +3,7 @@
 use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
-use crate::format::layout::{Layout, Order};
+use crate::format::layout::Layout;
 use crate::segment::{Access, Segment};
 use crate::transport::fdpass;
 use crate::transport::handle::Handle;
@@ -32,27 +32,6 @@ pub struct RawArray {
 }
 
 impl RawArray {
-    /// A new zero-filled anonymous array of `shape` elements of `itemsize`
-    /// bytes, with dtype descriptor `descr`. See [`Builder`](crate::Builder)
-    /// for a name, an order or permission bits.
-    ///
-    /// # Errors
-    /// [`Error::InvalidShape`] if `descr` is not a shareable dtype or names
-    /// another item size; the errors of [`Segment::create`].
-    ///
-    /// # Example
-    /// ```
-    /// use ndshare::{Order, RawArray};
-    /// let raw = RawArray::zeros("|S5", 5, &[2, 2], Order::F)?;
-    /// assert_eq!(raw.layout().strides(), &[5, 10]);
-    /// # Ok::<(), ndshare::Error>(())
-    /// ```
-    pub fn zeros(descr: &str, itemsize: usize, shape: &[usize], order: Order) -> Result<RawArray> {
-        crate::Builder::new()
-            .order(order)
-            .raw_zeros(descr, itemsize, shape)
-    }
-
     /// Wraps a mapped segment.
     ///
     /// # Example
@@ -248,24 +227,5 @@ impl RawArray {
         } else {
             Err(Error::NotFound { name: n.to_owned() })
         }
-    }
-
-    /// Turns this into a typed array, checking that `T` is the dtype.
-    ///
-    /// # Errors
-    /// [`Error::TypeMismatch`] if the descriptor or item size is not `T`'s;
-    /// [`Error::InvalidShape`] if the strides are not whole elements.
-    ///
-    /// # Example
-    /// ```
-    /// use ndshare::{Error, Order, RawArray};
-    /// let raw = RawArray::zeros("<f8", 8, &[2], Order::C)?;
-    /// assert!(matches!(raw.typed::<i64>(), Err(Error::TypeMismatch { .. })));
-    /// let raw = RawArray::zeros("<f8", 8, &[2], Order::C)?;
-    /// assert_eq!(raw.typed::<f64>()?.view().sum(), 0.0);
-    /// # Ok::<(), ndshare::Error>(())
-    /// ```
-    pub fn typed<T: crate::Element>(self) -> Result<crate::SharedArray<T>> {
-        crate::SharedArray::from_raw(self)
     }
 }

@@ -3,12 +3,8 @@
 use std::marker::PhantomData;
 use std::os::fd::AsFd;
 
-use ndarray::{
-    ArrayBase, ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Data, Dimension, IxDyn,
-    ShapeBuilder,
-};
+use ndarray::{ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder};
 
-use crate::array::builder::Builder;
 use crate::array::raw::RawArray;
 use crate::error::{Error, Result};
 use crate::format::dtype::{self, Element};
@@ -55,60 +51,6 @@ pub struct SharedArray<T: Element> {
 }
 
 impl<T: Element> SharedArray<T> {
-    /// A new zero-filled anonymous array. [`Builder`] gives it a name.
-    ///
-    /// # Errors
-    /// The errors of [`Builder::zeros`].
-    ///
-    /// # Example
-    /// ```
-    /// use ndshare::{Order, SharedArray};
-    /// let a = SharedArray::<u8>::zeros(&[480, 640, 3], Order::C)?;
-    /// assert_eq!(a.len(), 921_600);
-    /// # Ok::<(), ndshare::Error>(())
-    /// ```
-    pub fn zeros(shape: &[usize], order: Order) -> Result<SharedArray<T>> {
-        Builder::new().order(order).zeros(shape)
-    }
-
-    /// A new anonymous array holding a copy of `data`, given in the array's
-    /// memory order.
-    ///
-    /// # Errors
-    /// The errors of [`Builder::from_slice`].
-    ///
-    /// # Example
-    /// ```
-    /// use ndshare::{Order, SharedArray};
-    /// let a = SharedArray::from_slice(&[1u64, 2, 3, 4, 5, 6], &[2, 3], Order::C)?;
-    /// assert_eq!(a.view()[[1, 0]], 4);
-    /// # Ok::<(), ndshare::Error>(())
-    /// ```
-    pub fn from_slice(data: &[T], shape: &[usize], order: Order) -> Result<SharedArray<T>> {
-        Builder::new().order(order).from_slice(data, shape)
-    }
-
-    /// A new anonymous array holding a copy of an `ndarray` array.
-    ///
-    /// # Errors
-    /// The errors of [`Builder::from_array`].
-    ///
-    /// # Example
-    /// ```
-    /// use ndshare::SharedArray;
-    /// let src = ndarray::Array::linspace(0.0f64, 1.0, 5);
-    /// let a = SharedArray::from_array(&src)?;
-    /// assert_eq!(a.view(), src.into_dyn());
-    /// # Ok::<(), ndshare::Error>(())
-    /// ```
-    pub fn from_array<S, D>(src: &ArrayBase<S, D>) -> Result<SharedArray<T>>
-    where
-        S: Data<Elem = T>,
-        D: Dimension,
-    {
-        Builder::new().from_array(src)
-    }
-
     /// Maps the named array `name` for reading and writing.
     ///
     /// # Errors
@@ -432,5 +374,26 @@ impl<T: Element> SharedArray<T> {
     #[must_use]
     pub fn segment(&self) -> &Segment {
         self.raw.segment()
+    }
+}
+
+impl RawArray {
+    /// Turns this into a typed array, checking that `T` is the dtype.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] if the descriptor or item size is not `T`'s;
+    /// [`Error::InvalidShape`] if the strides are not whole elements.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Error, Order, RawArray};
+    /// let raw = RawArray::zeros("<f8", 8, &[2], Order::C)?;
+    /// assert!(matches!(raw.typed::<i64>(), Err(Error::TypeMismatch { .. })));
+    /// let raw = RawArray::zeros("<f8", 8, &[2], Order::C)?;
+    /// assert_eq!(raw.typed::<f64>()?.view().sum(), 0.0);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn typed<T: Element>(self) -> Result<SharedArray<T>> {
+        SharedArray::from_raw(self)
     }
 }

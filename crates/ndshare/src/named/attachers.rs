@@ -36,9 +36,9 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::Result;
+use crate::format::file::read_prefix;
 use crate::format::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
 use crate::liveness::ProcessStamp;
-use crate::segment::read_prefix;
 use crate::sys::{self, Mapping};
 
 /// Every access to the table is sequentially consistent: it happens once per

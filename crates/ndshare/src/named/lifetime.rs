@@ -19,129 +19,14 @@
 //! name never takes memory from a process that maps it: the kernel frees a
 //! tmpfs file's pages only when its last name, descriptor and mapping go.
 
-use std::fmt;
 use std::os::fd::AsFd;
 
 use crate::error::{Error, Result};
-use crate::format::header::{Header, ATTACHERS_SINCE_MINOR};
-use crate::named::attachers::Snapshot;
+use crate::limits::classify;
 use crate::named::name;
 use crate::named::registry::{self, Entry};
-use crate::segment;
-use crate::sys::{self, FileInfo};
-
-/// What the bookkeeping says about a named array.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// Live processes map it: `attachers` distinct ones named in the table,
-    /// `unregistered` more counted in its overflow counter.
-    InUse {
-        /// Live processes named in the attacher table.
-        attachers: usize,
-        /// Live processes that found the table full.
-        unregistered: u32,
-    },
-    /// No live process maps it, but its creator is alive: kept.
-    CreatorAlive,
-    /// Its use cannot be verified, for the reason given: kept.
-    Unverifiable(String),
-    /// No live process maps it and its creator is dead: `gc` removes it.
-    Stale,
-}
-
-impl Status {
-    /// Whether `gc` removes an array in this state.
-    #[must_use]
-    pub fn is_stale(&self) -> bool {
-        matches!(self, Status::Stale)
-    }
-
-    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`.
-    #[must_use]
-    pub fn label(&self) -> &'static str {
-        match self {
-            Status::InUse { .. } => "in use",
-            Status::CreatorAlive => "creator alive",
-            Status::Unverifiable(_) => "unverifiable",
-            Status::Stale => "stale",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Status::InUse {
-                attachers,
-                unregistered: 0,
-            } => write!(f, "in use by {attachers} live process{}", plural(*attachers)),
-            Status::InUse {
-                attachers,
-                unregistered,
-            } => write!(
-                f,
-                "in use by {attachers} registered live process{} and {unregistered} that found the attacher table full",
-                plural(*attachers)
-            ),
-            Status::CreatorAlive => f.write_str("not mapped by any live process, but its creator is alive"),
-            Status::Unverifiable(why) => write!(f, "its use cannot be verified ({why})"),
-            Status::Stale => f.write_str("stale: its creator is dead and no live process maps it"),
-        }
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "es"
-    }
-}
-
-/// Permission classes that may read a file but not write it: such users can
-/// map the array read-only, and a read-only mapping cannot register in the
-/// attacher table.
-#[must_use]
-pub fn readers_who_cannot_register(mode: u32) -> Vec<&'static str> {
-    [
-        ("its owner", 0o400, 0o200),
-        ("its group", 0o040, 0o020),
-        ("other users", 0o004, 0o002),
-    ]
-    .into_iter()
-    .filter(|&(_, r, w)| mode & r != 0 && mode & w == 0)
-    .map(|(who, _, _)| who)
-    .collect()
-}
-
-/// The status of an array from its header, file and attacher table.
-#[must_use]
-pub fn status(header: &Header, file: &FileInfo, attachers: &Snapshot) -> Status {
-    if attachers.in_use() {
-        return Status::InUse {
-            attachers: attachers.live_processes(),
-            unregistered: attachers.overflow,
-        };
-    }
-    if header.creator.is_alive() {
-        return Status::CreatorAlive;
-    }
-    if header.version_minor < ATTACHERS_SINCE_MINOR {
-        return Status::Unverifiable(format!(
-            "format 1.{} keeps no attacher table",
-            header.version_minor
-        ));
-    }
-    let blind = readers_who_cannot_register(file.mode);
-    if !blind.is_empty() {
-        return Status::Unverifiable(format!(
-            "mode {:04o} lets {} map it read-only, unregistered",
-            file.mode,
-            blind.join(" and ")
-        ));
-    }
-    Status::Stale
-}
+pub use crate::named::status::{readers_who_cannot_register, status, Status};
+use crate::sys;
 
 /// What `gc` did with one named array.
 #[derive(Debug)]
@@ -271,11 +156,7 @@ pub fn unlink_if_same(name: &str, (dev, ino): (u64, u64)) -> Result<bool> {
     let look_up = |p: &std::path::Path| match sys::path_info(p) {
         Ok(f) => Ok(Some((f.dev, f.ino) == (dev, ino))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(segment::classify(
-            e,
-            &format!("cannot look up {name:?}"),
-            Some(name),
-        )),
+        Err(e) => Err(classify(e, &format!("cannot look up {name:?}"), Some(name))),
     };
     // Most often the name is gone or names another file: leave it in place.
     if look_up(&path)? != Some(true) {
@@ -285,9 +166,8 @@ pub fn unlink_if_same(name: &str, (dev, ino): (u64, u64)) -> Result<bool> {
         return Ok(false);
     };
     if look_up(&aside)? == Some(true) {
-        sys::unlink(&aside).map_err(|e| {
-            segment::classify(e, &format!("cannot unlink {}", aside.display()), None)
-        })?;
+        sys::unlink(&aside)
+            .map_err(|e| classify(e, &format!("cannot unlink {}", aside.display()), None))?;
         return Ok(true);
     }
     sys::rename_noreplace(&aside, &path).map_err(|e| {
@@ -316,13 +196,7 @@ fn move_aside(name: &str, path: &std::path::Path) -> Result<Option<std::path::Pa
             Ok(()) => return Ok(Some(aside)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(segment::classify(
-                    e,
-                    &format!("cannot unlink {name:?}"),
-                    Some(name),
-                ))
-            }
+            Err(e) => return Err(classify(e, &format!("cannot unlink {name:?}"), Some(name))),
         }
     }
 }

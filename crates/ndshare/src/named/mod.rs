@@ -4,3 +4,4 @@ pub mod attachers;
 pub mod lifetime;
 pub mod name;
 pub mod registry;
+pub mod status;

@@ -4,11 +4,12 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::format::file::read_header;
 use crate::format::header::Header;
+use crate::limits::classify;
 use crate::named::attachers::{self, Snapshot};
-use crate::named::lifetime::{self, Status};
 use crate::named::name;
-use crate::segment::{classify, read_header};
+use crate::named::status::{self, Status};
 use crate::sys::{self, FileInfo};
 
 /// One file in the shared-memory directory that bears an ndshare name.
@@ -27,7 +28,7 @@ impl Entry {
     #[must_use]
     pub fn status(&self) -> Status {
         match (&self.header, &self.attachers) {
-            (Ok((h, f)), Some(s)) => lifetime::status(h, f, s),
+            (Ok((h, f)), Some(s)) => status::status(h, f, s),
             (Err(e), _) => Status::Unverifiable(e.to_string()),
             (Ok(_), None) => Status::Unverifiable("its attacher table could not be read".into()),
         }

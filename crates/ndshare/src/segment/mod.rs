@@ -7,9 +7,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::format::file::read_header;
 use crate::format::header::{self, Header, FLAG_NAMED, STATE_READY};
 use crate::format::layout::Layout;
-use crate::limits;
+use crate::limits::{self, classify};
 use crate::liveness::ProcessStamp;
 use crate::named::attachers::{self, Registered, Registration, Table};
 use crate::named::name;
@@ -50,21 +51,6 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// Maps an OS error to the variant a caller acts on.
-pub(crate) fn classify(err: io::Error, what: &str, name: Option<&str>) -> Error {
-    use rustix::io::Errno;
-    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
-    match (errno, name) {
-        (Some(Errno::NOENT), Some(n)) => Error::NotFound { name: n.to_owned() },
-        (Some(Errno::EXIST), Some(n)) => Error::AlreadyExists { name: n.to_owned() },
-        (Some(Errno::ACCESS | Errno::PERM), _) => Error::PermissionDenied {
-            what: what.to_owned(),
-            source: err,
-        },
-        _ => Error::io(what, err),
-    }
 }
 
 /// Why `/proc/<pid>/fd/<n>` does not exist: the process, or only its descriptor.
@@ -460,56 +446,6 @@ impl Drop for Segment {
             self.registration.release(&table);
         }
     }
-}
-
-/// Reads and checks the header of the segment behind `fd`, without mapping
-/// it: with `pread`, so a file shorter than it claims is an error, not a
-/// `SIGBUS`.
-///
-/// # Errors
-/// [`Error::Corrupt`], [`Error::VersionMismatch`], [`Error::Io`].
-///
-/// # Panics
-/// Never: the slices it converts are of checked length.
-pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
-    let file = sys::file_info(fd).map_err(|e| Error::io("fstat", e))?;
-    if !file.regular {
-        return Err(Error::Corrupt(
-            "not a regular file (a FIFO, socket or device)".into(),
-        ));
-    }
-    if file.size == 0 {
-        return Err(Error::Corrupt("the segment is empty".into()));
-    }
-    let first = read_prefix(fd, file.size.min(header::HEADER_ALIGN as u64) as usize)?;
-    let want = if first.len() >= header::offset::SHAPE {
-        let ndim = u32::from_le_bytes(first[header::offset::NDIM..][..4].try_into().expect("4"));
-        let dlen = u32::from_le_bytes(
-            first[header::offset::DTYPE_LEN..][..4]
-                .try_into()
-                .expect("4"),
-        );
-        header::header_len_for(
-            (ndim as usize).min(header::MAX_NDIM),
-            (dlen as usize).min(header::MAX_DTYPE_LEN),
-        )
-    } else {
-        0
-    };
-    let bytes = if want > first.len() && file.size > first.len() as u64 {
-        read_prefix(fd, file.size.min(want as u64) as usize)?
-    } else {
-        first
-    };
-    Ok((Header::decode(&bytes, file.size)?, file))
-}
-
-pub(crate) fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let done = sys::read_at(fd, &mut buf, 0)
-        .map_err(|e| Error::io("cannot read the segment header", e))?;
-    buf.truncate(done);
-    Ok(buf)
 }
 
 /// Removes the name of a named array. Processes that map it keep it; the

@@ -1,0 +1,120 @@
+//! What the bookkeeping says about a named array: in use, kept, or stale.
+
+use std::fmt;
+
+use crate::format::header::{Header, ATTACHERS_SINCE_MINOR};
+use crate::named::attachers::Snapshot;
+use crate::sys::FileInfo;
+
+/// What the bookkeeping says about a named array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Live processes map it: `attachers` distinct ones named in the table,
+    /// `unregistered` more counted in its overflow counter.
+    InUse {
+        /// Live processes named in the attacher table.
+        attachers: usize,
+        /// Live processes that found the table full.
+        unregistered: u32,
+    },
+    /// No live process maps it, but its creator is alive: kept.
+    CreatorAlive,
+    /// Its use cannot be verified, for the reason given: kept.
+    Unverifiable(String),
+    /// No live process maps it and its creator is dead: `gc` removes it.
+    Stale,
+}
+
+impl Status {
+    /// Whether `gc` removes an array in this state.
+    #[must_use]
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Status::Stale)
+    }
+
+    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::InUse { .. } => "in use",
+            Status::CreatorAlive => "creator alive",
+            Status::Unverifiable(_) => "unverifiable",
+            Status::Stale => "stale",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::InUse {
+                attachers,
+                unregistered: 0,
+            } => write!(f, "in use by {attachers} live process{}", plural(*attachers)),
+            Status::InUse {
+                attachers,
+                unregistered,
+            } => write!(
+                f,
+                "in use by {attachers} registered live process{} and {unregistered} that found the attacher table full",
+                plural(*attachers)
+            ),
+            Status::CreatorAlive => f.write_str("not mapped by any live process, but its creator is alive"),
+            Status::Unverifiable(why) => write!(f, "its use cannot be verified ({why})"),
+            Status::Stale => f.write_str("stale: its creator is dead and no live process maps it"),
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "es"
+    }
+}
+
+/// Permission classes that may read a file but not write it: such users can
+/// map the array read-only, and a read-only mapping cannot register in the
+/// attacher table.
+#[must_use]
+pub fn readers_who_cannot_register(mode: u32) -> Vec<&'static str> {
+    [
+        ("its owner", 0o400, 0o200),
+        ("its group", 0o040, 0o020),
+        ("other users", 0o004, 0o002),
+    ]
+    .into_iter()
+    .filter(|&(_, r, w)| mode & r != 0 && mode & w == 0)
+    .map(|(who, _, _)| who)
+    .collect()
+}
+
+/// The status of an array from its header, file and attacher table.
+#[must_use]
+pub fn status(header: &Header, file: &FileInfo, attachers: &Snapshot) -> Status {
+    if attachers.in_use() {
+        return Status::InUse {
+            attachers: attachers.live_processes(),
+            unregistered: attachers.overflow,
+        };
+    }
+    if header.creator.is_alive() {
+        return Status::CreatorAlive;
+    }
+    if header.version_minor < ATTACHERS_SINCE_MINOR {
+        return Status::Unverifiable(format!(
+            "format 1.{} keeps no attacher table",
+            header.version_minor
+        ));
+    }
+    let blind = readers_who_cannot_register(file.mode);
+    if !blind.is_empty() {
+        return Status::Unverifiable(format!(
+            "mode {:04o} lets {} map it read-only, unregistered",
+            file.mode,
+            blind.join(" and ")
+        ));
+    }
+    Status::Stale
+}
