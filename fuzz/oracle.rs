@@ -7,10 +7,10 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsFd;
 
-use ndshare::header::{self, Header};
-use ndshare::{sys, Access, Segment};
+use ndshare::format as header;
+use ndshare::Header;
+use ndshare::{Access, Segment};
 
 /// Most elements whose byte ranges are checked one by one.
 const ENUMERATE_MAX: u64 = 4096;
@@ -44,7 +44,11 @@ pub fn open(data: &[u8]) -> bool {
         Access::ReadOnly
     };
     let extra = u64::from(opts >> 1) * header::HEADER_ALIGN as u64;
-    let fd = sys::memfd("ndshare-fuzz").expect("memfd");
+    let fd = rustix::fs::memfd_create(
+        "ndshare-fuzz",
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )
+    .expect("memfd");
     let mut file = File::from(fd);
     file.write_all(contents).expect("write");
     file.set_len(contents.len() as u64 + extra)
@@ -59,7 +63,7 @@ pub fn open(data: &[u8]) -> bool {
     assert_eq!(seg.is_writable(), access == Access::ReadWrite);
     if !h.is_named() {
         assert!(
-            sys::size_is_sealed(seg.fd().as_fd()),
+            seg.is_size_sealed(),
             "an anonymous segment was mapped unsealed"
         );
     }

@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use ndshare::lifetime::{self, Outcome};
-use ndshare::registry;
+use ndshare::named::{self, Outcome};
 use ndshare::Error;
 
 use crate::args::Command;
@@ -72,7 +71,7 @@ fn print_json(ui: &mut Ui<'_>, v: &serde_json::Value) -> io::Result<()> {
 }
 
 fn list(ui: &mut Ui<'_>, json: bool) -> Result<(), Failure> {
-    let entries = registry::list()?;
+    let entries = named::list()?;
     if json {
         let all: Vec<_> = entries.iter().map(describe::entry).collect();
         print_json(ui, &serde_json::Value::Array(all))?;
@@ -83,12 +82,12 @@ fn list(ui: &mut Ui<'_>, json: bool) -> Result<(), Failure> {
 }
 
 fn info(ui: &mut Ui<'_>, name: &str, json: bool) -> Result<(), Failure> {
-    let registry::Entry {
+    let named::Entry {
         name,
         header,
         attachers,
-    } = registry::inspect(name)?;
-    let entry = registry::Entry {
+    } = named::inspect(name)?;
+    let entry = named::Entry {
         name,
         header: Ok(header?),
         attachers,
@@ -107,7 +106,7 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
     let mut said = Ok(());
     for name in names {
         // Who still maps it, to say that they keep the memory.
-        let live = registry::inspect(name)
+        let live = named::inspect(name)
             .ok()
             .and_then(|e| e.attachers)
             .map_or(0, |t| t.live_count());
@@ -130,7 +129,7 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool) -> Result<(), Failure> {
 }
 
 fn gc(ui: &mut Ui<'_>, dry_run: bool, prefix: Option<&str>, verbose: bool) -> Result<(), Failure> {
-    let verdicts = lifetime::collect_where(dry_run, |n| prefix.is_none_or(|p| n.starts_with(p)))?;
+    let verdicts = named::collect_where(dry_run, |n| prefix.is_none_or(|p| n.starts_with(p)))?;
     let (mut removed, mut bytes, mut kept) = (0usize, 0u64, 0usize);
     // As in `rm`: output that cannot be written hides no failure.
     let mut said = Ok(());

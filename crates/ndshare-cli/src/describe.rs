@@ -5,18 +5,15 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use ndshare::attachers::Snapshot;
-use ndshare::header::VERSION_MAJOR;
-use ndshare::lifetime::Status;
-use ndshare::registry::Entry;
-use ndshare::sys::FileInfo;
-use ndshare::{Header, Order};
+use ndshare::format::VERSION_MAJOR;
+use ndshare::named::{Entry, Snapshot, Status};
+use ndshare::{FileInfo, Header, Order};
 use serde_json::{json, Value};
 
 use crate::human;
 
 fn path_of(name: &str) -> Option<String> {
-    ndshare::name::path_for(name)
+    ndshare::named::path_for(name)
         .ok()
         .map(|p| p.display().to_string())
 }

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The policy (what is stale, what gc removes) is the core crate's
-//! ([`ndshare::lifetime`]); this crate parses arguments and prints.
+//! ([`ndshare::named`]); this crate parses arguments and prints.
 //! Exit codes are in [`exit`]. Errors are one line on stderr, starting with
 //! `ndshare: `.
 

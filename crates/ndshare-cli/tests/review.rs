@@ -16,7 +16,7 @@ impl Name {
     }
 
     fn exists(&self) -> bool {
-        std::path::Path::new(&format!("{}/ndshare.{}", ndshare::sys::SHM_DIR, self.0)).exists()
+        std::path::Path::new(&format!("{}/ndshare.{}", ndshare::named::SHM_DIR, self.0)).exists()
     }
 }
 
@@ -85,7 +85,7 @@ fn gc_into_a_closed_pipe_still_reports_what_it_could_not_remove() {
     let stale = Name(format!("{}-b", prefix.0));
     let layout = Layout::contiguous(&[4], 1, Order::C).expect("layout");
     drop(Segment::create(layout, "|u1", Some(&stale.0), 0o666).expect("create"));
-    let path = format!("{}/ndshare.{}", ndshare::sys::SHM_DIR, stale.0);
+    let path = format!("{}/ndshare.{}", ndshare::named::SHM_DIR, stale.0);
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(&path)

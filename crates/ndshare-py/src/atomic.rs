@@ -10,7 +10,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr::NonNull;
 
-use ndshare::atomic::{AtomicElement, Op};
+use ndshare::{AtomicElement, AtomicOp as Op};
 use ndshare::{Error, Segment};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;

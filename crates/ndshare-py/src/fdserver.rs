@@ -1,10 +1,10 @@
-//! Bindings of the descriptor server (`ndshare::fdserver`), used by
+//! Bindings of the descriptor server (`ndshare::transport::fdserver`), used by
 //! `ndshare._fdserver` for multiprocessing hand-offs.
 
 use std::os::fd::{BorrowedFd, IntoRawFd, RawFd};
 use std::time::Duration;
 
-use ndshare::fdserver::{self, Key, KEY_LEN};
+use ndshare::transport::fdserver::{self, Key, KEY_LEN};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;

@@ -136,8 +136,7 @@ impl PySegment {
         // for I/O through this borrow; an invalid number makes dup fail with
         // EBADF, which is reported.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let owned = ndshare::sys::dup(borrowed).map_err(PyErr::from)?;
-        Segment::from_fd(owned, access(readonly))
+        Segment::from_borrowed_fd(borrowed, access(readonly))
             .map(|inner| PySegment { inner })
             .map_err(to_py)
     }
@@ -290,7 +289,7 @@ impl PySegment {
         let (h, f) = (seg.header(), seg.file_info());
         let (table, status) = if h.is_named() {
             let table = seg.attachers().map_err(to_py)?;
-            let status = ndshare::lifetime::status(h, &f, &table);
+            let status = ndshare::named::Status::of(h, &f, &table);
             (Some(table), Some(status))
         } else {
             (None, None)
@@ -310,13 +309,7 @@ impl PySegment {
     /// Removes the array's name if it still names this array; returns whether
     /// it did.
     fn unlink_name(&self) -> PyResult<bool> {
-        match self.inner.name() {
-            Some(n) => {
-                let f = self.inner.file_info();
-                ndshare::lifetime::unlink_if_same(n, (f.dev, f.ino)).map_err(to_py)
-            }
-            None => Ok(false),
-        }
+        self.inner.unlink_name().map_err(to_py)
     }
 
     fn __repr__(&self) -> String {
@@ -336,7 +329,7 @@ impl PySegment {
 fn header_dict<'py>(
     py: Python<'py>,
     h: &ndshare::Header,
-    file: Option<ndshare::sys::FileInfo>,
+    file: Option<ndshare::FileInfo>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("dtype", &h.dtype)?;
@@ -347,7 +340,7 @@ fn header_dict<'py>(
     d.set_item("header_bytes", h.header_len)?;
     d.set_item(
         "format_version",
-        format!("{}.{}", ndshare::header::VERSION_MAJOR, h.version_minor),
+        format!("{}.{}", ndshare::format::VERSION_MAJOR, h.version_minor),
     )?;
     d.set_item("named", h.is_named())?;
     d.set_item("created_ns", h.created_ns)?;
@@ -399,7 +392,7 @@ fn unlink(name: &str) -> PyResult<()> {
 /// prints them (`name` and `error` only for an unreadable one).
 #[pyfunction]
 fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
-    let entries = py.detach(ndshare::registry::list).map_err(to_py)?;
+    let entries = py.detach(ndshare::named::list).map_err(to_py)?;
     entries
         .iter()
         .map(|e| to_python(py, &ndshare_cli::describe::entry(e)))
@@ -409,14 +402,12 @@ fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
 /// The named array `name` as `ndshare info --json` describes it.
 #[pyfunction]
 fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let ndshare::registry::Entry {
+    let ndshare::named::Entry {
         name,
         header,
         attachers,
-    } = py
-        .detach(|| ndshare::registry::inspect(name))
-        .map_err(to_py)?;
-    let entry = ndshare::registry::Entry {
+    } = py.detach(|| ndshare::named::inspect(name)).map_err(to_py)?;
+    let entry = ndshare::named::Entry {
         name,
         header: Ok(header.map_err(to_py)?),
         attachers,
@@ -440,8 +431,8 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("FormatError", m.py().get_type::<FormatError>())?;
     m.add("UnreachableError", m.py().get_type::<UnreachableError>())?;
-    m.add("SHM_DIR", ndshare::sys::SHM_DIR)?;
-    m.add("FORMAT_VERSION", ndshare::header::VERSION_MAJOR)?;
+    m.add("SHM_DIR", ndshare::named::SHM_DIR)?;
+    m.add("FORMAT_VERSION", ndshare::format::VERSION_MAJOR)?;
     sync::register(m)?;
     atomic::register(m)?;
     fdserver::register(m)?;

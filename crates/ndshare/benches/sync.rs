@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::atomic::Ordering;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ndshare::atomic::Op;
+use ndshare::AtomicOp as Op;
 use ndshare::{Order, SharedArray};
 
 fn locks(c: &mut Criterion) {

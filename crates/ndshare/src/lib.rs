@@ -2,10 +2,13 @@
 //!
 //! A [`Segment`] is one shared file — an anonymous memfd that can never leak,
 //! or a named file in /dev/shm — holding a versioned header
-//! ([`header`], documented in docs/format.md) and the array data. Python
+//! ([`Header`]; the bytes are in [`format`](mod@format) and docs/format.md) and the
+//! array data. Python
 //! (the `ndshare` package), Rust and C programs map the same segments.
 //!
-//! Every OS call is in [`sys`], the one platform seam.
+//! Every OS call goes through one private module, the platform seam; on a
+//! system other than Linux every operation returns an error of kind
+//! [`std::io::ErrorKind::Unsupported`].
 //!
 //! # Rust API
 //!
@@ -68,52 +71,48 @@
 //! One case is outside what ndshare can prevent: a process with write
 //! permission on a *named* array's file may truncate it (named files cannot
 //! be sealed). An access to the cut-off pages would raise `SIGBUS`; ndshare's
-//! handler ([`sys::sigbus`]) replaces each such page with zeros in this
-//! process instead, so the program goes on, but what it reads there is no
+//! handler replaces each such page with zeros in this process instead
+//! ([`truncated_pages_replaced`] counts them), so the program goes on, but
+//! what it reads there is no
 //! longer the array and what it writes there reaches nobody. Give named
 //! arrays to processes you trust with them (permission bits `0o600` by
 //! default).
 #![deny(missing_docs)]
 
 mod array;
-pub mod error;
-mod format;
+mod error;
+pub mod format;
 mod limits;
-pub mod liveness;
-mod named;
-pub mod segment;
+mod liveness;
+pub mod named;
+mod segment;
 mod sync;
-pub mod sys;
-mod transport;
-
-pub use array::{builder, raw};
-pub use format::{dtype, header, layout};
-pub use named::{attachers, lifetime, name, registry};
-pub use sync::{atomic, barrier, event, lock, owner, primitive, rwlock, wait};
-pub use transport::{fdpass, fdserver, handle};
+mod sys;
+pub mod transport;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctest;
 
+pub use array::builder::Builder;
+pub use array::raw::RawArray;
 pub use array::typed::SharedArray;
-pub use atomic::{AtomicElement, AtomicView};
-pub use barrier::Barrier;
-pub use builder::Builder;
-pub use dtype::Element;
 pub use error::{Error, Result};
-pub use event::Event;
-pub use handle::Handle;
-pub use header::Header;
-pub use layout::{Layout, Order};
+pub use format::dtype::Element;
+pub use format::header::Header;
+pub use format::layout::{Layout, Order};
 pub use liveness::ProcessStamp;
-pub use lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};
-pub use owner::Owner;
-pub use raw::RawArray;
-pub use rwlock::{RawRwLock, ReadGuard, WriteGuard};
-pub use segment::{unlink, Access, Segment};
-pub use wait::Wait;
+pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
+pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};
+pub use sync::barrier::Barrier;
+pub use sync::event::Event;
+pub use sync::lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};
+pub use sync::owner::Owner;
+pub use sync::rwlock::{RawRwLock, ReadGuard, WriteGuard};
+pub use sync::wait::Wait;
+pub use sys::{truncated_pages_replaced, FileInfo};
+pub use transport::handle::Handle;
 
 /// What several modules' unit tests share.
 #[cfg(test)]

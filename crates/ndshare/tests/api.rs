@@ -267,7 +267,7 @@ fn fd_passing_refuses_foreign_messages() {
         Err(Error::InvalidHandle(_))
     ));
     // Right bytes, no descriptor.
-    tx.write_all(&ndshare::fdpass::MAGIC).unwrap();
+    tx.write_all(&ndshare::transport::FD_MESSAGE_MAGIC).unwrap();
     match RawArray::recv(&rx, Access::ReadWrite) {
         Err(Error::InvalidHandle(msg)) => assert!(msg.contains("no descriptor"), "{msg}"),
         other => panic!("{other:?}"),

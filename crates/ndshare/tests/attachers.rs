@@ -6,10 +6,9 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::process::{Command, Stdio};
 
-use ndshare::attachers::Registered;
-use ndshare::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
-use ndshare::lifetime::{self, Outcome, Status};
-use ndshare::{registry, Access, Layout, Order, ProcessStamp, Segment};
+use ndshare::format::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
+use ndshare::named::{self, Outcome, Registered, Status};
+use ndshare::{Access, Layout, Order, ProcessStamp, Segment};
 
 mod common;
 
@@ -31,7 +30,7 @@ impl Named {
     }
 
     fn status(&self) -> Status {
-        registry::inspect(&self.0).unwrap().status()
+        named::inspect(&self.0).unwrap().status()
     }
 
     /// Writes `bytes` at `at` in the array's file, as another (possibly
@@ -68,7 +67,7 @@ fn creator_and_attachers_register_and_release() {
     let a = n.attach();
     assert_eq!(a.registered(), Registered::Slot(1));
     // A named segment that arrives by descriptor registers too.
-    let b = Segment::from_fd(ndshare::sys::dup(a.fd()).unwrap(), Access::ReadOnly).unwrap();
+    let b = Segment::from_borrowed_fd(a.fd(), Access::ReadOnly).unwrap();
     assert_eq!(b.registered(), Registered::Slot(2));
 
     let t = creator.attachers().unwrap();
@@ -98,7 +97,7 @@ fn creator_and_attachers_register_and_release() {
     assert_eq!(slots, vec![0, 2]);
     drop(b);
     drop(creator);
-    assert!(registry::inspect(&n.0)
+    assert!(named::inspect(&n.0)
         .unwrap()
         .attachers
         .unwrap()
@@ -218,14 +217,14 @@ fn reused_pids_count_as_dead_and_their_slots_are_reclaimed() {
     n.poke(offset::CREATOR_START, &(me.start_ticks + 1).to_le_bytes());
     assert_eq!(n.status(), Status::Stale);
 
-    let dry = lifetime::collect_where(true, |x| x == n.0).unwrap();
+    let dry = named::collect_where(true, |x| x == n.0).unwrap();
     assert_eq!(dry.len(), 1);
     assert!(matches!(dry[0].outcome, Outcome::WouldRemove));
-    assert!(registry::inspect(&n.0).is_ok());
-    let done = lifetime::collect_where(false, |x| x == n.0).unwrap();
+    assert!(named::inspect(&n.0).is_ok());
+    let done = named::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(done[0].outcome, Outcome::Removed), "{:?}", done[0]);
     assert!(matches!(
-        registry::inspect(&n.0),
+        named::inspect(&n.0),
         Err(ndshare::Error::NotFound { .. })
     ));
 }
@@ -265,9 +264,9 @@ fn a_raised_overflow_counter_keeps_the_array() {
             unregistered: 1
         }
     );
-    let kept = lifetime::collect_where(false, |x| x == n.0).unwrap();
+    let kept = named::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(kept[0].outcome, Outcome::Kept));
-    assert!(registry::inspect(&n.0).is_ok());
+    assert!(named::inspect(&n.0).is_ok());
 }
 
 #[test]
@@ -289,7 +288,7 @@ fn doubtful_arrays_are_kept() {
     // Corrupt: unreadable header.
     n.poke(offset::MAGIC, b"XXXXXXXX");
     assert!(matches!(n.status(), Status::Unverifiable(ref why) if why.contains("magic")));
-    let kept = lifetime::collect_where(false, |x| x == n.0).unwrap();
+    let kept = named::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(kept[0].outcome, Outcome::Kept));
 }
 
@@ -300,11 +299,11 @@ fn unlink_if_same_spares_a_new_array_of_the_same_name() {
     let old_id = (old.file_info().dev, old.file_info().ino);
     ndshare::unlink(&n.0).unwrap();
     let new = n.create();
-    assert!(!lifetime::unlink_if_same(&n.0, old_id).unwrap());
-    assert!(registry::inspect(&n.0).is_ok());
+    assert!(!named::unlink_if_same(&n.0, old_id).unwrap());
+    assert!(named::inspect(&n.0).is_ok());
     let new_id = (new.file_info().dev, new.file_info().ino);
-    assert!(lifetime::unlink_if_same(&n.0, new_id).unwrap());
-    assert!(!lifetime::unlink_if_same(&n.0, new_id).unwrap());
+    assert!(named::unlink_if_same(&n.0, new_id).unwrap());
+    assert!(!named::unlink_if_same(&n.0, new_id).unwrap());
 }
 
 /// Run as a separate process by `a_killed_attacher_is_seen_dead`: attaches
@@ -370,7 +369,7 @@ fn a_killed_attacher_is_seen_dead() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let t = registry::inspect(&n.0).unwrap().attachers.unwrap();
+    let t = named::inspect(&n.0).unwrap().attachers.unwrap();
     let seen: Vec<_> = t
         .attachers
         .iter()

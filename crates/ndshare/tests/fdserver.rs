@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-use ndshare::fdserver::{self, Key, KEY_LEN};
+use ndshare::transport::fdserver::{self, Key, KEY_LEN};
 use ndshare::Error;
 
 mod common;

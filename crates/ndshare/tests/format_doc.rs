@@ -3,10 +3,9 @@
 //! but the documented table gives the header the crate decodes.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 
-use ndshare::header::{self, offset};
+use ndshare::format::{self as header, offset};
 use ndshare::{Builder, Order};
 
 mod common;
@@ -189,7 +188,7 @@ fn a_segment_read_by_the_documented_table_matches_the_decoder() {
     a.unlink().unwrap();
     // The file as any other program sees it, read by offsets from the doc.
     let fd = a.segment().fd();
-    let len = ndshare::sys::file_info(fd.as_fd()).unwrap().size as usize;
+    let len = a.segment().file_info().size as usize;
     let mut file = vec![0u8; len];
     std::fs::File::from(fd.try_clone_to_owned().unwrap())
         .read_exact_at(&mut file, 0)

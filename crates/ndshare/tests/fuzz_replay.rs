@@ -7,7 +7,8 @@ mod oracle;
 
 use std::path::PathBuf;
 
-use ndshare::header::{self, Header};
+use ndshare::format as header;
+use ndshare::Header;
 use ndshare::{Layout, Order, ProcessStamp};
 use proptest::prelude::*;
 

@@ -8,8 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
-use ndshare::header::{self, Header};
-use ndshare::{sys, Access, Error, Layout, Order, ProcessStamp, Segment};
+use ndshare::format as header;
+use ndshare::{Access, Error, Header, Layout, Order, ProcessStamp, Segment};
 
 mod common;
 use common::{unique_name as unique, Name};
@@ -27,7 +27,7 @@ fn cutting() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn path(name: &str) -> String {
-    format!("{}/ndshare.{name}", sys::SHM_DIR)
+    format!("{}/ndshare.{name}", ndshare::named::SHM_DIR)
 }
 
 /// A complete anonymous segment (header ready, data zero) in `file`.
@@ -72,10 +72,7 @@ fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
     // SAFETY: the data region is 16 KiB, writable in `creator`.
     unsafe { std::ptr::write_bytes(creator.data_ptr(), 0xab, creator.data_len()) };
     assert!(data_bytes(&reader).iter().all(|&b| b == 0xab));
-    assert!(
-        !sys::size_is_sealed(creator.fd()),
-        "a named file cannot be sealed"
-    );
+    assert!(!creator.is_size_sealed(), "a named file cannot be sealed");
 
     // Another opener cuts the file to its header and one data page.
     let header_len = creator.header().header_len;
@@ -86,7 +83,7 @@ fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
         .set_len(header_len + 4096)
         .unwrap();
 
-    let before = sys::sigbus::pages_replaced();
+    let before = ndshare::truncated_pages_replaced();
     let seen = data_bytes(&reader).to_vec();
     assert_eq!(
         &seen[..4096],
@@ -98,7 +95,7 @@ fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
         &[0u8; 3 * 4096][..],
         "pages cut off read as zeros"
     );
-    assert_eq!(sys::sigbus::pages_replaced() - before, 3);
+    assert_eq!(ndshare::truncated_pages_replaced() - before, 3);
 
     // The writer keeps writing past the end: harmless, and private.
     // SAFETY: in the mapping, which is writable in `creator`.
@@ -131,14 +128,14 @@ fn a_named_file_truncated_under_its_mappings_reads_as_zeros() {
 
 #[test]
 fn an_unsealed_anonymous_segment_is_sealed_on_arrival() {
-    let mut file = File::from(sys::memfd("elsewhere").unwrap());
+    let mut file = File::from(common::memfd("elsewhere"));
     let h = write_segment(&mut file, &[10]);
     let fd = OwnedFd::from(file);
-    assert!(!sys::size_is_sealed(fd.as_fd()));
+    assert!(!common::size_is_sealed(fd.as_fd()));
     let dup = fd.try_clone().unwrap();
     let seg = Segment::from_fd(fd, Access::ReadWrite).unwrap();
     assert_eq!(seg.data_len() as u64, h.data_len);
-    assert!(sys::size_is_sealed(seg.fd()));
+    assert!(seg.is_size_sealed());
     // The sender's copy of the descriptor cannot shrink it any more.
     let err = File::from(dup).set_len(100).unwrap_err();
     assert_eq!(
@@ -160,7 +157,7 @@ fn an_anonymous_segment_that_cannot_be_sealed_is_refused() {
     );
 
     // Sealable, but reached through a read-only descriptor.
-    let mut file = File::from(sys::memfd("read-only").unwrap());
+    let mut file = File::from(common::memfd("read-only"));
     write_segment(&mut file, &[10]);
     let ro = File::open(format!(
         "/proc/self/fd/{}",
@@ -190,7 +187,7 @@ fn a_fifo_under_an_ndshare_name_hangs_nobody() {
     let n = name.clone();
     std::thread::spawn(move || {
         let attach = Segment::attach(&n, Access::ReadOnly).map(|_| ());
-        let listed = ndshare::registry::list()
+        let listed = ndshare::named::list()
             .unwrap()
             .into_iter()
             .find(|e| e.name == n)
@@ -256,7 +253,7 @@ fn a_header_rewritten_while_attached_changes_no_view() {
 #[test]
 fn a_segment_larger_than_the_machine_is_refused_before_any_allocation() {
     let pib = Layout::contiguous(&[1 << 47], 8, Order::C).unwrap();
-    assert!(1u64 << 50 > sys::memory_total());
+    assert!(1u64 << 50 > common::memory_total());
     let err = Segment::create(pib, "<f8", None, 0o600).unwrap_err();
     assert!(
         matches!(&err, Error::OutOfMemory { hint, .. } if hint.contains("RAM and swap")),

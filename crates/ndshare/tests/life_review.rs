@@ -53,7 +53,7 @@ fn unlink_if_same_never_removes_a_replacement() {
             std::thread::yield_now();
         }
         let mut calls = 0u32;
-        while !ndshare::lifetime::unlink_if_same(&name.0, target).expect("unlink_if_same") {
+        while !ndshare::named::unlink_if_same(&name.0, target).expect("unlink_if_same") {
             calls += 1;
             assert!(calls < 1_000_000, "F1 never removed");
         }

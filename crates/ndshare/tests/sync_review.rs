@@ -160,7 +160,7 @@ fn a_lock_taken_without_descriptors_is_released_by_its_holder() {
 /// take the lock while that reader read.
 #[test]
 fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
-    const HELPERS: usize = ndshare::rwlock::READER_SLOTS;
+    const HELPERS: usize = ndshare::RawRwLock::READER_SLOTS;
     let seg = Arc::new(segment());
     let mine = seg.read_lock().unwrap();
     let helpers = Readers::hold(&seg, HELPERS);
@@ -189,7 +189,7 @@ fn a_read_guard_dropped_in_a_forked_child_leaves_the_readers_alone() {
 /// count away (before the fix it could, whenever the count was not zero).
 #[test]
 fn only_overflow_readers_leave_the_overflow_count() {
-    const SLOTS: usize = ndshare::rwlock::READER_SLOTS;
+    const SLOTS: usize = ndshare::RawRwLock::READER_SLOTS;
     let seg = Arc::new(segment());
     let readers = Readers::hold(&seg, SLOTS + 1);
     let rw = seg.raw_rwlock().unwrap();
@@ -246,7 +246,9 @@ fn a_set_followed_by_a_clear_still_wakes_every_waiter() {
 /// instant").
 #[test]
 fn waiting_for_offers_with_an_unbounded_timeout_does_not_panic() {
-    assert!(ndshare::fdserver::wait_until_taken(Duration::MAX));
+    assert!(ndshare::transport::fdserver::wait_until_taken(
+        Duration::MAX
+    ));
 }
 
 /// A process that maps a named array while it cannot read its own start

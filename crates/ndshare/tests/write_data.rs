@@ -23,7 +23,7 @@ fn data(seg: &Segment) -> Vec<u8> {
 #[test]
 fn written_bytes_appear_in_this_and_another_mapping() {
     let seg = bytes(&[3, 5000]);
-    let other = Segment::from_fd(ndshare::sys::dup(seg.fd()).unwrap(), Access::ReadWrite).unwrap();
+    let other = Segment::from_borrowed_fd(seg.fd(), Access::ReadWrite).unwrap();
     let src: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
     seg.write_data(3000, &src).unwrap();
     let mut want = vec![0u8; 15000];

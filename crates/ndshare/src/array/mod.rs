@@ -1,5 +1,5 @@
 //! The arrays over a segment: typed, raw, and the builder that makes them.
 
-pub mod builder;
-pub mod raw;
-pub mod typed;
+pub(crate) mod builder;
+pub(crate) mod raw;
+pub(crate) mod typed;

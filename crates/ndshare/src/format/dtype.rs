@@ -59,7 +59,7 @@ element! {
 ///
 /// # Example
 /// ```
-/// use ndshare::dtype::itemsize_of;
+/// use ndshare::format::itemsize_of;
 /// assert_eq!(itemsize_of("<f4")?, Some(4));
 /// assert_eq!(itemsize_of("<U3")?, Some(12));
 /// assert_eq!(itemsize_of("<M8[ns]")?, Some(8));

@@ -29,7 +29,7 @@ pub const VERSION_MAJOR: u16 = 1;
 ///
 /// - 1.0: the first format.
 /// - 1.1: processes that map a named array register in the attacher table
-///   ([`crate::named::attachers`]) and count overflows in `ATTACH_OVERFLOW`.
+///   (the table of processes that map it, [`named::Snapshot`](crate::named::Snapshot)) and count overflows in `ATTACH_OVERFLOW`.
 pub const VERSION_MINOR: u16 = 1;
 
 /// `state`: the creator is still writing the header.
@@ -200,7 +200,7 @@ impl Header {
     }
 
     /// The header bytes, `state` left at `STATE_INIT`: the caller copies them
-    /// in and then publishes `STATE_READY` (see [`crate::segment`]).
+    /// in and then publishes `STATE_READY` (see [`Segment::create`](crate::Segment::create)).
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; self.header_len as usize];

@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::limits::classify;
 use crate::named::name;
 use crate::named::registry::{self, Entry};
-pub use crate::named::status::{readers_who_cannot_register, status, Status};
+use crate::named::status::Status;
 use crate::sys;
 
 /// What `gc` did with one named array.
@@ -198,23 +198,5 @@ fn move_aside(name: &str, path: &std::path::Path) -> Result<Option<std::path::Pa
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(classify(e, &format!("cannot unlink {name:?}"), Some(name))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_that_allow_unregistered_readers() {
-        assert!(readers_who_cannot_register(0o600).is_empty());
-        assert!(readers_who_cannot_register(0o666).is_empty());
-        assert!(readers_who_cannot_register(0o200).is_empty());
-        assert_eq!(
-            readers_who_cannot_register(0o644),
-            vec!["its group", "other users"]
-        );
-        assert_eq!(readers_who_cannot_register(0o400), vec!["its owner"]);
-        assert_eq!(readers_who_cannot_register(0o604), vec!["other users"]);
     }
 }

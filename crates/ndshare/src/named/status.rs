@@ -26,6 +26,12 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status of an array from its header, file and attacher table.
+    #[must_use]
+    pub fn of(header: &Header, file: &FileInfo, attachers: &Snapshot) -> Status {
+        status(header, file, attachers)
+    }
+
     /// Whether `gc` removes an array in this state.
     #[must_use]
     pub fn is_stale(&self) -> bool {
@@ -117,4 +123,22 @@ pub fn status(header: &Header, file: &FileInfo, attachers: &Snapshot) -> Status 
         ));
     }
     Status::Stale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_that_allow_unregistered_readers() {
+        assert!(readers_who_cannot_register(0o600).is_empty());
+        assert!(readers_who_cannot_register(0o666).is_empty());
+        assert!(readers_who_cannot_register(0o200).is_empty());
+        assert_eq!(
+            readers_who_cannot_register(0o644),
+            vec!["its group", "other users"]
+        );
+        assert_eq!(readers_who_cannot_register(0o400), vec!["its owner"]);
+        assert_eq!(readers_who_cannot_register(0o604), vec!["other users"]);
+    }
 }

@@ -13,8 +13,9 @@ use crate::format::layout::Layout;
 use crate::limits::{self, classify};
 use crate::liveness::ProcessStamp;
 use crate::named::attachers::{self, Registered, Registration, Table};
-use crate::named::name;
-mod sealing;
+use crate::named::status::Status;
+use crate::named::{lifetime, name};
+pub(crate) mod sealing;
 use crate::sys::{self, FileInfo, Mapping};
 
 /// How a segment is mapped.
@@ -204,6 +205,18 @@ impl Segment {
         }
         seg.name = Some(name.to_owned());
         Ok(seg)
+    }
+
+    /// Maps the segment behind a descriptor that the caller keeps (and
+    /// closes): the segment holds a duplicate of it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the descriptor cannot be duplicated (e.g. it is not
+    /// open); the errors of [`Segment::from_fd`].
+    pub fn from_borrowed_fd(fd: BorrowedFd<'_>, access: Access) -> Result<Segment> {
+        let owned = sys::dup(fd)
+            .map_err(|e| limits::open_failed(e, "cannot duplicate the descriptor", None))?;
+        Segment::from_fd(owned, access)
     }
 
     /// Maps the segment behind an open descriptor, taking ownership of it.
@@ -426,6 +439,40 @@ impl Segment {
     /// [`Error::Io`] if the segment cannot be read.
     pub fn attachers(&self) -> Result<attachers::Snapshot> {
         attachers::read(self.fd())
+    }
+
+    /// What the lifetime bookkeeping says about this named array now (in
+    /// use, kept, or stale); `None` for an anonymous segment.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the attacher table cannot be read.
+    pub fn status(&self) -> Result<Option<Status>> {
+        if !self.header.is_named() {
+            return Ok(None);
+        }
+        let table = self.attachers()?;
+        Ok(Some(Status::of(&self.header, &self.file, &table)))
+    }
+
+    /// Removes this array's name if the name still leads to this very
+    /// segment (not to another array made under the same name since); returns
+    /// whether it did. An anonymous segment has no name to remove.
+    ///
+    /// # Errors
+    /// [`Error::PermissionDenied`], or [`Error::Io`] if the directory cannot
+    /// be changed.
+    pub fn unlink_name(&self) -> Result<bool> {
+        match &self.name {
+            Some(n) => lifetime::unlink_if_same(n, (self.file.dev, self.file.ino)),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether the segment's size is sealed against shrinking (anonymous
+    /// segments are; named files cannot be sealed).
+    #[must_use]
+    pub fn is_size_sealed(&self) -> bool {
+        sys::size_is_sealed(self.fd())
     }
 
     /// Registers the calling process as an attacher of a named segment it

@@ -60,7 +60,7 @@ pub trait AtomicElement: Element + Ord + sealed::Sealed {
     /// # Example
     /// ```
     /// use std::sync::atomic::Ordering;
-    /// use ndshare::atomic::AtomicElement;
+    /// use ndshare::AtomicElement;
     /// let mut x = 5i64;
     /// // SAFETY: a live, aligned, exclusively borrowed element.
     /// let a = unsafe { i64::atomic_at(&mut x) };
@@ -145,7 +145,7 @@ impl Segment {
     /// let seg = Segment::create(Layout::contiguous(&[2, 3], 8, Order::C)?, "<u8", None, 0o600)?;
     /// let counts = seg.atomics::<u64>()?;
     /// counts.at(&[1, -1])?.fetch_add(5, Ordering::SeqCst);
-    /// counts.apply(ndshare::atomic::Op::Add, &[&[1, 1, 0], &[2, 2, 0]], &[1], None)?;
+    /// counts.apply(ndshare::AtomicOp::Add, &[&[1, 1, 0], &[2, 2, 0]], &[1], None)?;
     /// assert_eq!(counts.at(&[1, 2])?.load(Ordering::SeqCst), 7);
     /// assert_eq!(counts.at(&[0, 0])?.load(Ordering::SeqCst), 1);
     /// # Ok::<(), ndshare::Error>(())

@@ -1,10 +1,10 @@
 //! Process-shared synchronisation in segments: locks, barriers, events, atomics.
 
-pub mod atomic;
-pub mod barrier;
-pub mod event;
-pub mod lock;
-pub mod owner;
-pub mod primitive;
-pub mod rwlock;
-pub mod wait;
+pub(crate) mod atomic;
+pub(crate) mod barrier;
+pub(crate) mod event;
+pub(crate) mod lock;
+pub(crate) mod owner;
+pub(crate) mod primitive;
+pub(crate) mod rwlock;
+pub(crate) mod wait;

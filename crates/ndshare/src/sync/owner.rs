@@ -32,7 +32,7 @@ pub struct Owner {
     /// share the lock.
     pub tid: u32,
     /// The thread's start time (clock ticks since boot, field 22 of
-    /// `/proc/<tid>/stat`) modulo 2^32; [`UNKNOWN_START`] if the owner could
+    /// `/proc/<tid>/stat`) modulo 2^32; 0 if the owner could
     /// not read it.
     pub start: u32,
 }

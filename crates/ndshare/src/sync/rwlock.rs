@@ -82,6 +82,10 @@ pub struct RawRwLock {
 const _: () = assert!(size_of::<RawRwLock>() == 64);
 
 impl RawRwLock {
+    /// How many readers the lock tracks by owner, to recover their share
+    /// when they die; more readers still share the lock, uncounted by name.
+    pub const READER_SLOTS: usize = READER_SLOTS;
+
     /// The read/write lock whose 64-byte area is at `ptr`.
     ///
     /// # Safety

@@ -76,7 +76,7 @@ impl<'a> Wait<'a> {
     }
 
     /// Runs `check` after every sleep that a signal interrupted or that
-    /// lasted [`POLL_INTERVAL`]; when it returns `false` the wait ends with
+    /// lasted the poll interval (50 ms); when it returns `false` the wait ends with
     /// [`Error::Interrupted`]. The Python bindings check for signals there,
     /// so that Ctrl-C stops a blocked wait.
     #[must_use]

@@ -353,12 +353,6 @@ impl Mapping {
         self.len
     }
 
-    /// Whether the mapping is empty (never: mappings are at least a page).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Makes `[offset, len)` of the mapping read-only.
     pub fn protect_read_only_from(&self, offset: usize) -> io::Result<()> {
         if offset >= self.len {

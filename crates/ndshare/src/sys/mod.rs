@@ -18,6 +18,18 @@ pub mod sigbus;
 
 pub use imp::*;
 
+/// How many pages of named arrays cut short under a mapping ndshare has
+/// replaced with zeros in this process: each one is an access that would
+/// otherwise have been a fatal `SIGBUS` (see the crate documentation,
+/// "Sharing and soundness").
+#[must_use]
+pub fn truncated_pages_replaced() -> u64 {
+    #[cfg(target_os = "linux")]
+    return sigbus::pages_replaced();
+    #[cfg(not(target_os = "linux"))]
+    return 0;
+}
+
 /// What `fstat` tells about an open segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileInfo {

@@ -1,5 +1,9 @@
-//! Reaching an array from another process: handles and descriptor passing.
+//! Reaching an array from another process: [`Handle`](crate::Handle)s that
+//! locate it, descriptors passed over Unix sockets, and the descriptor server
+//! ([`fdserver`]) that hands a descriptor to a process that asks with a key.
 
-pub mod fdpass;
+pub(crate) mod fdpass;
 pub mod fdserver;
-pub mod handle;
+pub(crate) mod handle;
+
+pub use fdpass::MAGIC as FD_MESSAGE_MAGIC;

@@ -32,7 +32,7 @@ impl Name {
 
     /// Where the name lives in `/dev/shm`.
     pub fn path(&self) -> String {
-        format!("{}/ndshare.{}", ndshare::sys::SHM_DIR, self.0)
+        format!("{}/ndshare.{}", ndshare::named::SHM_DIR, self.0)
     }
 }
 
@@ -78,4 +78,23 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A new memfd that may be sealed, as ndshare makes them, but made here: a
+/// descriptor "from elsewhere".
+pub fn memfd(label: &str) -> std::os::fd::OwnedFd {
+    use rustix::fs::MemfdFlags;
+    rustix::fs::memfd_create(label, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .expect("memfd_create")
+}
+
+/// Whether the file behind `fd` is sealed against shrinking.
+pub fn size_is_sealed(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(rustix::fs::SealFlags::SHRINK))
+}
+
+/// RAM and swap of this machine, in bytes.
+pub fn memory_total() -> u64 {
+    let si = rustix::system::sysinfo();
+    (si.totalram as u64 + si.totalswap as u64) * u64::from(si.mem_unit.max(1))
 }
