@@ -1,5 +1,5 @@
-//! Races and corner cases of the locks, the event and the descriptor server,
-//! each one a defect found in review: every test here failed before its fix.
+//! Races and corner cases of the locks, the event and the descriptor server:
+//! every test here failed before its fix.
 //! Real threads and forked processes, no stand-ins.
 
 use std::fs::File;
