@@ -16,6 +16,8 @@ __all__ = [
     "ArrayLock",
     "BarrierHandle",
     "EventHandle",
+    "SegmentBarrier",
+    "SegmentEvent",
     "LockOwnerDied",
     "atomic_one",
     "atomic_many",
@@ -118,10 +120,10 @@ class ArrayLock:
     ) -> bool: ...
 
 @final
-class BarrierHandle:
+class SegmentBarrier:
     """The operations of a barrier segment."""
 
-    def __new__(cls, segment: Segment) -> BarrierHandle: ...
+    def __new__(cls, segment: Segment) -> SegmentBarrier: ...
     @staticmethod
     def create_segment(parties: int) -> Segment: ...
     def wait(self, timeout: Optional[float] = None) -> int: ...
@@ -131,16 +133,20 @@ class BarrierHandle:
     def n_waiting(self) -> int: ...
 
 @final
-class EventHandle:
+class SegmentEvent:
     """The operations of an event segment."""
 
-    def __new__(cls, segment: Segment) -> EventHandle: ...
+    def __new__(cls, segment: Segment) -> SegmentEvent: ...
     @staticmethod
     def create_segment() -> Segment: ...
     def set(self) -> None: ...
     def clear(self) -> None: ...
     def is_set(self) -> bool: ...
     def wait(self, timeout: Optional[float] = None) -> bool: ...
+
+# The names the two classes above had before.
+BarrierHandle = SegmentBarrier
+EventHandle = SegmentEvent
 
 # crates/ndshare-py/src/atomic.rs
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _pickling
 from ._array import SharedArray, view_of_segment
-from ._ndshare import BarrierHandle, EventHandle, LockOwnerDied, Segment
+from ._ndshare import LockOwnerDied, Segment, SegmentBarrier, SegmentEvent
 
 __all__ = ["Barrier", "Event", "LockOwnerDied"]
 
@@ -51,31 +51,31 @@ class Barrier:
     leaves the others waiting, so give waits a timeout where that matters.
     """
 
-    __slots__ = ("_array", "_handle")
+    __slots__ = ("_array", "_ops")
 
     def __init__(self, parties: int) -> None:
         n = operator.index(parties)
         if not 1 <= n < 2**32:
             raise ValueError(f"parties must be between 1 and 2**32 - 1, not {parties!r}")
-        seg = BarrierHandle.create_segment(n)
+        seg = SegmentBarrier.create_segment(n)
         self._array = _words(seg)
-        self._handle = BarrierHandle(seg)
+        self._ops = SegmentBarrier(seg)
 
     def wait(self, timeout: Optional[float] = None) -> int:
         """Waits for the round to fill; returns this caller's arrival index
         (0 for the first, ``parties - 1`` for the last). ``TimeoutError``
         after ``timeout`` seconds. Releases the GIL while it waits."""
-        return int(self._handle.wait(timeout))
+        return int(self._ops.wait(timeout))
 
     @property
     def parties(self) -> int:
         """How many callers each round waits for."""
-        return int(self._handle.parties)
+        return int(self._ops.parties)
 
     @property
     def n_waiting(self) -> int:
         """How many callers wait in the current round."""
-        return int(self._handle.n_waiting)
+        return int(self._ops.n_waiting)
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_barrier, (self._array,))
@@ -92,7 +92,7 @@ class Barrier:
 def _rebuild_barrier(array: SharedArray) -> Barrier:
     b = Barrier.__new__(Barrier)
     b._array = array
-    b._handle = BarrierHandle(_segment_of(array))
+    b._ops = SegmentBarrier(_segment_of(array))
     return b
 
 
@@ -107,29 +107,29 @@ class Event:
     True
     """
 
-    __slots__ = ("_array", "_handle")
+    __slots__ = ("_array", "_ops")
 
     def __init__(self) -> None:
-        seg = EventHandle.create_segment()
+        seg = SegmentEvent.create_segment()
         self._array = _words(seg)
-        self._handle = EventHandle(seg)
+        self._ops = SegmentEvent(seg)
 
     def set(self) -> None:
         """Sets the flag; every waiter wakes."""
-        self._handle.set()
+        self._ops.set()
 
     def clear(self) -> None:
         """Clears the flag."""
-        self._handle.clear()
+        self._ops.clear()
 
     def is_set(self) -> bool:
         """Whether the flag is set."""
-        return bool(self._handle.is_set())
+        return bool(self._ops.is_set())
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Waits until the flag is set: ``True``; ``False`` if ``timeout``
         seconds passed first. Releases the GIL while it waits."""
-        return bool(self._handle.wait(timeout))
+        return bool(self._ops.wait(timeout))
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_event, (self._array,))
@@ -146,5 +146,5 @@ class Event:
 def _rebuild_event(array: SharedArray) -> Event:
     e = Event.__new__(Event)
     e._array = array
-    e._handle = EventHandle(_segment_of(array))
+    e._ops = SegmentEvent(_segment_of(array))
     return e

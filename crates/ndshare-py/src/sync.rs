@@ -294,7 +294,7 @@ impl PyArrayLock {
 }
 
 /// The Rust side of `ndshare.Barrier`: a barrier segment's operations.
-#[pyclass(frozen, module = "ndshare._ndshare", name = "BarrierHandle")]
+#[pyclass(frozen, module = "ndshare._ndshare", name = "SegmentBarrier")]
 pub(crate) struct PyBarrier {
     seg: Py<PySegment>,
     parties: u32,
@@ -349,7 +349,7 @@ impl PyBarrier {
 }
 
 /// The Rust side of `ndshare.Event`: an event segment's operations.
-#[pyclass(frozen, module = "ndshare._ndshare", name = "EventHandle")]
+#[pyclass(frozen, module = "ndshare._ndshare", name = "SegmentEvent")]
 pub(crate) struct PyEvent {
     seg: Py<PySegment>,
 }
@@ -411,6 +411,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyArrayLock>()?;
     m.add_class::<PyBarrier>()?;
     m.add_class::<PyEvent>()?;
+    // The names these classes had before; kept so that code importing them
+    // from `ndshare._ndshare` goes on working.
+    m.add("BarrierHandle", m.getattr("SegmentBarrier")?)?;
+    m.add("EventHandle", m.getattr("SegmentEvent")?)?;
     m.add("LockOwnerDied", m.py().get_type::<LockOwnerDied>())?;
     Ok(())
 }
