@@ -117,11 +117,15 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
-lint: build ## clippy, rustfmt --check, mypy --strict, stubtest.
+lint: build check-unsupported ## clippy, rustfmt --check, mypy --strict, stubtest, the unsupported backend.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest ndshare._ndshare
+
+.PHONY: check-unsupported
+check-unsupported: ## Check that the core compiles with the backend for systems other than Linux.
+	CARGO_TARGET_DIR=target/unsupported RUSTFLAGS='--cfg ndshare_unsupported -D warnings' $(CARGO) check -p ndshare --quiet
 
 .PHONY: lock
 lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate updates only).

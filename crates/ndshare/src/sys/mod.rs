@@ -3,17 +3,21 @@
 //! One backend is chosen here, in one line, as memmap2 does. Each backend has
 //! the same signatures; `unsupported.rs` returns [`io::ErrorKind::Unsupported`]
 //! everywhere so that the crate still builds on other systems and says why it
-//! cannot work there.
+//! cannot work there. To check on Linux that it still compiles, build with
+//! `RUSTFLAGS='--cfg ndshare_unsupported'` (`make check-unsupported`).
 //!
 //! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-#[cfg_attr(target_os = "linux", path = "linux.rs")]
-#[cfg_attr(not(target_os = "linux"), path = "unsupported.rs")]
+#[cfg_attr(all(target_os = "linux", not(ndshare_unsupported)), path = "linux.rs")]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    path = "unsupported.rs"
+)]
 mod imp;
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(ndshare_unsupported)))]
 pub mod sigbus;
 
 pub use imp::*;
@@ -24,9 +28,9 @@ pub use imp::*;
 /// "Sharing and soundness").
 #[must_use]
 pub fn truncated_pages_replaced() -> u64 {
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(ndshare_unsupported)))]
     return sigbus::pages_replaced();
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", not(ndshare_unsupported))))]
     return 0;
 }
 
@@ -58,6 +62,10 @@ pub struct TaskStat {
 
 /// How a [`futex_wait`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    allow(dead_code, reason = "the unsupported backend never waits")
+)]
 pub enum FutexWake {
     /// Woken by [`futex_wake`] (or spuriously).
     Woken,

@@ -21,12 +21,6 @@ fn unsupported<T>() -> io::Result<T> {
     ))
 }
 
-/// The page size.
-#[must_use]
-pub fn page_size() -> usize {
-    4096
-}
-
 /// Unsupported.
 pub fn file_info(_: BorrowedFd<'_>) -> io::Result<FileInfo> {
     unsupported()
@@ -112,11 +106,6 @@ impl Mapping {
     /// Unreachable: no `Mapping` exists.
     #[must_use]
     pub fn len(&self) -> usize {
-        match self._never {}
-    }
-    /// Unreachable: no `Mapping` exists.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
         match self._never {}
     }
     /// Unreachable: no `Mapping` exists.
