@@ -71,9 +71,9 @@ def register() -> None:
 
     def pickle_by_reference(x: Any, context: Optional[Dict[str, Any]] = None) -> Tuple[Dict[str, Any], List[Any]]:
         with by_reference():
-            return pickle_dumps(x, context=context)  # type: ignore[no-any-return]
+            return pickle_dumps(x, context=context)  # type: ignore[no-any-return,no-untyped-call]
 
-    register_serialization_family("pickle", pickle_by_reference, pickle_loads)
+    register_serialization_family("pickle", pickle_by_reference, pickle_loads)  # type: ignore[no-untyped-call]
 
 
 def install() -> None:

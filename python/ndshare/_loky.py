@@ -15,6 +15,7 @@ soon as it is loaded, without ``import ndshare`` importing either.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any, Iterator, Tuple, Type
 
@@ -58,4 +59,4 @@ def install() -> None:
     """Registers with each copy of loky now if it is loaded, else as soon as
     it is. Called once by ``import ndshare``."""
     for module in _TARGETS:
-        _onimport.when_imported(module, lambda module=module: _register_with(module))
+        _onimport.when_imported(module, functools.partial(_register_with, module))
