@@ -6,7 +6,6 @@ inside ``ndshare.by_reference()``."""
 
 from __future__ import annotations
 
-import copy
 import gc
 import multiprocessing as mp
 import multiprocessing.connection

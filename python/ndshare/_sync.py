@@ -81,6 +81,9 @@ class Barrier:
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_barrier, (_pickling.Reference(self._array),))
 
+    def __copy__(self) -> "Barrier":
+        return self
+
     def __deepcopy__(self, memo: Any) -> "Barrier":
         # A copy is the same primitive, as a pickled one is (a deep copy of
         # its array would be private memory).
@@ -134,6 +137,9 @@ class Event:
 
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_event, (_pickling.Reference(self._array),))
+
+    def __copy__(self) -> "Event":
+        return self
 
     def __deepcopy__(self, memo: Any) -> "Event":
         # A copy is the same primitive, as a pickled one is (a deep copy of
