@@ -126,7 +126,8 @@ class NdsharePrefault(Ndshare):
 
 
 class NdshareLocator(Ndshare):
-    """ndshare reached through its plain-pickle locator (``/proc/<pid>/fd/<n>``)
+    """ndshare reached through its by-reference locator (``/proc/<pid>/fd/<n>``,
+    ``ndshare.by_reference()``)
     instead of the descriptor that multiprocessing's pickler sends through
     its resource-sharer connection."""
 
@@ -138,7 +139,10 @@ class NdshareLocator(Ndshare):
     def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
         import pickle
 
-        return [pickle.dumps(view[lo:hi]) for lo, hi in parts]
+        import ndshare
+
+        with ndshare.by_reference():
+            return [pickle.dumps(view[lo:hi]) for lo, hi in parts]
 
     def cleanup(self, keep: Any) -> None:
         from ndshare import _pickling

@@ -356,10 +356,11 @@ keep = ndshare.zeros(4)
 for i in range(3000):
     a = ndshare.zeros(16)
     v = a[::2]
-    b = pickle.loads(pickle.dumps(v))  # same process: reuses the mapping
+    with ndshare.by_reference():
+        b = pickle.loads(pickle.dumps(v))  # same process: reuses the mapping
     assert b.segment is a.segment
     del a, v, b
-ndshare._pickling.release_pins()  # plain pickling keeps what it sent alive for a grace period
+ndshare._pickling.release_pins()  # a reference keeps what it sent alive for a grace period
 gc.collect()
 print(fds(), maps())
 """

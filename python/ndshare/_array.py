@@ -6,12 +6,12 @@ import functools
 import operator
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _pickling
+from . import _loky, _pickling
 from ._dtype import check_shareable, from_descr, to_descr
 from ._ndshare import ArrayLock, Segment
 
@@ -28,7 +28,11 @@ class SharedArray(np.ndarray):
     """A numpy array whose memory is shared between processes.
 
     Every view of it (slices, transposes, reshapes that need no copy) is a
-    ``SharedArray`` of the same memory and pickles as a small reference to it.
+    ``SharedArray`` of the same memory, and travels as a small reference to it
+    through multiprocessing, joblib's loky and Dask distributed, or any
+    pickler inside ``with ndshare.by_reference():``. Any other pickling (a
+    ``pickle.dump`` to a file, ``joblib.dump``, ``copy``) stores its data: it
+    loads as a plain ``numpy.ndarray``, as ``numpy.memmap``'s pickle does.
     Results that live in new memory (``a + 1``, ``a.copy()``, fancy indexing,
     reductions) are plain ``numpy.ndarray``\\ s, as with ``numpy.memmap``.
 
@@ -56,9 +60,10 @@ class SharedArray(np.ndarray):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # multiprocessing looks its reducers up by exact type: a subclass
-        # too must send the descriptor itself.
+        # multiprocessing and loky look their reducers up by exact type: a
+        # subclass too must travel by reference through them.
         ForkingPickler.register(cls, _pickling.reduce_forking)
+        _loky.register_class(cls)
 
     def __array_finalize__(self, obj: Any) -> None:
         seg = getattr(obj, "_segment", None)
@@ -96,13 +101,13 @@ class SharedArray(np.ndarray):
         return res
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        seg = self._segment
-        if seg is None:
-            return cast(Tuple[Any, ...], np.ndarray.__reduce__(self.view(np.ndarray)))
-        return _pickling.reduce_plain(self, seg)
+        return _pickling.reduce_array(self, 2)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
-        return self.__reduce__()
+        # Persistence keeps the data: a plain pickle loads as a plain ndarray,
+        # as numpy.memmap's does. multiprocessing, joblib's loky and Dask
+        # register their own reducers (references); see ndshare._pickling.
+        return _pickling.reduce_array(self, protocol)
 
     @property
     def imag(self) -> Any:
@@ -118,7 +123,7 @@ class SharedArray(np.ndarray):
     def name(self) -> Optional[str]:
         """The name of a named array; ``None`` for an anonymous one, and
         for a named one that reached this process by its descriptor (through
-        multiprocessing, or a plain pickle after its name was removed): a
+        multiprocessing, or a reference after its name was removed): a
         descriptor carries no name."""
         seg = self._segment
         return None if seg is None else seg.name
@@ -135,7 +140,8 @@ class SharedArray(np.ndarray):
         ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one (or one
         whose name this process does not know, see :attr:`name`), valid
         while this process holds the array. It names the whole array, not
-        this view of it; to send a view, pickle it.
+        this view of it; to send a view, pickle it (see
+        :func:`ndshare.by_reference`).
         """
         seg = self._segment
         if seg is None:
