@@ -228,8 +228,12 @@ impl Builder {
             ))),
             _ if itemsize == 0 => Err(Error::InvalidShape("item size 0".into())),
             _ => {
-                let raw =
-                    self.create_unpublished(descr, itemsize, shape, self.order.unwrap_or_default())?;
+                let raw = self.create_unpublished(
+                    descr,
+                    itemsize,
+                    shape,
+                    self.order.unwrap_or_default(),
+                )?;
                 raw.segment().publish()?;
                 Ok(raw)
             }

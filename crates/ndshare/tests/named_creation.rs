@@ -57,14 +57,18 @@ fn killed_creator_leaves_no_name_or_the_whole_array() {
                 if let Some(status) = child.try_wait().expect("wait") {
                     panic!("the creator ended ({status}) without naming the array");
                 }
-                assert!(Instant::now() < deadline, "the creator never named the array");
+                assert!(
+                    Instant::now() < deadline,
+                    "the creator never named the array"
+                );
             }
             child.kill().expect("SIGKILL the creator");
             child.wait().expect("reap the creator");
             match RawArray::attach(&name.0, Access::ReadOnly) {
                 Err(Error::NotFound { .. }) => {}
                 Ok(a) => {
-                    let done = a.as_bytes().iter().filter(|&&b| b == 7).count();
+                    #[allow(clippy::naive_bytecount, reason = "one count, in a test")]
+                    let done = a.as_bytes().iter().filter(|b| **b == 7).count();
                     assert_eq!(
                         (done, a.layout().shape()),
                         (len, &[len as u64][..]),
@@ -98,7 +102,8 @@ fn failed_creation_leaves_no_name() {
             rlim_max: limit,
         };
         // SAFETY: setrlimit reads the struct, which lives across the call.
-        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const lim) }, 0);
+        let set = unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const lim) };
+        assert_eq!(set, 0, "setrlimit");
         let err = Builder::new()
             .name(&name)
             .from_slice(&src, &[len])
@@ -112,12 +117,20 @@ fn failed_creation_leaves_no_name() {
     }
     let name = Name::new("failed");
     assert_success(&run_child(TEST, &name.0));
-    assert!(!Path::new(&name.path()).exists(), "a failed creation left its name");
+    assert!(
+        !Path::new(&name.path()).exists(),
+        "a failed creation left its name"
+    );
     let a = Builder::new()
         .name(&name.0)
         .from_slice(&[1u32, 2, 3], &[3])
         .expect("the name is free");
-    assert_eq!(SharedArray::<u32>::attach(&name.0).expect("attach").as_slice(), a.as_slice());
+    assert_eq!(
+        SharedArray::<u32>::attach(&name.0)
+            .expect("attach")
+            .as_slice(),
+        a.as_slice()
+    );
 }
 
 /// Creating over an existing name fails with [`Error::AlreadyExists`],
@@ -133,7 +146,10 @@ fn creation_over_an_existing_name_changes_nothing() {
         .name(&name.0)
         .from_slice(&[9i64, 9, 9, 9], &[4])
         .expect_err("the name is taken");
-    assert!(matches!(&err, Error::AlreadyExists { name: n } if *n == name.0), "{err}");
+    assert!(
+        matches!(&err, Error::AlreadyExists { name: n } if *n == name.0),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(
         msg.contains(&format!("ndshare.attach({:?})", name.0))
@@ -141,7 +157,10 @@ fn creation_over_an_existing_name_changes_nothing() {
         "{msg}"
     );
     let seen = SharedArray::<i64>::attach(&name.0).expect("attach");
-    assert_eq!((seen.as_slice(), first.name()), (&[1, 2, 3][..], Some(name.0.as_str())));
+    assert_eq!(
+        (seen.as_slice(), first.name()),
+        (&[1, 2, 3][..], Some(name.0.as_str()))
+    );
 }
 
 /// A missing name says where the named arrays are listed.
