@@ -168,9 +168,9 @@ def test_info_text(prefix: str, holders: List[Holder]) -> None:
 def test_errors_are_one_line_with_exit_codes(prefix: str) -> None:
     missing = prefix + "missing"
     for args, code, message in [
-        (["info", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+        (["info", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
         (["info", "a/b"], 1, "ndshare: invalid name \"a/b\": a name cannot contain '/'\n"),
-        (["rm", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+        (["rm", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
     ]:
         out = ndshare_cmd(*args)
         assert (out.returncode, out.stdout, out.stderr) == (code, "", message), args
@@ -202,7 +202,7 @@ def test_rm(prefix: str, holders: List[Holder]) -> None:
         f"removed {held} (still mapped by 1 live process: its memory goes when they unmap it)\n"
         f"removed {free}\n"
     )
-    assert out.stderr == f'ndshare: no shared array named "{missing}"\n'
+    assert out.stderr == f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'
     assert not {held, free} & shm_names()
     assert h.ask() == "36.0\n"  # the holder keeps its memory
     out = ndshare_cmd("rm", "-f", missing)
@@ -301,7 +301,7 @@ def test_every_entry_point_runs_the_same_command(prefix: str) -> None:
     assert [o.returncode for o in outs] == [0, 0, 0]
     assert outs[0].stdout == outs[1].stdout == outs[2].stdout
     errs = [ndshare_cmd("info", prefix + "nope", cmd=cmd) for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])]
-    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope"\n')}
+    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope" (see `ndshare list` for the named arrays)\n')}
     # The function behind the console script, in this process.
     from ndshare.__main__ import main
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
@@ -274,7 +275,17 @@ def _check_order(order: Optional[str], allowed: str) -> str:
     return o.upper()
 
 
-def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int) -> SharedArray:
+#: ``_new``'s content when none is given: the zeros the kernel gives.
+_ZEROED: Any = object()
+
+
+def _new(
+    shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int, content: Any = _ZEROED
+) -> SharedArray:
+    """A new shared array, zero-filled, or holding ``content`` (broadcast and
+    cast as ``np.copyto`` does) when it is given. A named array gets its name
+    only once its data is final: no process ever finds it half-written, and a
+    creation that fails (or is killed) leaves no name."""
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
     if dt.itemsize == 0:
@@ -288,8 +299,36 @@ def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mo
     descr = to_descr(dt)
     if not isinstance(mode, int) or not 0 <= mode <= 0o777:
         raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
-    seg = _pickling.remember(Segment.create(descr, dt.itemsize, dims, _check_order(order, "CF"), name, mode))
-    return view_of_segment(seg, dt, dims, seg.strides)
+    order = _check_order(order, "CF")
+    if content is _ZEROED:
+        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode)
+        return view_of_segment(_pickling.remember(seg), dt, dims, seg.strides)
+    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False)
+    a = view_of_segment(seg, dt, dims, seg.strides)
+    try:
+        if (
+            isinstance(content, np.ndarray)
+            and content.shape == a.shape
+            and content.dtype == a.dtype
+            and content.strides == a.strides
+            and (content.flags.c_contiguous or content.flags.f_contiguous)
+        ):
+            # The same bytes in the same places: they go through the file in
+            # one call with the GIL released, which skips a page fault per
+            # page of fresh memory (docs/benchmarks.md).
+            seg._write_from_address(content.ctypes.data, content.nbytes, 0)
+        else:
+            np.copyto(a, content, casting="unsafe")
+    except BaseException as e:
+        # Nothing of a failed creation is kept, not even by the frames of
+        # the traceback (numpy's dispatch through __array_function__ holds
+        # the array): its memory goes now, and it never had a name.
+        traceback.clear_frames(e.__traceback__)
+        del a, seg
+        raise
+    seg.publish()
+    _pickling.remember(seg)
+    return a
 
 
 def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
@@ -312,9 +351,7 @@ def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, o
     """A new shared array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.array(fill_value).dtype
-    a = _new(shape, dtype, order, name, mode)
-    np.copyto(a, fill_value, casting="unsafe")
-    return a
+    return _new(shape, dtype, order, name, mode, fill_value)
 
 
 def _like_order(prototype: Any, order: str) -> str:
@@ -343,30 +380,22 @@ def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: st
 
 def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
-    a = empty_like(prototype, dtype, order, shape, name=name, mode=mode)
-    np.copyto(a, fill_value, casting="unsafe")
-    return a
+    p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
+    return _new(
+        p.shape if shape is None else shape,
+        p.dtype if dtype is None else dtype,
+        _like_order(p, order),
+        name,
+        mode,
+        fill_value,
+    )
 
 
 def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """Copies any array-like (non-contiguous arrays included) into a new
     shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
     src = np.asarray(object, dtype=dtype)
-    a = _new(src.shape, src.dtype, _like_order(src, order), name, mode)
-    _copy_into_new(a, src)
-    return a
-
-
-def _copy_into_new(a: SharedArray, src: np.ndarray) -> None:
-    """Fills the new array ``a`` from ``src``. When both lay their bytes out
-    alike, the bytes go through the file in one call with the GIL released:
-    that skips a page fault per page of fresh memory (docs/benchmarks.md)."""
-    seg = a._segment
-    same_layout = src.strides == a.strides and (src.flags.c_contiguous or src.flags.f_contiguous)
-    if seg is not None and same_layout and src.dtype == a.dtype:
-        seg._write_from_address(src.ctypes.data, src.nbytes, 0)
-    else:
-        np.copyto(a, src, casting="no")
+    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src)
 
 
 def attach(name: str, readonly: bool = False) -> SharedArray:

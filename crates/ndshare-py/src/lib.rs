@@ -85,10 +85,12 @@ pub(crate) struct PySegment {
 
 #[pymethods]
 impl PySegment {
-    /// Creates a zero-filled segment for an array.
+    /// Creates a zero-filled segment for an array. With `publish=False` a
+    /// named segment gets its name only from `publish()`, once filled.
     #[staticmethod]
     #[allow(clippy::needless_pass_by_value)] // extracted from a Python sequence
-    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of one call
+    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600, publish=true))]
     fn create(
         py: Python<'_>,
         dtype: &str,
@@ -97,6 +99,7 @@ impl PySegment {
         order: &str,
         name: Option<&str>,
         mode: u32,
+        publish: bool,
     ) -> PyResult<Self> {
         let order = match order {
             "C" => Order::C,
@@ -109,9 +112,21 @@ impl PySegment {
         };
         let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
         let inner = py
-            .detach(|| Segment::create(layout, dtype, name, mode))
+            .detach(|| {
+                if publish {
+                    Segment::create(layout, dtype, name, mode)
+                } else {
+                    Segment::create_unpublished(layout, dtype, name, mode)
+                }
+            })
             .map_err(to_py)?;
         Ok(PySegment { inner })
+    }
+
+    /// Links the name of a segment created with `publish=False`; nothing to
+    /// do for an anonymous or published one.
+    fn publish(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.publish()).map_err(to_py)
     }
 
     /// Maps the named array `name`.

@@ -87,6 +87,7 @@ pub mod fdpass;
 pub mod fdserver;
 pub mod handle;
 pub mod header;
+pub mod human;
 pub mod layout;
 pub mod lifetime;
 mod limits;

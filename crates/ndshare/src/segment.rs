@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::attachers::{self, Registered, Registration, Table};
@@ -39,7 +40,10 @@ pub struct Segment {
     fd: OwnedFd,
     header: Header,
     file: FileInfo,
+    /// The name, given or pending (see `published`).
     name: Option<String>,
+    /// Whether `name` is linked; serializes [`Segment::publish`].
+    published: Mutex<bool>,
     data_writable: bool,
     header_writable: bool,
     /// This process's slot in the attacher table of a named segment.
@@ -83,7 +87,7 @@ fn process_fd_gone(pid: u32, what: String) -> Error {
 fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error) -> Error {
     let hint = if named {
         let free =
-            sys::free_bytes_of(fd).map_or_else(|_| "unknown".to_owned(), |b| format!("{b} bytes"));
+            sys::free_bytes_of(fd).map_or_else(|_| "unknown space".to_owned(), crate::human::size);
         format!(
             "{} has {free} free; enlarge it (e.g. `docker run --shm-size=...`, or \
              `mount -o remount,size=... {}`), free space with `ndshare gc`, or create \
@@ -109,8 +113,9 @@ impl Segment {
     /// Without `name` the segment is anonymous: a sealed memfd that the kernel
     /// frees when the last process holding it goes, whatever the way it went.
     /// With a name it is a file `/dev/shm/ndshare.<name>` with permission bits
-    /// `mode`, published under its name only once complete, and never over an
-    /// existing one.
+    /// `mode`, published under its name only once its header is final, and
+    /// never over an existing one. To fill the data before the name appears,
+    /// use [`Segment::create_unpublished`] and [`Segment::publish`].
     ///
     /// All memory is reserved now: a shortage is [`Error::OutOfMemory`] here,
     /// never a `SIGBUS` later.
@@ -127,11 +132,52 @@ impl Segment {
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn create(layout: Layout, dtype: &str, name: Option<&str>, mode: u32) -> Result<Segment> {
+        let seg = Segment::create_unpublished(layout, dtype, name, mode)?;
+        seg.publish()?;
+        Ok(seg)
+    }
+
+    /// Creates a segment as [`Segment::create`] does, but leaves a named one
+    /// without its name: no other process can reach it until
+    /// [`Segment::publish`] links the name. Write the data first, then
+    /// publish, and every process that finds the name finds the data final.
+    ///
+    /// Dropped unpublished, the segment leaves nothing behind: its file never
+    /// had a name, and its memory goes with its last descriptor and mapping.
+    /// An anonymous segment has no name to publish; it is usable at once.
+    ///
+    /// # Errors
+    /// As [`Segment::create`]. An existing name is refused here already, so
+    /// that no data is written in vain; [`Segment::publish`] checks again.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Error, Layout, Order, Segment};
+    /// # let name = format!("doc-unpublished-{}", std::process::id());
+    /// let seg = Segment::create_unpublished(Layout::contiguous(&[4], 1, Order::C)?, "|u1", Some(&name), 0o600)?;
+    /// seg.write_data(0, &[1, 2, 3, 4])?;
+    /// assert!(matches!(Segment::attach(&name, Default::default()), Err(Error::NotFound { .. })));
+    /// seg.publish()?; // the name appears with the data in place
+    /// assert_eq!(seg.name(), Some(name.as_str()));
+    /// ndshare::unlink(&name)?;
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn create_unpublished(
+        layout: Layout,
+        dtype: &str,
+        name: Option<&str>,
+        mode: u32,
+    ) -> Result<Segment> {
         let path = name.map(name::path_for).transpose()?;
         let flags = if name.is_some() { FLAG_NAMED } else { 0 };
         let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
         let len = header.segment_len();
         limits::check_fits_in_memory(len)?;
+        if let (Some(path), Some(n)) = (&path, name) {
+            if sys::path_info(path).is_ok() {
+                return Err(Error::AlreadyExists { name: n.to_owned() });
+            }
+        }
         let fd = if path.is_some() {
             sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
                 limits::open_failed(
@@ -167,19 +213,7 @@ impl Segment {
         #[allow(clippy::cast_ptr_alignment)]
         let state = unsafe { &*map.as_ptr().add(header::offset::STATE).cast::<AtomicU32>() };
         state.store(STATE_READY, Ordering::Release);
-        // Nothing can fail once the array has its name: an error would leave
-        // the name behind.
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        if let (Some(path), Some(n)) = (&path, name) {
-            sys::publish(fd.as_fd(), path).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    Error::AlreadyExists { name: n.to_owned() }
-                } else {
-                    // Not `NotFound`: the name is being made, not looked up.
-                    classify(e, "cannot name the array", None)
-                }
-            })?;
-        }
         let registration =
             Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {
@@ -188,10 +222,56 @@ impl Segment {
             header,
             file,
             name: name.map(str::to_owned),
+            published: Mutex::new(name.is_none()),
             data_writable: true,
             header_writable: true,
             registration,
         })
+    }
+
+    /// Links the name of a segment made by [`Segment::create_unpublished`]:
+    /// from now on any process may attach it. The link is atomic and never
+    /// replaces an existing file. Nothing to do for an anonymous segment or
+    /// one already published.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`] if another array took the name meanwhile
+    /// (this one stays unpublished, and goes when dropped);
+    /// [`Error::PermissionDenied`], [`Error::Io`].
+    pub fn publish(&self) -> Result<()> {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *published {
+            return Ok(());
+        }
+        let Some(n) = self.name.as_deref() else {
+            *published = true;
+            return Ok(());
+        };
+        let path = name::path_for(n)?;
+        sys::publish(self.fd.as_fd(), &path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::AlreadyExists { name: n.to_owned() }
+            } else {
+                // Not `NotFound`: the name is being made, not looked up.
+                classify(e, "cannot name the array", None)
+            }
+        })?;
+        *published = true;
+        Ok(())
+    }
+
+    /// Whether the segment can be reached by its name: `false` only for a
+    /// named segment that [`Segment::create_unpublished`] made and
+    /// [`Segment::publish`] has not named yet.
+    #[must_use]
+    pub fn is_published(&self) -> bool {
+        *self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Maps the named array `name`.
@@ -263,6 +343,7 @@ impl Segment {
             header,
             file,
             name: None,
+            published: Mutex::new(true),
             data_writable,
             header_writable,
             registration,
@@ -422,10 +503,12 @@ impl Segment {
         self.file
     }
 
-    /// The name, for a named array.
+    /// The name, for a named array (not before [`Segment::publish`] for
+    /// one made by [`Segment::create_unpublished`]; not for one that arrived
+    /// by descriptor, which carries no name).
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_deref().filter(|_| self.is_published())
     }
 
     /// Where this process is registered in the attacher table.

@@ -79,3 +79,16 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// As [`run_child`], without waiting: the caller watches the child and may
+/// kill it. Its output is discarded.
+pub fn spawn_child(test: &str, arg: &str) -> std::process::Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the child test process")
+}
