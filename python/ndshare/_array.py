@@ -131,11 +131,13 @@ class SharedArray(np.ndarray):
     def handle(self) -> str:
         """The handle string of this array's memory, which another process
         opens with :func:`ndshare.from_handle` (or a Rust program with
-        ``Handle::from_str``): ``ndshare:name:<name>`` for a named array,
-        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one (or one
-        whose name this process does not know, see :attr:`name`), valid
-        while this process holds the array. It names the whole array, not
-        this view of it; to send a view, pickle it.
+        ``Handle::from_str``): ``ndshare:named:<dev>:<ino>:<name>`` for a
+        named array, valid until its name is removed (its file's device and
+        inode are checked, so the handle never opens another array given
+        the name later); ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an
+        anonymous one (or one whose name this process does not know, see
+        :attr:`name`), valid while this process holds the array. It names
+        the whole array, not this view of it; to send a view, pickle it.
         """
         seg = self._segment
         if seg is None:
@@ -378,7 +380,12 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
     ``Handle``, for handing an array over by text (a command line, a file, a
     socket) to a process that multiprocessing did not start.
 
-    ``ndshare:name:<name>`` attaches like :func:`attach`.
+    ``ndshare:named:<dev>:<ino>:<name>`` (what :meth:`SharedArray.handle`
+    gives for a named array) attaches the name if it still names the file
+    ``(dev, ino)``; if the name was removed and given to another array, the
+    error is :class:`ndshare.UnreachableError`, and the other array is not
+    mapped. The name alone, ``ndshare:name:<name>``, attaches whatever array
+    the name holds, like :func:`attach`.
     ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of live
     process ``pid`` through ``/proc``, after checking that it is still the
     memory file ``(dev, ino)``; if the process or its array is gone, the

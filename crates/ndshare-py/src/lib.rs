@@ -152,7 +152,8 @@ impl PySegment {
             .map_err(to_py)
     }
 
-    /// Maps the segment a handle string names (`ndshare:name:<name>` or
+    /// Maps the segment a handle string names
+    /// (`ndshare:named:<dev>:<ino>:<name>`, `ndshare:name:<name>` or
     /// `ndshare:proc:<pid>:<fd>:<dev>:<ino>`, as the Rust API prints them).
     #[staticmethod]
     #[pyo3(signature = (handle, readonly=false))]
@@ -163,7 +164,7 @@ impl PySegment {
     }
 
     /// The handle string another process (Python, Rust or C) opens this
-    /// segment with: its name, else this process's descriptor of it.
+    /// segment with: its name and file, else this process's descriptor of it.
     #[getter]
     fn handle(&self) -> String {
         Handle::of(&self.inner).to_string()
