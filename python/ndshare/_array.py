@@ -174,7 +174,9 @@ class SharedArray(np.ndarray):
     def info(self) -> "ArrayInfo":
         """What the array's header and attacher table say, read now: the
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
-        attachers, no status)."""
+        attachers, no status; once its name was removed, by
+        :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
+        path)."""
         from ._registry import segment_info
 
         seg = self._segment

@@ -55,9 +55,13 @@ pub fn segment(
 ) -> Value {
     let empty = Snapshot::default();
     let table = attachers.unwrap_or(&empty);
+    let path = match status {
+        Some(Status::Unlinked { .. }) => None,
+        _ => name.and_then(path_of),
+    };
     json!({
         "name": name,
-        "path": name.and_then(path_of),
+        "path": path,
         "dtype": h.dtype,
         "itemsize": h.layout.itemsize(),
         "shape": h.layout.shape(),

@@ -289,12 +289,11 @@ impl PySegment {
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let seg = &self.inner;
         let (h, f) = (seg.header(), seg.file_info());
-        let (table, status) = if h.is_named() {
-            let table = seg.attachers().map_err(to_py)?;
-            let status = ndshare::lifetime::status(h, &f, &table);
-            (Some(table), Some(status))
+        let status = ndshare::lifetime::status_of(seg).map_err(to_py)?;
+        let table = if h.is_named() {
+            Some(seg.attachers().map_err(to_py)?)
         } else {
-            (None, None)
+            None
         };
         to_python(
             py,
