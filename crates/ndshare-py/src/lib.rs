@@ -396,7 +396,8 @@ fn unlink(name: &str) -> PyResult<()> {
 }
 
 /// The named arrays of the machine: a list of dicts as `ndshare list --json`
-/// prints them (`name` and `error` only for an unreadable one).
+/// prints them (`name`, `path`, `error` and the status only for an
+/// unreadable one).
 #[pyfunction]
 fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
     let entries = py.detach(ndshare::registry::list).map_err(to_py)?;
@@ -406,21 +407,13 @@ fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
         .collect()
 }
 
-/// The named array `name` as `ndshare info --json` describes it.
+/// The named array `name` as `ndshare info --json` describes it (also one
+/// that cannot be attached: its status says why).
 #[pyfunction]
 fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let ndshare::registry::Entry {
-        name,
-        header,
-        attachers,
-    } = py
-        .detach(|| ndshare::registry::inspect(name))
+    let entry = py
+        .detach(|| ndshare::registry::inspect(name).and_then(ndshare::registry::Entry::or_unreadable))
         .map_err(to_py)?;
-    let entry = ndshare::registry::Entry {
-        name,
-        header: Ok(header.map_err(to_py)?),
-        attachers,
-    };
     to_python(py, &ndshare_cli::describe::entry(&entry))
 }
 
