@@ -412,7 +412,9 @@ fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
 #[pyfunction]
 fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     let entry = py
-        .detach(|| ndshare::registry::inspect(name).and_then(ndshare::registry::Entry::or_unreadable))
+        .detach(|| {
+            ndshare::registry::inspect(name).and_then(ndshare::registry::Entry::or_unreadable)
+        })
         .map_err(to_py)?;
     to_python(py, &ndshare_cli::describe::entry(&entry))
 }

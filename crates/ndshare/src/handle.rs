@@ -122,7 +122,9 @@ impl Handle {
     pub fn open(&self, access: Access) -> Result<Segment> {
         match self {
             Handle::Named { name } => Segment::attach(name, access),
-            Handle::NamedFile { name, dev, ino } => Segment::attach_file(name, (*dev, *ino), access),
+            Handle::NamedFile { name, dev, ino } => {
+                Segment::attach_file(name, (*dev, *ino), access)
+            }
             Handle::Process { pid, fd, dev, ino } => {
                 Segment::from_process_fd(*pid, *fd, (*dev, *ino), access)
             }

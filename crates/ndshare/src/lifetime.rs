@@ -196,13 +196,7 @@ pub fn status_of(seg: &segment::Segment) -> Result<Option<Status>> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Some(Status::Unlinked { name_reused: false }))
             }
-            Err(e) => {
-                return Err(segment::classify(
-                    e,
-                    &format!("cannot look up {n:?}"),
-                    None,
-                ))
-            }
+            Err(e) => return Err(segment::classify(e, &format!("cannot look up {n:?}"), None)),
         }
     }
     Ok(Some(status(header, &file, &seg.attachers()?)))

@@ -150,7 +150,10 @@ fn named_handle_never_opens_the_array_that_took_over_its_name() {
         let (exact, bare) = arg.split_once(' ').unwrap();
         match RawArray::open(&exact.parse().unwrap(), Access::ReadOnly) {
             Err(Error::Unreachable { reason, .. }) => {
-                assert!(reason.contains("the name now names another array"), "{reason}");
+                assert!(
+                    reason.contains("the name now names another array"),
+                    "{reason}"
+                );
             }
             other => panic!("expected Unreachable, got {other:?}"),
         }
@@ -178,7 +181,10 @@ fn named_handle_never_opens_the_array_that_took_over_its_name() {
         "named_handle_never_opens_the_array_that_took_over_its_name",
         &format!("{exact} {bare}"),
     ));
-    assert_eq!(exact, format!("ndshare:named:{}:{}:{}", f.dev, f.ino, name.0));
+    assert_eq!(
+        exact,
+        format!("ndshare:named:{}:{}:{}", f.dev, f.ino, name.0)
+    );
 }
 
 #[test]
