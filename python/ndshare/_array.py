@@ -137,11 +137,13 @@ class SharedArray(np.ndarray):
     def handle(self) -> str:
         """The handle string of this array's memory, which another process
         opens with :func:`ndshare.from_handle` (or a Rust program with
-        ``Handle::from_str``): ``ndshare:name:<name>`` for a named array,
-        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one (or one
-        whose name this process does not know, see :attr:`name`), valid
-        while this process holds the array. It names the whole array, not
-        this view of it; to send a view, pickle it (see
+        ``Handle::from_str``): ``ndshare:named:<dev>:<ino>:<name>`` for a
+        named array, valid until its name is removed (its file's device and
+        inode are checked, so the handle never opens another array given
+        the name later); ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an
+        anonymous one (or one whose name this process does not know, see
+        :attr:`name`), valid while this process holds the array. It names
+        the whole array, not this view of it; to send a view, pickle it (see
         :func:`ndshare.by_reference`).
         """
         seg = self._segment
@@ -179,7 +181,9 @@ class SharedArray(np.ndarray):
     def info(self) -> "ArrayInfo":
         """What the array's header and attacher table say, read now: the
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
-        attachers, no status)."""
+        attachers, no status; once its name was removed, by
+        :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
+        path)."""
         from ._registry import segment_info
 
         seg = self._segment
@@ -413,7 +417,12 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
     ``Handle``, for handing an array over by text (a command line, a file, a
     socket) to a process that multiprocessing did not start.
 
-    ``ndshare:name:<name>`` attaches like :func:`attach`.
+    ``ndshare:named:<dev>:<ino>:<name>`` (what :meth:`SharedArray.handle`
+    gives for a named array) attaches the name if it still names the file
+    ``(dev, ino)``; if the name was removed and given to another array, the
+    error is :class:`ndshare.UnreachableError`, and the other array is not
+    mapped. The name alone, ``ndshare:name:<name>``, attaches whatever array
+    the name holds, like :func:`attach`.
     ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of live
     process ``pid`` through ``/proc``, after checking that it is still the
     memory file ``(dev, ino)``; if the process or its array is gone, the

@@ -167,7 +167,8 @@ impl PySegment {
             .map_err(to_py)
     }
 
-    /// Maps the segment a handle string names (`ndshare:name:<name>` or
+    /// Maps the segment a handle string names
+    /// (`ndshare:named:<dev>:<ino>:<name>`, `ndshare:name:<name>` or
     /// `ndshare:proc:<pid>:<fd>:<dev>:<ino>`, as the Rust API prints them).
     #[staticmethod]
     #[pyo3(signature = (handle, readonly=false))]
@@ -178,7 +179,7 @@ impl PySegment {
     }
 
     /// The handle string another process (Python, Rust or C) opens this
-    /// segment with: its name, else this process's descriptor of it.
+    /// segment with: its name and file, else this process's descriptor of it.
     #[getter]
     fn handle(&self) -> String {
         Handle::of(&self.inner).to_string()
@@ -303,12 +304,11 @@ impl PySegment {
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let seg = &self.inner;
         let (h, f) = (seg.header(), seg.file_info());
-        let (table, status) = if h.is_named() {
-            let table = seg.attachers().map_err(to_py)?;
-            let status = ndshare::lifetime::status(h, &f, &table);
-            (Some(table), Some(status))
+        let status = ndshare::lifetime::status_of(seg).map_err(to_py)?;
+        let table = if h.is_named() {
+            Some(seg.attachers().map_err(to_py)?)
         } else {
-            (None, None)
+            None
         };
         to_python(
             py,
@@ -411,7 +411,8 @@ fn unlink(name: &str) -> PyResult<()> {
 }
 
 /// The named arrays of the machine: a list of dicts as `ndshare list --json`
-/// prints them (`name` and `error` only for an unreadable one).
+/// prints them (`name`, `path`, `error` and the status only for an
+/// unreadable one).
 #[pyfunction]
 fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
     let entries = py.detach(ndshare::registry::list).map_err(to_py)?;
@@ -421,21 +422,15 @@ fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
         .collect()
 }
 
-/// The named array `name` as `ndshare info --json` describes it.
+/// The named array `name` as `ndshare info --json` describes it (also one
+/// that cannot be attached: its status says why).
 #[pyfunction]
 fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let ndshare::registry::Entry {
-        name,
-        header,
-        attachers,
-    } = py
-        .detach(|| ndshare::registry::inspect(name))
+    let entry = py
+        .detach(|| {
+            ndshare::registry::inspect(name).and_then(ndshare::registry::Entry::or_unreadable)
+        })
         .map_err(to_py)?;
-    let entry = ndshare::registry::Entry {
-        name,
-        header: Ok(header.map_err(to_py)?),
-        attachers,
-    };
     to_python(py, &ndshare_cli::describe::entry(&entry))
 }
 

@@ -47,6 +47,19 @@ pub enum Status {
     Unverifiable(String),
     /// No live process maps it and its creator is dead: `gc` removes it.
     Stale,
+    /// The file cannot be attached, for the reason given (the error
+    /// [`Segment::attach`](crate::Segment::attach) gives): not a segment, a
+    /// corrupt or truncated one, one of a format this build cannot read, or
+    /// an anonymous segment's bytes under a name. Kept by `gc`, as every
+    /// file it cannot vouch for; `ndshare rm` removes it.
+    Unusable(String),
+    /// Said of a segment this process maps ([`status_of`]): the name it was
+    /// mapped by no longer names it. Nobody can attach it any more; its
+    /// memory goes when the last process that maps it drops it.
+    Unlinked {
+        /// Whether the name now names another array.
+        name_reused: bool,
+    },
 }
 
 impl Status {
@@ -56,7 +69,8 @@ impl Status {
         matches!(self, Status::Stale)
     }
 
-    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`.
+    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`,
+    /// `unusable`, `unlinked`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -64,6 +78,17 @@ impl Status {
             Status::CreatorAlive => "creator alive",
             Status::Unverifiable(_) => "unverifiable",
             Status::Stale => "stale",
+            Status::Unusable(_) => "unusable",
+            Status::Unlinked { .. } => "unlinked",
+        }
+    }
+
+    /// Why the array cannot be attached, for [`Status::Unusable`].
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Status::Unusable(why) => Some(why),
+            _ => None,
         }
     }
 }
@@ -86,6 +111,13 @@ impl fmt::Display for Status {
             Status::CreatorAlive => f.write_str("not mapped by any live process, but its creator is alive"),
             Status::Unverifiable(why) => write!(f, "its use cannot be verified ({why})"),
             Status::Stale => f.write_str("stale: its creator is dead and no live process maps it"),
+            Status::Unusable(why) => write!(f, "unusable: {why}"),
+            Status::Unlinked { name_reused } => write!(
+                f,
+                "unlinked: its name was removed{}; no process can attach it any more, and its \
+                 memory goes when the last process that maps it drops it",
+                if *name_reused { " and now names another array" } else { "" }
+            ),
         }
     }
 }
@@ -141,6 +173,33 @@ pub fn status(header: &Header, file: &FileInfo, attachers: &Snapshot) -> Status 
         ));
     }
     Status::Stale
+}
+
+/// What the bookkeeping says about a segment this process maps: `None` for
+/// an anonymous one; [`Status::Unlinked`] if the name it was mapped by no
+/// longer names it; else its [`status`]. A named segment that arrived by
+/// descriptor does not know its name, and is not checked for one.
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::PermissionDenied`] if the name or the attacher
+/// table cannot be read.
+pub fn status_of(seg: &segment::Segment) -> Result<Option<Status>> {
+    let (header, file) = (seg.header(), seg.file_info());
+    if !header.is_named() {
+        return Ok(None);
+    }
+    if let Some(n) = seg.name() {
+        let path = name::path_for(n)?;
+        match sys::path_info(&path) {
+            Ok(found) if (found.dev, found.ino) == (file.dev, file.ino) => {}
+            Ok(_) => return Ok(Some(Status::Unlinked { name_reused: true })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(Status::Unlinked { name_reused: false }))
+            }
+            Err(e) => return Err(segment::classify(e, &format!("cannot look up {n:?}"), None)),
+        }
+    }
+    Ok(Some(status(header, &file, &seg.attachers()?)))
 }
 
 /// What `gc` did with one named array.

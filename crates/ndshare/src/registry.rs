@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::lifetime::{self, Status};
 use crate::name;
-use crate::segment::{classify, read_header};
+use crate::segment::{check_named, classify, read_header};
 use crate::sys::{self, FileInfo};
 
 /// One file in the shared-memory directory that bears an ndshare name.
@@ -23,13 +23,44 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// What the array's lifetime bookkeeping says: in use, kept, or stale.
+    /// What the array's lifetime bookkeeping says: in use, kept, or stale;
+    /// or unusable, if [`Segment::attach`](crate::Segment::attach) would
+    /// refuse the file.
     #[must_use]
     pub fn status(&self) -> Status {
+        if let Some(refused) = self.refusal() {
+            return Status::Unusable(refused);
+        }
         match (&self.header, &self.attachers) {
             (Ok((h, f)), Some(s)) => lifetime::status(h, f, s),
             (Err(e), _) => Status::Unverifiable(e.to_string()),
             (Ok(_), None) => Status::Unverifiable("its attacher table could not be read".into()),
+        }
+    }
+
+    /// Why attaching the file would fail whoever tried it (the error's
+    /// message): it is not a
+    /// valid named segment. `None` if it is, or if it could not be read (a
+    /// permission, an I/O error: that says nothing of the file).
+    #[must_use]
+    pub fn refusal(&self) -> Option<String> {
+        match &self.header {
+            Err(e) if says_file_is_bad(e) => Some(e.to_string()),
+            Err(_) => None,
+            Ok((h, _)) => check_named(&self.name, h).err().map(|e| e.to_string()),
+        }
+    }
+
+    /// The entry, or the error that kept its header from being read if that
+    /// says nothing of the file (a permission, an I/O error): what a report
+    /// on one array shows ([`Entry::refusal`] tells an unusable file).
+    ///
+    /// # Errors
+    /// That error.
+    pub fn or_unreadable(self) -> Result<Entry> {
+        match self.header {
+            Err(e) if !says_file_is_bad(&e) => Err(e),
+            _ => Ok(self),
         }
     }
 
@@ -46,6 +77,12 @@ impl Entry {
             attachers,
         }
     }
+}
+
+/// Whether an error reading a header is one of the file itself, which any
+/// reader would meet.
+fn says_file_is_bad(e: &Error) -> bool {
+    matches!(e, Error::Corrupt(_) | Error::VersionMismatch { .. })
 }
 
 /// Opens the file of a named array for reading its header.

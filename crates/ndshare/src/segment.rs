@@ -274,12 +274,46 @@ impl Segment {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Maps the named array `name`.
+    /// Maps the named array `name`, whatever array the name holds now.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Corrupt`],
-    /// [`Error::VersionMismatch`], [`Error::InvalidName`].
+    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Corrupt`]
+    /// (also for a file whose header lacks the named flag: see
+    /// [`check_named`]), [`Error::VersionMismatch`], [`Error::InvalidName`].
     pub fn attach(name: &str, access: Access) -> Result<Segment> {
+        Segment::attach_checked(name, None, access)
+    }
+
+    /// Maps the named array `name`, provided that the name still names the
+    /// file `(dev, ino)`: the array it named when `(dev, ino)` was read, not
+    /// another one made under the same name after it was unlinked. The check
+    /// is made on the opened file, before anything is mapped.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] if the name now names another file; the errors
+    /// of [`Segment::attach`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Access, Error, Layout, Order, Segment};
+    /// # let name = format!("doc-attach-file-{}", std::process::id());
+    /// let layout = Layout::contiguous(&[4], 8, Order::C)?;
+    /// let first = Segment::create(layout.clone(), "<f8", Some(&name), 0o600)?;
+    /// let id = (first.file_info().dev, first.file_info().ino);
+    /// assert!(Segment::attach_file(&name, id, Access::ReadOnly).is_ok());
+    ///
+    /// ndshare::unlink(&name)?;
+    /// let _second = Segment::create(layout, "<f8", Some(&name), 0o600)?;
+    /// let refused = Segment::attach_file(&name, id, Access::ReadOnly);
+    /// assert!(matches!(refused, Err(Error::Unreachable { .. })));
+    /// # ndshare::unlink(&name)?;
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn attach_file(name: &str, (dev, ino): (u64, u64), access: Access) -> Result<Segment> {
+        Segment::attach_checked(name, Some((dev, ino)), access)
+    }
+
+    fn attach_checked(name: &str, file: Option<(u64, u64)>, access: Access) -> Result<Segment> {
         let path = name::path_for(name)?;
         let what = format!("cannot open shared array {name:?}");
         let fd = match sys::open_named(&path, true) {
@@ -290,12 +324,19 @@ impl Segment {
             other => other,
         }
         .map_err(|e| limits::open_failed(e, &what, Some(name)))?;
-        let mut seg = Segment::from_fd(fd, access)?;
-        if !seg.header.is_named() {
-            return Err(Error::Corrupt(format!(
-                "{name:?} holds a segment not marked as named"
-            )));
+        if let Some(expected) = file {
+            let found = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+            if (found.dev, found.ino) != expected {
+                return Err(Error::Unreachable {
+                    what: format!("shared array {name:?}"),
+                    reason: "the name now names another array (the one it named was unlinked)"
+                        .into(),
+                });
+            }
         }
+        let (header, file) = read_header(fd.as_fd())?;
+        check_named(name, &header)?;
+        let mut seg = Segment::map_checked(fd, header, file, access)?;
         seg.name = Some(name.to_owned());
         Ok(seg)
     }
@@ -308,6 +349,11 @@ impl Segment {
     /// allow `access`.
     pub fn from_fd(fd: OwnedFd, access: Access) -> Result<Segment> {
         let (header, file) = read_header(fd.as_fd())?;
+        Segment::map_checked(fd, header, file, access)
+    }
+
+    /// Maps the segment behind `fd`, whose header was read and checked.
+    fn map_checked(fd: OwnedFd, header: Header, file: FileInfo, access: Access) -> Result<Segment> {
         sealing::check(fd.as_fd(), &header)?;
         let len = usize::try_from(header.segment_len())
             .map_err(|_| Error::Corrupt("segment too large to map".into()))?;
@@ -593,6 +639,23 @@ pub(crate) fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
         .map_err(|e| Error::io("cannot read the segment header", e))?;
     buf.truncate(done);
     Ok(buf)
+}
+
+/// Checks that the segment found under the name `name` is one: its header
+/// carries the named flag. An anonymous segment's bytes copied under a name
+/// are not (their memory was meant to be sealed and to go with its last
+/// holder); [`Segment::attach`] refuses them, and `ndshare list` flags them.
+///
+/// # Errors
+/// [`Error::Corrupt`] saying so.
+pub fn check_named(name: &str, header: &Header) -> Result<()> {
+    if header.is_named() {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(format!(
+            "{name:?} holds a segment not marked as named"
+        )))
+    }
 }
 
 /// Removes the name of a named array. Processes that map it keep it; the
