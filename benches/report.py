@@ -318,10 +318,21 @@ def write_markdown(path: str, section: str) -> None:
 #: What only ndshare does, for the chart's second panel (README's comparison).
 ONLY_NDSHARE = (
     ("", "ndshare", "SharedMemory", "SharedArray", "joblib memmap"),
-    ("a worker returns\nan array, no copy", "yes", "by name,\nby hand", "by name,\nby hand", "no: pickled\nback"),
-    ("memory back when\nevery user is SIGKILLed", "yes", "only if the\ntracker survives", "no: stays\nin /dev/shm", "only if the\ntracker survives"),
-    ("bounded by /dev/shm\n(64 MiB in Docker)", "no", "yes", "yes", "falls back\nto disk"),
+    ("a worker returns an array, no copy", "yes", "by name, by hand", "by name, by hand", "no: pickled back"),
+    ("memory back when every user is SIGKILLed", "yes", "only if its tracker survives", "no: stays in /dev/shm", "only if its tracker survives"),
+    ("bounded by /dev/shm (64 MiB in Docker)", "no", "yes", "yes", "no: falls back to disk"),
 )
+#: Short names of the alternatives on the chart.
+CHART_NAMES = {
+    "shared_memory": "SharedMemory",
+    "shared_memory-once": "SharedMemory, once per worker",
+    "SharedArray": "SharedArray",
+    "RawArray": "RawArray",
+    "pickle": "Pool.map pickling",
+    "joblib": "joblib memmap",
+    "joblib-default": "joblib default",
+    "ray": "Ray",
+}
 
 
 def chart_rows(res: Results) -> List[Tuple[str, str, float, float, float]]:
@@ -337,7 +348,7 @@ def chart_rows(res: Results) -> List[Tuple[str, str, float, float, float]]:
                 e2e = res.phases.get((variant, key, size), {}).get("e2e", [])
                 if not e2e or best != best:
                     continue
-                label = f"{VARIANT_SHORT[variant]}, {size_label(size)}\nbest alternative: {available(res)[k].label}"
+                label = f"{VARIANT_SHORT[variant]}, {size_label(size)}\nvs {CHART_NAMES.get(k, k)}"
                 rows.append((label, key, _ratio(median_of(e2e), best), min(e2e) / best, max(e2e) / best))
     return rows
 
@@ -350,8 +361,10 @@ def chart(res: Results, path: str) -> None:
 
     rows = chart_rows(res)
     labels = list(dict.fromkeys(r[0] for r in rows))
-    fig = plt.figure(figsize=(14, max(4.5, 0.55 * len(labels) + 2.5)))
-    ax = fig.add_axes((0.30, 0.10, 0.36, 0.80))
+    chart_h, table_h = 0.6 * len(labels) + 1.6, 2.0
+    fig = plt.figure(figsize=(10, chart_h + table_h))
+    total = chart_h + table_h
+    ax = fig.add_axes((0.27, (table_h + 0.9) / total, 0.70, (chart_h - 1.5) / total))
     colors = {HUGE: "#1f77b4", SMALL: "#9ecae1"}
     names = {HUGE: "ndshare, huge pages", SMALL: "ndshare, 4 KiB pages"}
     keys = [k for k in (HUGE, SMALL) if any(r[1] == k for r in rows)]
@@ -367,22 +380,23 @@ def chart(res: Results, path: str) -> None:
             ax.text(0.02, y, f"{v:.2f}", va="center", ha="left", fontsize=8, color="white" if key == HUGE else "black")
         top = max(top, max(r[4] for r in mine))
     ax.axvline(1.0, color="#d62728", lw=1.5)
-    ax.text(1.0, -0.75, " 1 = best alternative", color="#d62728", fontsize=8, va="bottom")
+    ax.text(1.0, len(labels) - 0.45, " 1 = the fastest other way", color="#d62728", fontsize=8, va="bottom")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.set_ylim(len(labels) - 0.5, -0.9)
+    ax.set_ylim(len(labels) - 0.4, -1.0)
     ax.set_xlim(0, max(1.6, top * 1.05))
-    ax.set_xlabel("end-to-end time ÷ the best alternative in the same run\n(below 1: ndshare is faster; whiskers: fastest and slowest run)")
-    ax.set_title("ndshare against the fastest other way, per workflow", fontsize=11)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("end-to-end time ÷ the fastest other way in the same run (below 1: ndshare is faster; whiskers: ndshare's fastest and slowest run)", fontsize=8)
+    ax.set_title("ndshare against the fastest other way, per workflow and size", fontsize=11)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
     ax.grid(axis="x", alpha=0.3)
 
-    tab = fig.add_axes((0.70, 0.10, 0.29, 0.80))
+    tab = fig.add_axes((0.02, 0.05 / total, 0.96, (table_h - 0.1) / total))
     tab.axis("off")
     tab.set_title("What only ndshare does", fontsize=11)
-    table = tab.table(cellText=[list(r) for r in ONLY_NDSHARE[1:]], colLabels=list(ONLY_NDSHARE[0]), loc="upper center", cellLoc="center")
+    table = tab.table(cellText=[list(r) for r in ONLY_NDSHARE[1:]], colLabels=list(ONLY_NDSHARE[0]), loc="upper center",
+                      cellLoc="center", colWidths=[0.32, 0.10, 0.2, 0.18, 0.2])
     table.auto_set_font_size(False)
-    table.set_fontsize(7.5)
-    table.scale(1.0, 3.6)
+    table.set_fontsize(8)
+    table.scale(1.0, 1.6)
     for (r, c), cell in table.get_celld().items():
         if r == 0 or c == 0:
             cell.set_text_props(weight="bold")
