@@ -366,7 +366,8 @@ def chart(res: Results, path: str) -> None:
     total = chart_h + table_h
     ax = fig.add_axes((0.27, (table_h + 0.9) / total, 0.70, (chart_h - 1.5) / total))
     colors = {HUGE: "#1f77b4", SMALL: "#9ecae1"}
-    names = {HUGE: "ndshare, huge pages", SMALL: "ndshare, 4 KiB pages"}
+    no_huge = huge_pages_used(res)
+    names = {HUGE: "ndshare, huge pages", SMALL: "ndshare, 4 KiB pages" + (f" ({no_huge})" if no_huge else "")}
     keys = [k for k in (HUGE, SMALL) if any(r[1] == k for r in rows)]
     height = 0.8 / max(len(keys), 1)
     top = 1.0
