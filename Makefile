@@ -136,8 +136,9 @@ fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements-bench-optional.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt
-	$(PY) -m pip install --quiet -r requirements-bench-optional.txt -c constraints.txt \
-	  || echo "note: sharedarray did not build (it needs a C compiler); the suite runs without it and says so"
+	grep -v '^#' requirements-bench-optional.txt | while read -r reqs; do \
+	  [ -z "$$reqs" ] || $(PY) -m pip install --quiet $$reqs -c constraints.txt \
+	  || echo "note: $${reqs%% *} did not install; the suite runs without it and says so"; done
 	touch $@
 
 .PHONY: bench
