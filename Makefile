@@ -15,15 +15,24 @@ RUST_SOURCES := $(shell find crates -name '*.rs' -o -name 'Cargo.toml' 2>/dev/nu
 
 .PHONY: help
 help: ## Show this help.
-	@grep -hE '^[a-zA-Z0-9_ -]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-44s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	grep -hE '^[a-zA-Z0-9_ -]+:.*?## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "}; {printf "  %s%-44s%s %s\n", on, $$1, off, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt constraints.txt
+# The environment grows in two steps: what building and running ndshare
+# needs (numpy, maturin: all `make demo` installs), then the test and
+# development set (`make test`, `make lint`, `make bench`).
+$(VENV)/.base: constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet maturin numpy -c constraints.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.base requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-$(VENV)/.built: $(VENV)/.installed $(RUST_SOURCES) pyproject.toml
+$(VENV)/.built: $(VENV)/.base $(RUST_SOURCES) pyproject.toml
 	$(VENV)/bin/maturin develop --release --quiet
 	$(CARGO) build --release --quiet --bins --examples
 	touch $@
@@ -32,7 +41,7 @@ $(VENV)/.built: $(VENV)/.installed $(RUST_SOURCES) pyproject.toml
 build: $(VENV)/.built ## Build the Rust core, the `ndshare` command and the Python extension.
 
 .PHONY: demo
-demo: build ## Run the seed example on ndshare and a side-by-side timing.
+demo: build ## Run the tutorial example ndshare started from, the workflows, and a side-by-side timing.
 	$(PY) examples/seed_example.py
 	$(PY) examples/workflows.py
 	$(PY) examples/timing.py
@@ -44,11 +53,23 @@ demo: build ## Run the seed example on ndshare and a side-by-side timing.
 PROPTEST_RNG_SEED ?= 20261129
 export PROPTEST_RNG_SEED
 
-test: build ## Run every test: cargo tests, fuzzing, pytest, then the core tests on four other Python/numpy pairs.
+# Every leg says in target/test-summary.txt whether it ran or why it was
+# skipped; the summary closes the run, so that a skipped leg is never
+# mistaken for a pass.
+SUMMARY := target/test-summary.txt
+
+test: build $(VENV)/.installed ## Run every test: lint, cargo tests, fuzzing, pytest, the installed wheel, the core tests on four other Python/numpy pairs.
+	@mkdir -p target && : > $(SUMMARY)
+	$(MAKE) --no-print-directory lint
+	@echo "lint: ran (clippy, rustfmt, mypy --strict, stubtest, the unsupported backend)" >> $(SUMMARY)
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
-	FUZZ_SECONDS=30 fuzz/run
-	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory $(OTHER_PYTHON_TARGETS)
+	@echo "cargo test: ran" >> $(SUMMARY)
+	set -o pipefail; FUZZ_SECONDS=30 fuzz/run | tee target/fuzz.log
+	@if grep -q '^fuzz: not run' target/fuzz.log; then grep '^fuzz: not run' target/fuzz.log; else echo "fuzz: ran, 30 s a target"; fi >> $(SUMMARY)
+	$(PY) -m pytest -q | tee target/pytest.log; exit $${PIPESTATUS[0]}
+	@echo "pytest: $$(tail -n 1 target/pytest.log | tr -d '=' | sed 's/^ *//') (skipped tests and why: 'short test summary info' above)" >> $(SUMMARY)
+	$(MAKE) --no-print-directory test-wheel $(OTHER_PYTHON_TARGETS)
+	@echo; echo "== what ran =="; cat $(SUMMARY)
 
 # The abi3 wheel, installed into environments of other CPython and numpy
 # versions, must pass the core tests there too: the oldest supported (3.9 +
@@ -69,24 +90,45 @@ WHEEL_STAMP := target/wheels/.built
 # The wheel holds the Python package too: rebuilt when either changes.
 PY_SOURCES := $(shell find python -name '*.py' -o -name '*.pyi' -o -name 'py.typed' 2>/dev/null)
 
-$(WHEEL_STAMP): $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml $(VENV)/.installed
-	rm -rf target/wheels && $(VENV)/bin/maturin build --release --quiet -o target/wheels
+# The wheel: abi3 (one wheel for every CPython >= 3.9), manylinux-tagged,
+# checked by maturin's auditwheel to link nothing beyond the manylinux
+# policy; the sdist beside it.
+$(WHEEL_STAMP): $(RUST_SOURCES) $(PY_SOURCES) pyproject.toml README.md $(VENV)/.base
+	rm -rf target/wheels
+	$(VENV)/bin/maturin build --release --strip --auditwheel check --quiet -o target/wheels
+	$(VENV)/bin/maturin sdist -o target/wheels >/dev/null
 	touch $@
+
+.PHONY: wheel
+wheel: $(WHEEL_STAMP) ## Build the wheel and the sdist into target/wheels (pip install target/wheels/ndshare-*.whl).
+	@ls target/wheels/ndshare-*
+
+.PHONY: test-wheel
+test-wheel: $(WHEEL_STAMP) ## Install the wheel into a brand-new virtual environment with numpy alone and use it there.
+	rm -rf .venv-wheel && $(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/pip install --quiet numpy -c constraints.txt
+	.venv-wheel/bin/pip install --quiet target/wheels/ndshare-*.whl
+	cd "$$(mktemp -d)" && PATH="$(CURDIR)/.venv-wheel/bin:$$PATH" python $(CURDIR)/tests/installed_wheel.py $(CURDIR)/examples/seed_example.py
+	@echo "test-wheel: ran (fresh environment: numpy and the wheel alone)" >> $(SUMMARY)
 
 .PHONY: $(OTHER_PYTHON_TARGETS)
 test-oldest: OTHER_PYTHON = $(PYTHON_OLDEST)
 test-py310: OTHER_PYTHON = $(PYTHON_PY310)
 test-py312: OTHER_PYTHON = $(PYTHON_PY312)
 test-newest: OTHER_PYTHON = $(PYTHON_NEWEST)
-test-oldest test-py310 test-py312 test-newest: test-%: $(WHEEL_STAMP) ## The core tests with the abi3 wheel on CPython 3.9/3.10/3.12/3.13 + numpy 1.24/1.26/2.0/2.4.
-	@if [ -z "$(OTHER_PYTHON)" ]; then echo "$@: skipped, no such python installed (set PYTHON_$(shell echo $* | tr a-z A-Z)=...)"; exit 0; fi; \
+test-oldest test-py310 test-py312 test-newest: test-%: ## The core tests with the abi3 wheel on CPython 3.9/3.10/3.12/3.13 + numpy 1.24/1.26/2.0/2.4.
+	@if [ -z "$(OTHER_PYTHON)" ]; then \
+	  echo "$@: skipped, no such python installed (set PYTHON_$(shell echo $* | tr a-z A-Z)=...)" | tee -a $(SUMMARY); exit 0; fi; \
+	$(MAKE) --no-print-directory $(WHEEL_STAMP); \
 	set -ex; \
 	if [ ! .venv-$*/.installed -nt requirements-$*.txt ]; then \
 	  rm -rf .venv-$* && "$(OTHER_PYTHON)" -m venv .venv-$* && \
 	  .venv-$*/bin/pip install --quiet -r requirements-$*.txt && touch .venv-$*/.installed; \
 	fi; \
 	.venv-$*/bin/pip install --quiet --force-reinstall --no-deps target/wheels/ndshare-*.whl; \
-	cd tests && ../.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OTHER_PYTHON_TESTS))
+	cd tests && ../.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(OTHER_PYTHON_TESTS)) | tee ../target/pytest-$*.log; \
+	rc=$${PIPESTATUS[0]}; [ $$rc = 0 ] || exit $$rc; \
+	echo "$@: ran on $$(../.venv-$*/bin/python -c 'import sys, numpy; print(f"CPython {sys.version.split()[0]} + numpy {numpy.__version__}")'): $$(tail -n 1 ../target/pytest-$*.log | tr -d '=' | sed 's/^ *//')" >> ../$(SUMMARY)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ_SECONDS=600 for longer.
@@ -94,8 +136,9 @@ fuzz: ## Fuzz the segment format (nightly; installs cargo-fuzz if missing). FUZZ
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements-bench-optional.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt -c constraints.txt
-	$(PY) -m pip install --quiet -r requirements-bench-optional.txt -c constraints.txt \
-	  || echo "note: sharedarray did not build (it needs a C compiler); the suite runs without it and says so"
+	grep -v '^#' requirements-bench-optional.txt | while read -r reqs; do \
+	  [ -z "$$reqs" ] || $(PY) -m pip install --quiet $$reqs -c constraints.txt \
+	  || echo "note: $${reqs%% *} did not install; the suite runs without it and says so"; done
 	touch $@
 
 .PHONY: bench
@@ -117,7 +160,7 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
-lint: build check-unsupported ## clippy, rustfmt --check, mypy --strict, stubtest, the unsupported backend.
+lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, mypy --strict, stubtest, the unsupported backend.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
 	$(VENV)/bin/mypy
@@ -137,4 +180,4 @@ lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate update
 
 .PHONY: clean
 clean: ## Remove the build and the virtual environment.
-	rm -rf target $(VENV) .venv-oldest .venv-py310 .venv-py312 .venv-newest
+	rm -rf target $(VENV) .venv-oldest .venv-py310 .venv-py312 .venv-newest .venv-wheel

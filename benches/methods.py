@@ -1,10 +1,14 @@
 """The ways to share an array with pool workers that the suite compares.
 
 Each method has a parent side (``setup``: get x into shared memory;
-``payloads``: what each of the two tasks carries; ``cleanup``) and a worker
-side (``open``: a usable numpy view of the task's half; ``close``), plus the
+``payloads``: what each task carries; ``cleanup``) and a worker side
+(``open``: a usable numpy view of the task's part; ``close``), plus the
 fan-in pair (``make_result`` in a worker, ``receive`` in the parent).
 Workers find a method by its key in :data:`METHODS`.
+
+A method's ``env`` is the environment its parent side and its workers run
+with (the suite keeps one started pool per environment): the same product
+with huge pages on and off is two methods.
 """
 
 from __future__ import annotations
@@ -22,10 +26,68 @@ _counter = itertools.count()
 
 Halves = List[Tuple[int, int]]
 
+#: Turns ndshare's huge pages off, in the parent and in the pool's workers.
+SMALL_PAGES_ENV = {"NDSHARE_HUGE_PAGES": "0"}
+
 
 def halves(n: int) -> Halves:
     mid = n // 2
     return [(0, mid), (mid, n)]
+
+
+def page_backing(a: Any) -> Optional[str]:
+    """What memory an ndshare array lives on ("huge-tmpfs, 2 MiB pages"), or
+    None where the build does not say (no huge pages in it) or ``a`` is not a
+    SharedArray."""
+    info = getattr(a, "info", None)
+    if info is None or not callable(info):
+        return None
+    try:
+        got = info()
+    except (TypeError, ValueError):
+        return None
+    backing = getattr(got, "backing", None)
+    if backing is None:
+        return None
+    page = int(getattr(got, "page_size", 0) or 0)
+    return f"{backing}, {page >> 10} KiB pages" if page < 1 << 20 else f"{backing}, {page >> 20} MiB pages"
+
+
+def huge_pages_in_build() -> bool:
+    """Whether this build of ndshare can put arrays on huge pages."""
+    import ndshare
+
+    return hasattr(ndshare.array(np.zeros(1)).info(), "backing")
+
+
+#: Worker side of the methods that keep something between tasks (a mapping
+#: attached once per worker, a private copy): key -> (what it is for, view, keep).
+_KEPT: Dict[str, Tuple[Any, np.ndarray, Any]] = {}
+
+
+def kept(key: str, ident: Any, make: Any) -> np.ndarray:
+    """The view this worker keeps for ``key`` if it was made for ``ident``;
+    else the old one is closed and ``make()`` gives the new (view, keep)."""
+    old = _KEPT.get(key)
+    if old is not None and old[0] == ident:
+        return old[1]
+    forget(key)
+    view: np.ndarray
+    view, keep = make()
+    _KEPT[key] = (ident, view, keep)
+    return view
+
+
+def forget(key: Optional[str] = None) -> int:
+    """Drops what this worker keeps (for ``key``, or everything); its pid."""
+    for k in [key] if key is not None else list(_KEPT):
+        if k not in _KEPT:
+            continue
+        _ident, view, keep = _KEPT.pop(k)
+        del view  # a SharedMemory closes only once no view exports its buffer
+        if keep is not None:
+            keep.close()
+    return os.getpid()
 
 
 class Method:
@@ -35,12 +97,23 @@ class Method:
     unavailable: Optional[str] = None
     #: Not part of the product: an idea measured for docs/benchmarks.md.
     experiment = False
+    #: A reference (the best case), not an alternative a user would pick.
+    reference = False
     #: Variants it takes part in.
-    variants = ("double", "sum", "fanin")
+    variants: Tuple[str, ...] = ("double", "sum", "fanin", "sweep")
+    #: The environment of the parent side and of the workers (see the module's docstring).
+    env: Dict[str, str] = {}
+    #: Each worker opens a payload once before the timing (a reference that
+    #: starts with the data already in the workers).
+    preload = False
+    #: Workers keep what a task opened (see :func:`kept`); the suite has
+    #: them drop it after each run.
+    keeps_in_workers = False
     #: The parent's array arrives back only as returned data.
     returns_data = False
     #: Dispatch: "pool" (the suite's started spawn pool), "fresh-pool"
-    #: (a pool started with the array), "joblib".
+    #: (a pool started with the array), "joblib" (``Parallel(n_jobs=2)``),
+    #: "ray".
     dispatch = "pool"
 
     # parent side --------------------------------------------------------
@@ -93,8 +166,10 @@ class ArrayTravels(Method):
 
 
 class Ndshare(ArrayTravels):
+    """ndshare as it comes: huge pages where the build and the system allow."""
+
     key = "ndshare"
-    label = "ndshare"
+    label = "ndshare (huge pages)"
 
     def setup(self, x: np.ndarray, prepared: Any) -> Tuple[np.ndarray, Any]:
         import ndshare
@@ -108,6 +183,17 @@ class Ndshare(ArrayTravels):
         r = ndshare.empty(src.shape, src.dtype)
         np.multiply(src, 2, out=r)
         return r, None
+
+
+HUGE_PAGES_ABSENT = "huge pages: not available in this build"
+
+
+class NdshareSmallPages(Ndshare):
+    """ndshare with huge pages turned off: every page 4 KiB."""
+
+    key = "ndshare-4k"
+    label = "ndshare (4 KiB pages)"
+    env = SMALL_PAGES_ENV
 
 
 class NdsharePrefault(Ndshare):
@@ -126,7 +212,8 @@ class NdsharePrefault(Ndshare):
 
 
 class NdshareLocator(Ndshare):
-    """ndshare reached through its plain-pickle locator (``/proc/<pid>/fd/<n>``)
+    """ndshare reached through its by-reference locator (``/proc/<pid>/fd/<n>``,
+    ``ndshare.by_reference()``)
     instead of the descriptor that multiprocessing's pickler sends through
     its resource-sharer connection."""
 
@@ -138,7 +225,10 @@ class NdshareLocator(Ndshare):
     def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
         import pickle
 
-        return [pickle.dumps(view[lo:hi]) for lo, hi in parts]
+        import ndshare
+
+        with ndshare.by_reference():
+            return [pickle.dumps(view[lo:hi]) for lo, hi in parts]
 
     def cleanup(self, keep: Any) -> None:
         from ndshare import _pickling
@@ -208,6 +298,26 @@ class SharedMemoryMethod(Method):
     def release_result(self, keep: Any) -> None:
         keep.close()
         keep.unlink()
+
+
+class SharedMemoryOnce(SharedMemoryMethod):
+    """The expert's pattern for many tasks on one array: each worker attaches
+    once and keeps the mapping in a global, as a pool initializer would (the
+    pool here is started before the timing, so the first task a worker runs
+    attaches)."""
+
+    key = "shared_memory-once"
+    label = "multiprocessing.shared_memory, attached once per worker"
+    variants = ("sweep",)
+    keeps_in_workers = True
+
+    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
+        name, n, lo, hi = payload
+        whole = kept(self.key, name, lambda: SharedMemoryMethod.open(self, (name, n, 0, n)))
+        return whole[lo:hi], None
+
+    def close(self, keep: Any) -> None:
+        pass
 
 
 def _attach_shm(name: str) -> Any:
@@ -314,6 +424,7 @@ class PickleMethod(ArrayTravels):
     key = "pickle"
     label = "pickled through Pool.map"
     returns_data = True
+    variants = ("double", "sum", "fanin")
 
     def prepare(self, x: np.ndarray) -> Any:
         return x.copy()  # the parent's own array; x stays pristine for the others
@@ -333,6 +444,7 @@ class JoblibMemmap(Method):
     key = "joblib"
     label = "joblib memmap (loky)"
     dispatch = "joblib"
+    variants: Tuple[str, ...] = ("double", "sum", "fanin")
 
     def __init__(self) -> None:
         try:
@@ -365,21 +477,98 @@ class JoblibMemmap(Method):
         return payload, None
 
 
+class JoblibDefault(JoblibMemmap):
+    """joblib as it comes: ``Parallel(n_jobs=2)`` given the plain array; it
+    dumps an array above 1 MB to a file once per call and sends each task a
+    memmap of it."""
+
+    key = "joblib-default"
+    label = "joblib Parallel(n_jobs=2), automatic memmapping"
+    variants = ("sweep",)
+
+    def setup(self, x: np.ndarray, prepared: Any) -> Tuple[np.ndarray, Any]:
+        return x, None
+
+    def cleanup(self, keep: Any) -> None:
+        pass
+
+
+RAY_ABSENT = "Ray: not installed (`make bench` tries the pinned ray of requirements-bench-optional.txt)"
+
+
+class RayMethod(Method):
+    """Ray: ``ray.put(x)`` once, the object reference as each task's argument
+    (Ray hands the task a read-only array on its object store)."""
+
+    key = "ray"
+    label = "Ray (ray.put once, remote tasks)"
+    dispatch = "ray"
+    variants = ("sweep",)
+
+    def __init__(self) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            self.unavailable = RAY_ABSENT
+
+    def setup(self, x: np.ndarray, prepared: Any) -> Tuple[np.ndarray, Any]:
+        import ray
+
+        return x, ray.put(x)
+
+    def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
+        return [keep for _ in parts]
+
+    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
+        return payload, None
+
+
+class PrivateMemory(Method):
+    """The reference of the sweep: each worker holds its own private,
+    already-touched copy of x before the timing; a task carries only the
+    length."""
+
+    key = "private"
+    label = "private memory in each worker (reference)"
+    reference = True
+    preload = True
+    keeps_in_workers = True
+    variants = ("sweep",)
+
+    def setup(self, x: np.ndarray, prepared: Any) -> Tuple[np.ndarray, Any]:
+        return x, None
+
+    def payloads(self, view: np.ndarray, keep: Any, parts: Halves) -> List[Any]:
+        return [(view.shape[0], lo, hi) for lo, hi in parts]
+
+    def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
+        n, lo, hi = payload
+        return kept(self.key, n, lambda: (np.arange(n, dtype=F8), None))[lo:hi], None
+
+
 def _joblib_dir() -> str:
     # joblib itself prefers /dev/shm when it has room.
     return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
 
 def all_methods() -> List[Method]:
+    ndshare_huge = Ndshare()
+    if not huge_pages_in_build():
+        ndshare_huge.unavailable = HUGE_PAGES_ABSENT
     return [
-        Ndshare(),
+        ndshare_huge,
+        NdshareSmallPages(),
         NdsharePrefault(),
         NdshareLocator(),
         SharedMemoryMethod(),
+        SharedMemoryOnce(),
         SharedArrayPackage(),
         RawArrayMethod(),
         PickleMethod(),
         JoblibMemmap(),
+        JoblibDefault(),
+        RayMethod(),
+        PrivateMemory(),
     ]
 
 

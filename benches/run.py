@@ -34,8 +34,8 @@ def parse_size(text: str) -> int:
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     for suffix, mult in (("K", 1 << 10), ("M", MiB), ("G", 1 << 30)):
         if t.endswith(suffix):
-            return int(float(t[:-1]) * mult) // 16 * 16
-    return int(t) // 16 * 16
+            return int(float(t[:-1]) * mult) // 64 * 64
+    return int(t) // 64 * 64
 
 
 def main(argv: Optional[List[str]] = None) -> Results:
@@ -44,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> Results:
     ap.add_argument("--repeats", type=int, help="repeats per size (default 5)")
     ap.add_argument("--repeats-large", type=int, help="repeats from 512 MiB on (default 3)")
     ap.add_argument("--quick", action="store_true", help="8 MiB and 128 MiB, 3 repeats")
-    ap.add_argument("--smoke", action="store_true", help="1 MiB and 2 MiB, one repeat, no chart")
+    ap.add_argument("--smoke", action="store_true", help="1 MiB and 2 MiB, one repeat, no chart, no Ray")
     ap.add_argument("--methods", help=f"comma-separated subset of {','.join(METHODS)}")
     ap.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)}")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory reading")
@@ -69,7 +69,7 @@ def main(argv: Optional[List[str]] = None) -> Results:
         sizes=sizes,
         repeats=repeats,
         repeats_large=repeats_large,
-        methods=a.methods.split(",") if a.methods else list(METHODS),
+        methods=a.methods.split(",") if a.methods else [k for k in METHODS if not (a.smoke and k == "ray")],
         variants=a.variants.split(",") if a.variants else list(VARIANTS),
         memory=not a.no_memory,
         log=lambda s: print(s, flush=True),

@@ -1,4 +1,4 @@
-"""Runs every method through the three workflows, plus the references.
+"""Runs every method through the four workflows, plus the references.
 
 Workflows, on ``x = np.arange(N, dtype="f8")`` and an already-started spawn
 pool of two workers:
@@ -8,13 +8,22 @@ pool of two workers:
 * ``sum``: the same, read-only: each worker sums its half.
 * ``fanin``: each worker creates an array holding twice its half and returns
   it; the parent verifies what it received.
+* ``sweep``: x goes into shared memory once, then 16 tasks each read all of
+  it with their own parameter (a parameter sweep, a bootstrap); the parent
+  checks the 16 results.
 
 References measured in the same run: a memcpy of x and one ``x *= 2`` pass in
-the parent, and the same pass on private memory in both workers at once.
+the parent, the same pass on private memory in both workers at once, and an
+empty task through each pool (the pool's own latency).
+
+Every method runs with its own environment (``Method.env``) in the parent
+and in its pool's workers: one started pool per environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing as mp
 import os
 import tempfile
@@ -23,18 +32,48 @@ import traceback
 from dataclasses import dataclass, field
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
 
 import ndshare
 
 import workloads
-from measure import Hold, now_ns, pss_bytes
-from methods import METHODS, Method, halves
+from measure import Hold, median_of, now_ns, pss_bytes
+from methods import METHODS, Method, halves, page_backing
 
-VARIANTS = ("double", "sum", "fanin")
-JOBLIB_ARGS = {"n_jobs": 2, "backend": "loky", "mmap_mode": "r+", "max_nbytes": "1M"}
+VARIANTS = ("double", "sum", "fanin", "sweep")
+#: joblib as it comes (loky, arrays above 1 MB memmapped read-only). One set
+#: of arguments for every joblib method: other arguments make joblib start
+#: new workers.
+JOBLIB_ARGS: Dict[str, Any] = {"n_jobs": 2}
+EnvKey = Tuple[Tuple[str, str], ...]
+
+
+def env_key(m: Method) -> EnvKey:
+    return tuple(sorted(m.env.items()))
+
+
+def empty_task_case(m: Method) -> str:
+    """The reference that holds the empty-task latency of ``m``'s pool."""
+    key = env_key(m)
+    return "pool-dispatch" + ("".join(f" {k}={v}" for k, v in key))
+
+
+@contextlib.contextmanager
+def environment(env: Dict[str, str]) -> Iterator[None]:
+    """``os.environ`` updated with ``env`` for the block (the parent's side
+    of a method; a spawn pool started inside inherits it)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @dataclass
@@ -65,6 +104,8 @@ class Results:
     memory: Dict[Tuple[str, int], float] = field(default_factory=dict)
     #: (variant, method, size) -> error text
     errors: Dict[Key, str] = field(default_factory=dict)
+    #: (variant, method, size) -> the memory ndshare gave the array ("memfd, 4 KiB pages")
+    backing: Dict[Key, str] = field(default_factory=dict)
     #: (case, size) -> readings in ns: single-process references and setups
     refs: Dict[Tuple[str, int], List[float]] = field(default_factory=dict)
     unavailable: Dict[str, str] = field(default_factory=dict)
@@ -127,7 +168,7 @@ def _joblib_pickled_size(obj: Any, folder: str) -> int:
     forward, _ = get_memmapping_reducers(
         temp_folder_resolver=lambda: folder,
         max_nbytes=1e6,
-        mmap_mode=JOBLIB_ARGS["mmap_mode"],
+        mmap_mode="r",
         unlink_on_gc_collect=False,
     )
     buf = io.BytesIO()
@@ -145,8 +186,10 @@ class Suite:
         self.ctx = mp.get_context("spawn")
         self.tmp = Path(tempfile.mkdtemp(prefix="ndbench-"))
         self.hold = Hold(self.tmp / "hold")
-        self.pool: Any = None
-        self.worker_pids: List[int] = []
+        #: One started pool per environment, and its workers' pids.
+        self.pools: Dict[EnvKey, Any] = {}
+        self.worker_pids: Dict[EnvKey, List[int]] = {}
+        self.ray_task: Any = None
         for m in METHODS.values():
             if m.key not in cfg.methods:
                 continue
@@ -156,32 +199,47 @@ class Suite:
 
     # -- lifecycle ---------------------------------------------------------
     def __enter__(self) -> "Suite":
-        self.pool = self.ctx.Pool(2)
-        self.worker_pids = sorted(set(self.pool.map(workloads.warm_up, range(8), chunksize=1)))
+        for m in self.res.methods:
+            key = env_key(m)
+            if m.unavailable or key in self.pools:
+                continue
+            with environment(m.env):
+                self.pools[key] = self.ctx.Pool(2)
+            self.worker_pids[key] = sorted(set(self.pools[key].map(workloads.warm_up, range(8), chunksize=1)))
+        if self._uses("ray"):
+            self._start_ray()
         # One round trip of each way of sharing, so that no first run pays
-        # for starting a listener thread or a connection.
-        import ndshare
-
+        # for starting a listener thread, a connection or a worker.
         small = np.arange(1024, dtype="f8")
         for m in self.res.methods:
-            if not m.unavailable and m.dispatch == "pool":
-                for variant in ("double", "fanin"):
-                    if variant in m.variants:
-                        if variant == "fanin":
-                            self.run_fanin(m, small, small * 2)
-                        else:
-                            self.run_share(m, variant, small.copy(), small * 2, False)
-        del ndshare
-        if self._uses_joblib():
-            import joblib
-
-            joblib.Parallel(**JOBLIB_ARGS)(joblib.delayed(workloads.warm_up)(i) for i in range(4))
+            if m.unavailable or m.dispatch == "fresh-pool":
+                continue
+            if "fanin" in m.variants:
+                self.run_fanin(m, small, small * 2)
+            if "double" in m.variants:
+                self.run_share(m, "double", small.copy(), small * 2, False)
+            if "sweep" in m.variants:
+                self.run_sweep(m, small, [workloads.sweep_value(small, k) for k in range(workloads.SWEEP_TASKS)])
         return self
 
+    def _start_ray(self) -> None:
+        import ray
+
+        # The workers import the suite's modules as the pool's workers do.
+        path = os.pathsep.join([str(Path(workloads.__file__).parent), os.environ.get("PYTHONPATH", "")])
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        self.ray_task = ray.remote(num_cpus=1)(workloads.sweep_task)
+        ray.get([ray.remote(num_cpus=1)(workloads.warm_up).remote(i) for i in range(4)])
+
     def __exit__(self, *exc: Any) -> None:
-        self.pool.close()
-        self.pool.join()
-        if self._uses_joblib():
+        for pool in self.pools.values():
+            pool.close()
+            pool.join()
+        if self._uses("ray"):
+            import ray
+
+            ray.shutdown()
+        if self._uses("joblib"):
             # joblib keeps its workers for the next call: stop them, so that
             # nothing of the suite lives on in the caller (the test suite).
             from joblib.externals.loky import get_reusable_executor
@@ -191,8 +249,21 @@ class Suite:
 
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def _uses_joblib(self) -> bool:
-        return any(m.dispatch == "joblib" and not m.unavailable for m in self.res.methods)
+    def _uses(self, *dispatch: str) -> bool:
+        return any(m.dispatch in dispatch and not m.unavailable for m in self.res.methods)
+
+    def pool_for(self, m: Method) -> Any:
+        return self.pools[env_key(m)]
+
+    def on_each_worker(self, m: Method, func: Any, args: Tuple[Any, ...] = ()) -> None:
+        """Runs ``func(*args, hold_dir)`` once in each worker of ``m``'s pool:
+        each waits at the hold point until both have arrived."""
+        self.hold.reset()
+        asyncs = [self.pool_for(m).apply_async(func, args + (str(self.hold.dir),)) for _ in range(2)]
+        self.hold.wait_for(2)
+        self.hold.release()
+        for a in asyncs:
+            a.get(timeout=600)
 
     def runnable(self, variant: str) -> List[Method]:
         return [m for m in self.res.methods if not m.unavailable and variant in m.variants]
@@ -200,7 +271,7 @@ class Suite:
     # -- dispatch ----------------------------------------------------------
     def _dispatch(self, m: Method, func: Any, arglists: List[Tuple[Any, ...]], keep: Any, n: int) -> List[Dict[str, Any]]:
         if m.dispatch == "pool":
-            asyncs = [self.pool.apply_async(func, args) for args in arglists]
+            asyncs = [self.pool_for(m).apply_async(func, args) for args in arglists]
             return [a.get(timeout=600) for a in asyncs]
         if m.dispatch == "fresh-pool":
             from methods import init_raw
@@ -216,14 +287,23 @@ class Suite:
             import joblib
 
             return list(joblib.Parallel(**JOBLIB_ARGS)(joblib.delayed(func)(*args) for args in arglists))
+        if m.dispatch == "ray":
+            import ray
+
+            assert func is workloads.sweep_task, "Ray runs the sweep only"
+            return list(ray.get([self.ray_task.remote(*args) for args in arglists]))
         raise ValueError(m.dispatch)
 
     # -- one run -----------------------------------------------------------
     def run_share(self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool) -> Dict[str, float]:
+        with environment(m.env):
+            return self._run_share(m, variant, x, expected, measure_memory)
+
+    def _run_share(self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool) -> Dict[str, float]:
         n = x.shape[0]
         parts = halves(n)
         prepared = m.prepare(x)
-        base = self._pss_all(self.worker_pids) if measure_memory else {}
+        base = self._pss_all(self.worker_pids.get(env_key(m), [])) if measure_memory else {}
         t0 = now_ns()
         view, keep = m.setup(x, prepared)
         t1 = now_ns()
@@ -274,12 +354,22 @@ class Suite:
             collect=t_collected - max(r["t_done"] for r in results),
             e2e=t_end - t0,
         )
+        self._note_backing((variant, m.key, n * 8), view)
         del results, payloads, arglists, box
         del view
         m.cleanup(keep)
         return out
 
+    def _note_backing(self, key: Key, a: Any) -> None:
+        got = page_backing(a)
+        if got is not None:
+            self.res.backing[key] = got
+
     def run_fanin(self, m: Method, x: np.ndarray, expected: np.ndarray) -> Dict[str, float]:
+        with environment(m.env):
+            return self._run_fanin(m, x, expected)
+
+    def _run_fanin(self, m: Method, x: np.ndarray, expected: np.ndarray) -> Dict[str, float]:
         parts = halves(x.shape[0])
         t0 = now_ns()
         results = self._dispatch(m, workloads.fanin_task, [(m.key, lo, hi) for lo, hi in parts], None, x.shape[0])
@@ -295,11 +385,50 @@ class Suite:
             e2e=t_end - t0,
         )
         _ = t_collected
+        self._note_backing(("fanin", m.key, x.nbytes), received[0][0])
         keeps = [k for _, k in received]
         del received, results
         for k in keeps:
             if k is not None:
                 m.release_result(k)
+        return out
+
+    def run_sweep(self, m: Method, x: np.ndarray, expected: List[float]) -> Dict[str, float]:
+        with environment(m.env):
+            return self._run_sweep(m, x, expected)
+
+    def _run_sweep(self, m: Method, x: np.ndarray, expected: List[float]) -> Dict[str, float]:
+        n = x.shape[0]
+        whole = [(0, n)]
+        prepared = m.prepare(x)
+        if m.preload:
+            _, keep = m.setup(x, prepared)
+            self.on_each_worker(m, workloads.preload, (m.key, m.payloads(x, keep, whole)[0]))
+        t0 = now_ns()
+        view, keep = m.setup(x, prepared)
+        t1 = now_ns()
+        payload = m.payloads(view, keep, whole)[0]
+        arglists = [(m.key, payload, k) for k in range(workloads.SWEEP_TASKS)]
+        results = self._dispatch(m, workloads.sweep_task, arglists, keep, n)
+        got = [r["value"] for r in results]
+        _check(bool(np.allclose(got, expected, rtol=1e-9, atol=0.0)), f"{m.key}: sweep results {got[:2]}... != {expected[:2]}...")
+        t_end = now_ns()
+        # A worker's first task pays for reaching x; its later ones show
+        # whether what it reached is still there.
+        first: List[float] = []
+        warm: List[float] = []
+        seen = set()
+        for r in sorted(results, key=lambda r: r["t_usable"]):
+            (warm if r["pid"] in seen else first).append(r["t_done"] - r["t_usable"])
+            seen.add(r["pid"])
+        self._note_backing(("sweep", m.key, x.nbytes), view)
+        del results, payload, arglists, view
+        if m.keeps_in_workers:
+            self.on_each_worker(m, workloads.drop_kept)
+        m.cleanup(keep)
+        out = {"setup": t1 - t0, "e2e": t_end - t0, "compute_first": median_of(first)}
+        if warm:
+            out["compute_warm"] = median_of(warm)
         return out
 
     def _pss_all(self, pids: List[int]) -> Dict[int, int]:
@@ -342,12 +471,17 @@ class Suite:
         float(y.sum())
         r.add_ref("sum-private", size, now_ns() - t)
         n = x.shape[0]
+        pools = {empty_task_case(m): m for m in self.res.methods if not m.unavailable and m.dispatch == "pool"}
         for variant in self.cfg.variants:
-            t_submit = now_ns()
-            asyncs = [self.pool.apply_async(workloads.reference_task, (variant, hi - lo)) for lo, hi in halves(n)]
-            got = [a.get(timeout=600) for a in asyncs]
-            r.add_ref("pool-dispatch", size, max(g["t_start"] for g in got) - t_submit)
-            r.add_ref(f"worker-{variant}-private", size, max(g["t_done"] - g["t_usable"] for g in got))
+            if variant == "sweep":  # its reference is a method: "private"
+                continue
+            for case, m in pools.items():
+                t_submit = now_ns()
+                asyncs = [self.pool_for(m).apply_async(workloads.reference_task, (variant, hi - lo)) for lo, hi in halves(n)]
+                got = [a.get(timeout=600) for a in asyncs]
+                r.add_ref(case, size, max(g["t_start"] for g in got) - t_submit)
+                if not m.env:
+                    r.add_ref(f"worker-{variant}-private", size, max(g["t_done"] - g["t_usable"] for g in got))
 
     def run_setups(self, size: int, x: np.ndarray) -> None:
         """Getting x into memory, every way: the `ndshare.array` targets."""
@@ -363,10 +497,10 @@ class Suite:
 
         timed("setup:numpy-new", lambda: np.copyto(np.empty_like(x), x))
         for m in self.res.methods:
-            if m.unavailable or m.key not in ("shared_memory", "SharedArray", "RawArray"):
+            if m.unavailable or m.key not in ("shared_memory", "SharedArray", "RawArray", "ndshare", "ndshare-4k"):
                 continue
-            timed(f"setup:{m.key}", lambda m=m: m.setup(x, None), lambda o, m=m: m.cleanup(o[1]))
-        timed("setup:ndshare", lambda: ndshare.array(x))
+            with environment(m.env):
+                timed(f"setup:{m.key}", functools.partial(m.setup, x, None), lambda o, m=m: m.cleanup(o[1]))
 
         def via_mapping() -> Any:
             a = ndshare.empty(x.shape, x.dtype)
@@ -389,6 +523,7 @@ class Suite:
             y = np.empty_like(x)
             y[...] = 0.0
             sums = [float(x[lo:hi].sum()) for lo, hi in halves(n)]
+            swept = [workloads.sweep_value(x, k) for k in range(workloads.SWEEP_TASKS)] if "sweep" in cfg.variants else []
             reps = cfg.repeats_for(size)
             cfg.log(f"size {size >> 20} MiB: {reps} repeats")
             for rep in range(reps):
@@ -402,6 +537,8 @@ class Suite:
                         try:
                             if variant == "fanin":
                                 got = self.run_fanin(m, x, doubled)
+                            elif variant == "sweep":
+                                got = self.run_sweep(m, x, swept)
                             else:
                                 got = self.run_share(m, variant, x, doubled if variant == "double" else sums, False)
                         except Exception:

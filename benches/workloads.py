@@ -9,7 +9,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from measure import hold_here, now_ns
-from methods import METHODS
+from methods import METHODS, forget
+
+#: Tasks of the sweep workflow, each a pass over all of x.
+SWEEP_TASKS = 16
 
 
 def warm_up(_: int) -> int:
@@ -47,6 +50,43 @@ def task(key: str, variant: str, payload: Any, hold_dir: Optional[str] = None) -
         m.close(keep)
     out["t_return"] = now_ns()
     return out
+
+
+def sweep_value(x: np.ndarray, k: int) -> float:
+    """Task ``k`` of a parameter sweep: a dot of x, taken as rows of 8, with
+    the task's own weights; one pass over every page of x, no copy of it."""
+    w = np.linspace(-1.0, 1.0, 8) + k
+    return float(np.einsum("ij,j->", np.asarray(x).reshape(-1, 8), w))
+
+
+def sweep_task(key: str, payload: Any, k: int) -> Dict[str, Any]:
+    """Reach all of x through ``payload`` and compute task ``k`` of the sweep."""
+    t_start = now_ns()
+    m = METHODS[key]
+    view, keep = m.open(payload)
+    t_usable = now_ns()
+    value = sweep_value(view, k)
+    t_done = now_ns()
+    del view
+    m.close(keep)
+    return {"pid": os.getpid(), "t_start": t_start, "t_usable": t_usable, "t_done": t_done, "value": value, "k": k}
+
+
+def preload(key: str, payload: Any, hold_dir: str) -> int:
+    """Open ``payload`` once in this worker (the method keeps it), then wait
+    for the other worker (see ``Suite.on_each_worker``)."""
+    view, keep = METHODS[key].open(payload)
+    del view
+    METHODS[key].close(keep)
+    hold_here(hold_dir)
+    return os.getpid()
+
+
+def drop_kept(hold_dir: str) -> int:
+    """Drop what the methods keep in this worker, then wait for the other."""
+    forget()
+    hold_here(hold_dir)
+    return os.getpid()
 
 
 def fanin_task(key: str, lo: int, hi: int) -> Dict[str, Any]:

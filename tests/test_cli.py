@@ -43,6 +43,10 @@ def prefix() -> Iterator[str]:
                 pass
 
 
+def run_python_bytes(code: str) -> bytes:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=60).stdout
+
+
 def row_of(stdout: str, name: str) -> List[str]:
     lines = stdout.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == HEADING
@@ -168,19 +172,19 @@ def test_info_text(prefix: str, holders: List[Holder]) -> None:
 def test_errors_are_one_line_with_exit_codes(prefix: str) -> None:
     missing = prefix + "missing"
     for args, code, message in [
-        (["info", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+        (["info", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
         (["info", "a/b"], 1, "ndshare: invalid name \"a/b\": a name cannot contain '/'\n"),
-        (["rm", missing], 1, f'ndshare: no shared array named "{missing}"\n'),
+        (["rm", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
     ]:
         out = ndshare_cmd(*args)
         assert (out.returncode, out.stdout, out.stderr) == (code, "", message), args
     corrupt = prefix + "corrupt"
     Path(f"/dev/shm/ndshare.{corrupt}").write_bytes(b"not a segment" * 400)
     out = ndshare_cmd("info", corrupt)
-    assert (out.returncode, out.stdout) == (1, "")
+    assert out.returncode == 1 and "status          unusable: corrupt segment: not an" in out.stdout
     assert out.stderr == "ndshare: corrupt segment: not an ndshare segment (bad magic)\n"
     assert row_of(ndshare_cmd("list").stdout, corrupt)[1:] == ["?"] * 7 + [
-        "unreadable: corrupt segment: not an ndshare segment (bad magic)"
+        "unusable: corrupt segment: not an ndshare segment (bad magic)"
     ]
     # Usage errors: exit code 2, clap's message on stderr.
     for args in (["frobnicate"], ["rm"], ["info"], ["gc", "--bogus"], []):
@@ -189,6 +193,60 @@ def test_errors_are_one_line_with_exit_codes(prefix: str) -> None:
     out = ndshare_cmd("--version")
     assert (out.returncode, out.stdout) == (0, f"ndshare {ndshare.__version__}\n")
     assert ndshare_cmd("--help").returncode == 0
+
+
+def test_entries_that_attach_refuses_are_flagged_unusable(prefix: str) -> None:
+    if not BINARY.exists():
+        pytest.skip(f"{BINARY} is built by `make build`")
+    names = {k: prefix + k for k in ("anonymous", "truncated", "corrupt", "fifo")}
+    paths = {k: Path(f"/dev/shm/ndshare.{n}") for k, n in names.items()}
+    # anonymous: the bytes of an anonymous array, made by another process,
+    # planted under a name: its header lacks the named flag.
+    anonymous = run_python_bytes(
+        "import os, sys, ndshare\na = ndshare.full(4, 3.0)\n"
+        "sys.stdout.buffer.write(open(f'/proc/self/fd/{a.segment.fd}', 'rb').read())\n"
+    )
+    paths["anonymous"].write_bytes(anonymous)
+    # truncated: a named array's bytes, cut short by a page.
+    good = ndshare.zeros(2048, name=names["truncated"])
+    data = paths["truncated"].read_bytes()
+    ndshare.unlink(names["truncated"])
+    del good
+    paths["truncated"].write_bytes(data[:-4096])
+    paths["corrupt"].write_bytes(b"not a segment" * 400)
+    os.mkfifo(paths["fifo"], 0o600)
+    reasons = {
+        "anonymous": "holds a segment not marked as named",
+        "truncated": "segment has",
+        "corrupt": "corrupt segment: not an ndshare segment (bad magic)",
+        "fifo": "corrupt segment: not a regular file (a FIFO, socket or device)",
+    }
+    listed = {i.name: i for i in ndshare.list()}
+    as_json = {e["name"]: e for e in json.loads(ndshare_cmd("list", "--json", cmd=[str(BINARY)]).stdout)}
+    table = ndshare_cmd("list", cmd=[str(BINARY)]).stdout
+    for k, n in names.items():
+        with pytest.raises(ndshare.FormatError) as refused:
+            ndshare.attach(n)
+        reason = str(refused.value)
+        assert reasons[k] in reason, (k, reason)
+        for info in (listed[n], ndshare.info(n)):
+            assert (info.status, info.reason, info.usable, info.stale) == ("unusable", reason, False, False), k
+        assert (as_json[n]["status"], as_json[n]["reason"]) == ("unusable", reason), k
+        assert row_of(table, n)[-1] == f"unusable: {reason}", k
+        out = ndshare_cmd("info", n, "--json", cmd=[str(BINARY)])
+        assert (out.returncode, out.stderr) == (1, f"ndshare: {reason}\n"), k
+        assert json.loads(out.stdout) == as_json[n], k
+        out = ndshare_cmd("info", n, cmd=[str(BINARY)])
+        assert out.returncode == 1 and f"status          unusable: {reason}\n" in out.stdout, k
+    # What the anonymous array's header says is still shown.
+    assert (listed[names["anonymous"]].shape, as_json[names["anonymous"]]["named"]) == ((4,), False)
+    usable = ndshare.zeros(1, name=prefix + "usable")
+    assert ndshare.info(prefix + "usable").usable and ndshare.info(prefix + "usable").reason is None
+    # gc keeps them all, as every entry it cannot vouch for.
+    out = ndshare_cmd("gc", "--prefix", prefix, cmd=[str(BINARY)])
+    assert out.stdout == "gc: removed 0 named arrays (0 B), kept 5\n"
+    assert set(names.values()) <= shm_names()
+    del usable
 
 
 def test_rm(prefix: str, holders: List[Holder]) -> None:
@@ -202,7 +260,7 @@ def test_rm(prefix: str, holders: List[Holder]) -> None:
         f"removed {held} (still mapped by 1 live process: its memory goes when they unmap it)\n"
         f"removed {free}\n"
     )
-    assert out.stderr == f'ndshare: no shared array named "{missing}"\n'
+    assert out.stderr == f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'
     assert not {held, free} & shm_names()
     assert h.ask() == "36.0\n"  # the holder keeps its memory
     out = ndshare_cmd("rm", "-f", missing)
@@ -252,11 +310,9 @@ def test_gc_removes_only_what_nobody_can_miss(prefix: str, holders: List[Holder]
 
     expected = {
         "live": "in use", "orphan": "in use", "dead": "stale", "idle": "creator alive",
-        "reused": "stale", "readable": "unverifiable", "corrupt": "unverifiable", "old": "unverifiable",
+        "reused": "stale", "readable": "unverifiable", "corrupt": "unusable", "old": "unverifiable",
     }
-    assert {k: ndshare.info(n).status for k, n in names.items() if k != "corrupt"} == {
-        k: v for k, v in expected.items() if k != "corrupt"
-    }
+    assert {k: ndshare.info(n).status for k, n in names.items()} == expected
 
     dry = ndshare_cmd("gc", "--dry-run", "--prefix", prefix)
     assert dry.returncode == 0 and dry.stderr == ""
@@ -301,7 +357,7 @@ def test_every_entry_point_runs_the_same_command(prefix: str) -> None:
     assert [o.returncode for o in outs] == [0, 0, 0]
     assert outs[0].stdout == outs[1].stdout == outs[2].stdout
     errs = [ndshare_cmd("info", prefix + "nope", cmd=cmd) for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])]
-    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope"\n')}
+    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope" (see `ndshare list` for the named arrays)\n')}
     # The function behind the console script, in this process.
     from ndshare.__main__ import main
 

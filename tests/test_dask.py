@@ -108,8 +108,8 @@ def test_a_reference_nobody_holds_is_an_error_not_data(client: Client) -> None:
     # A reference made by a process that has exited: nothing holds the
     # anonymous array any more, so no process can reach its memory.
     made = run_python(
-        "import base64, ndshare, pickle; a = ndshare.full((3, 4), 7.0); "
-        "print(base64.b64encode(pickle.dumps(a)).decode())",
+        "import base64, ndshare, pickle; a = ndshare.full((3, 4), 7.0)\n"
+        "with ndshare.by_reference(): print(base64.b64encode(pickle.dumps(a)).decode())",
     )
     ref = base64.b64decode(made.stdout)
     with pytest.raises(ndshare.UnreachableError) as info:

@@ -13,9 +13,10 @@ import ndshare
 from conftest import run_python
 
 
-def test_named_handle_is_the_name_and_opens_the_same_memory(name: str) -> None:
+def test_named_handle_is_the_name_and_the_file_and_opens_the_same_memory(name: str) -> None:
     a = ndshare.zeros((2, 3), dtype="i4", name=name)
-    assert a.handle() == f"ndshare:name:{name}"
+    dev, ino = a.segment.file_id  # type: ignore[union-attr]
+    assert a.handle() == f"ndshare:named:{dev}:{ino}:{name}"
     assert a[1:, ::2].handle() == a.handle()  # the whole array, whatever the view
     b = ndshare.from_handle(a.handle())
     assert type(b) is ndshare.SharedArray and b.shape == (2, 3) and b.dtype == np.int32
@@ -24,6 +25,31 @@ def test_named_handle_is_the_name_and_opens_the_same_memory(name: str) -> None:
     ro = ndshare.from_handle(a.handle(), readonly=True)
     with pytest.raises(ValueError, match="read-only"):
         ro[0, 0] = 1
+
+
+def test_a_named_handle_refuses_the_array_that_took_over_its_name(name: str) -> None:
+    a = ndshare.full(3, 1.0, name=name)
+    handle = a.handle()
+    read = "import sys, ndshare\nprint(ndshare.from_handle(sys.argv[1]).tolist())\n"
+    assert run_python(read, handle).stdout == "[1.0, 1.0, 1.0]\n"
+    # Another process removes the name and gives it to another array.
+    run_python(
+        "import sys, ndshare\nndshare.unlink(sys.argv[1])\n"
+        "ndshare.full(3, 2.0, name=sys.argv[1])\n",
+        name,
+    )
+    del a
+    with pytest.raises(ndshare.UnreachableError, match="the name now names another array"):
+        ndshare.from_handle(handle)
+    r = run_python(read, handle, check=False)
+    assert r.returncode == 1
+    last = r.stderr.splitlines()[-1]
+    assert last.startswith("ndshare.UnreachableError") and "the name now names another array" in last, r.stderr
+    # The name alone attaches whatever the name holds now.
+    assert run_python(read, f"ndshare:name:{name}").stdout == "[2.0, 2.0, 2.0]\n"
+    ndshare.unlink(name)
+    with pytest.raises(FileNotFoundError, match=name):
+        ndshare.from_handle(handle)
 
 
 def test_anonymous_array_reaches_a_separate_process_by_its_handle() -> None:

@@ -285,6 +285,28 @@ def test_with_block_unlinks_the_name(name: str) -> None:
         anon[0] = 1
 
 
+def test_info_of_an_unlinked_array_says_so(name: str) -> None:
+    a = ndshare.zeros(4, name=name)
+    assert (a.info().path, a.info().status) == (f"/dev/shm/ndshare.{name}", "in use")
+    # Another process removes the name: this process still maps the array.
+    run_python("import sys, ndshare; ndshare.unlink(sys.argv[1])", name)
+    info = a.info()
+    assert (info.name, info.path, info.status, info.stale) == (name, None, "unlinked", False)
+    assert info.status_detail is not None and "its name was removed" in info.status_detail
+    assert info.live_attachers == 1 and info.shape == (4,)
+    # The name given to another array: still this one's status, not the other's.
+    run_python("import sys, ndshare; ndshare.zeros(2, name=sys.argv[1])", name)
+    info = a.info()
+    assert (info.path, info.status) == (None, "unlinked")
+    assert info.status_detail is not None and "now names another array" in info.status_detail
+    assert ndshare.info(name).shape == (2,) and ndshare.info(name).status == "stale"
+    ndshare.unlink(name)
+    # The end of a `with` block removes the name too.
+    with ndshare.zeros(3, name=name) as b:
+        assert b.info().status == "in use"
+    assert (b.info().path, b.info().status) == (None, "unlinked")
+
+
 def test_fork_child_registers_and_ends_cleanly(name: str) -> None:
     a = ndshare.zeros(8, name=name)
     r, w = os.pipe()
@@ -356,10 +378,11 @@ keep = ndshare.zeros(4)
 for i in range(3000):
     a = ndshare.zeros(16)
     v = a[::2]
-    b = pickle.loads(pickle.dumps(v))  # same process: reuses the mapping
+    with ndshare.by_reference():
+        b = pickle.loads(pickle.dumps(v))  # same process: reuses the mapping
     assert b.segment is a.segment
     del a, v, b
-ndshare._pickling.release_pins()  # plain pickling keeps what it sent alive for a grace period
+ndshare._pickling.release_pins()  # a reference keeps what it sent alive for a grace period
 gc.collect()
 print(fds(), maps())
 """

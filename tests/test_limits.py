@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,8 +61,8 @@ def test_small_dev_shm_is_a_memory_error_with_the_fix() -> None:
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     msg = out["named"]
-    assert "cannot reserve 2101248 bytes" in msg, msg  # 4 KiB header + 2 MiB
-    assert "/dev/shm has 1048576 bytes free" in msg, msg
+    assert "cannot reserve 2.0 MiB of shared memory" in msg, msg  # 4 KiB header + 2 MiB
+    assert "/dev/shm has 1.0 MiB free" in msg, msg
     assert "--shm-size" in msg and "ndshare gc" in msg and "without a name" in msg, msg
     assert out["left_behind"] == [], "nothing half-made, no name published"
     assert out["anonymous"] == 2 * MiB, "anonymous arrays are not bounded by /dev/shm"
@@ -127,17 +128,18 @@ def test_small_address_space_is_a_memory_error_with_the_fix(name: str) -> None:
     out = json.loads(run_python(SMALL_ADDRESS_SPACE, name).stdout)
     for key in ("anonymous", "named"):
         msg = out[key]
-        assert "cannot reserve 268439552 bytes" in msg, msg
+        assert "cannot reserve 256 MiB of shared memory" in msg, msg
         if key == "named" and not shm_has_room:
             # A small /dev/shm (64 MiB in a default Docker container) is
             # met first, and is the fix to name.
             assert "/dev/shm has" in msg and "--shm-size" in msg, msg
             continue
-        assert f"limited to {out['limit']} bytes (RLIMIT_AS)" in msg and "ulimit -v" in msg, msg
+        assert re.search(r"limited to \d+(\.\d)? [MG]iB \(RLIMIT_AS\)", msg) and "ulimit -v" in msg, msg
     assert out["name_left"] is False, "the name is published only once the array is complete"
     assert out["small"] == 1 << 20
 
 
 def test_more_than_the_machine_has_is_refused_at_once() -> None:
-    with pytest.raises(MemoryError, match="RAM and swap"):
+    # Sizes in human units: 2**50 bytes and a 4 KiB header, the machine's total.
+    with pytest.raises(MemoryError, match=r"cannot reserve 1\.0 PiB of shared memory: the machine has \d+(\.\d)? [KMGT]iB of RAM and swap in all"):
         ndshare.zeros(1 << 50, dtype="u1")

@@ -104,7 +104,8 @@ def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch
     fds, maps = open_fds(), _ndshare_maps()
     for i in range(2000):
         a = ndshare.full((64, 3), float(i))
-        b = pickle.loads(pickle.dumps(a[1:]))
+        with ndshare.by_reference():
+            b = pickle.loads(pickle.dumps(a[1:]))
         assert b[0, 0] == i
         del a, b
     _pickling._pin(ndshare.zeros(1).segment)  # an expired pin is dropped by the next one
@@ -150,7 +151,8 @@ def test_export_pin_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 3.0)
     _pickling.release_pins()
     a = ndshare.zeros(10)
-    pickle.dumps(a)
+    with ndshare.by_reference():
+        pickle.dumps(a)
     seg_id = a.segment.file_id
     del a
     gc.collect()

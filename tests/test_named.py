@@ -51,8 +51,12 @@ def test_named_file_is_private_to_the_user(name: str) -> None:
 
 def test_no_clobber(name: str) -> None:
     a = ndshare.full(5, 3.0, name=name)
-    with pytest.raises(FileExistsError):
-        ndshare.zeros(100, name=name)
+    # The error says how to use the array there, or how to remove it.
+    hint = f'use it with `ndshare.attach("{name}")`, or remove it with `ndshare rm {name}`'
+    for make in (lambda: ndshare.zeros(100, name=name), lambda: ndshare.full(100, 7.0, name=name)):
+        with pytest.raises(FileExistsError) as e:
+            make()
+        assert hint in str(e.value), e.value
     assert (ndshare.attach(name) == 3.0).all() and (a == 3).all()
     assert ndshare.attach(name).shape == (5,)
 
@@ -96,8 +100,9 @@ def test_bad_names(bad: str) -> None:
 
 
 def test_missing_name() -> None:
-    with pytest.raises(FileNotFoundError):
-        ndshare.attach("does-not-exist-" + os.urandom(4).hex())
+    missing = "does-not-exist-" + os.urandom(4).hex()
+    with pytest.raises(FileNotFoundError, match=f'no shared array named "{missing}" \\(see `ndshare list` for the named arrays\\)'):
+        ndshare.attach(missing)
     with pytest.raises(FileNotFoundError):
         ndshare.unlink("does-not-exist-" + os.urandom(4).hex())
 

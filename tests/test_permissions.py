@@ -127,7 +127,8 @@ def test_another_user(name: str) -> None:
     fifo = f"/dev/shm/ndshare.{names['fifo']}"
     os.mkfifo(fifo, 0o444)
     try:
-        args = {"names": names, "anonymous": pickle.dumps(anonymous).hex()}
+        with ndshare.by_reference():
+            args = {"names": names, "anonymous": pickle.dumps(anonymous).hex()}
         out = json.loads(run_python(AS_NOBODY, json.dumps(args), timeout=60).stdout)
     finally:
         os.unlink(fifo)

@@ -1,5 +1,6 @@
 """joblib (loky), multiprocessing.Pool and ProcessPoolExecutor: a SharedArray
-goes to a worker and comes back as a reference, never as its data.
+goes to a worker and comes back as a reference, never as its data (a plain
+pickle or cloudpickle elsewhere stores the data: test_pickle_routes.py).
 
 Evidence, per pool: the bytes each pickler writes; the file behind the
 array the worker sees; and memory. A worker that reads every page of an
@@ -65,10 +66,19 @@ def make_array(n: int) -> Tuple[ndshare.SharedArray, Tuple[int, int], int]:
     return b, b.segment.file_id, os.getpid()
 
 
-def test_every_pickler_writes_a_small_reference() -> None:
+def _by_reference(dumps: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def dumps_by_reference(v: Any) -> Any:
+        with ndshare.by_reference():
+            return dumps(v)
+
+    return dumps_by_reference
+
+
+def test_every_pool_pickler_writes_a_small_reference() -> None:
+    # The pools' own picklers, and any pickler inside ndshare.by_reference().
     a = ndshare.zeros(BIG // 8, dtype="i8")
     for v in (a, a[::3], a.reshape(-1, 1024).T):
-        for dumps in (pickle.dumps, ForkingPickler.dumps, cloudpickle.dumps, loky_dumps):
+        for dumps in (ForkingPickler.dumps, loky_dumps, _by_reference(pickle.dumps), _by_reference(cloudpickle.dumps)):
             blob = bytes(dumps(v))
             assert len(blob) < 1024, (dumps, len(blob))
             # Read back at once: the same memory (and no offer left untaken).

@@ -148,11 +148,12 @@ def _count_maps_of_views(views: list) -> int:
     return len({id(v.segment) for v in views})
 
 
-def test_plain_pickle_reaches_anonymous_array_in_other_process() -> None:
+def test_pickle_by_reference_reaches_anonymous_array_in_other_process() -> None:
     from conftest import run_python
 
     a = ndshare.array(np.arange(6.0))
-    blob = pickle.dumps(a[1::2])
+    with ndshare.by_reference():
+        blob = pickle.dumps(a[1::2])
     code = (
         "import pickle, sys, numpy as np\n"
         "v = pickle.loads(bytes.fromhex(sys.argv[1]))\n"

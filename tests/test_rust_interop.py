@@ -62,8 +62,11 @@ def names(name: str) -> Iterator[tuple[str, str]]:
 def test_rust_creates_python_attaches_and_rust_sees_the_writes(image_stack: pathlib.Path, name: str) -> None:
     r = rust(image_stack, "create", name, "5", "32", "48")
     assert r.returncode == 0, r.stderr
-    assert f"handle ndshare:name:{name}" in r.stdout
+    handle = r.stdout.split("handle ")[-1].strip()
     stack = ndshare.attach(name)
+    dev, ino = stack.segment.file_id  # type: ignore[union-attr]
+    assert handle == f"ndshare:named:{dev}:{ino}:{name}", r.stdout
+    assert ndshare.from_handle(handle).segment.file_id == (dev, ino)  # type: ignore[union-attr]
     assert type(stack) is ndshare.SharedArray
     assert stack.dtype == np.dtype("<f4") and stack.shape == (5, 32, 48)
     assert stack.flags.c_contiguous

@@ -1,6 +1,6 @@
 """Every kind of view, against numpy's own behaviour: which results stay
 shared and which are plain arrays, and how each view pickles, in a spawned
-process, by both routes (multiprocessing's and plain pickle's), to the same
+process, by both routes (multiprocessing's and ndshare.by_reference()'s), to the same
 bytes of the same memory."""
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def test_out_keeps_the_shared_array(shared: Dict[str, SharedArray]) -> None:
 def _receive(how: str, payload: Any) -> Tuple[Any, ...]:
     """In a spawned worker: load the view, describe it, then write 77 into its
     first element (if it has one and is writable) for the sender to see."""
-    v = pickle.loads(payload) if how == "plain" else payload
+    v = pickle.loads(payload) if how == "by_reference" else payload
     seen = (type(v).__name__, v.shape, v.strides, v.dtype.str, v.dtype.descr, bool(v.flags.writeable),
             np.ascontiguousarray(v).tobytes())
     if v.size and v.flags.writeable and v.dtype.kind in "iuf":
@@ -192,7 +192,7 @@ def _receive(how: str, payload: Any) -> Tuple[Any, ...]:
 
 def _try_to_write(how: str, payload: Any) -> Tuple[str, str]:
     """In a spawned worker: what writing, and unlocking writes, does."""
-    v = pickle.loads(payload) if how == "plain" else payload
+    v = pickle.loads(payload) if how == "by_reference" else payload
     results = []
     for attempt in (lambda: v.__setitem__(..., 9), lambda: setattr(v.flags, "writeable", True)):
         try:
@@ -215,10 +215,13 @@ def spawn_pool() -> Iterator[Any]:
 
 
 def _payload(how: str, v: Any) -> Any:
-    return pickle.dumps(v) if how == "plain" else v
+    if how != "by_reference":
+        return v
+    with ndshare.by_reference():
+        return pickle.dumps(v)
 
 
-@pytest.mark.parametrize("how", ["plain", "multiprocessing"])
+@pytest.mark.parametrize("how", ["by_reference", "multiprocessing"])
 @pytest.mark.parametrize("make", VIEWS.values(), ids=VIEWS.keys())
 def test_each_view_arrives_as_the_same_view_of_the_same_memory(
     spawn_pool: Any, shared: Dict[str, SharedArray], how: str, make: Callable[..., Any]
@@ -232,12 +235,13 @@ def test_each_view_arrives_as_the_same_view_of_the_same_memory(
 
 
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
-def test_every_protocol_sends_a_reference(protocol: int) -> None:
+def test_every_protocol_sends_a_reference_by_reference(protocol: int) -> None:
     a = ndshare.array(np.arange(12.0).reshape(3, 4))
     for v in (a, a[::-1, 1], a[1, 2, ...], a.view("u1")):
         buffers: list = []
         kwargs: Dict[str, Any] = {"buffer_callback": buffers.append} if protocol >= 5 else {}
-        blob = pickle.dumps(v, protocol=protocol, **kwargs)
+        with ndshare.by_reference():
+            blob = pickle.dumps(v, protocol=protocol, **kwargs)
         assert buffers == [] and len(blob) < 1024
         w = pickle.loads(blob)
         assert type(w) is SharedArray and (w.shape, w.strides, w.dtype) == (v.shape, v.strides, v.dtype)
@@ -259,7 +263,7 @@ def test_copies_are_private_and_save_load_match_numpy() -> None:
         assert type(back) is np.ndarray and back.tobytes() == expected.tobytes()
 
 
-@pytest.mark.parametrize("how", ["plain", "multiprocessing"])
+@pytest.mark.parametrize("how", ["by_reference", "multiprocessing"])
 def test_read_only_arrives_read_only_and_stays_so(spawn_pool: Any, name: str, how: str) -> None:
     w = ndshare.full((2, 3), 4.0, name=name)
     r = ndshare.attach(name, readonly=True)
@@ -270,7 +274,7 @@ def test_read_only_arrives_read_only_and_stays_so(spawn_pool: Any, name: str, ho
     assert (w == 4.0).all()
 
 
-@pytest.mark.parametrize("how", ["plain", "multiprocessing"])
+@pytest.mark.parametrize("how", ["by_reference", "multiprocessing"])
 def test_a_view_pickled_after_unlink_reaches_its_memory(spawn_pool: Any, name: str, how: str) -> None:
     w = ndshare.zeros((2, 3), name=name)
     ndshare.unlink(name)
@@ -283,7 +287,9 @@ def test_a_view_pickled_after_unlink_reaches_its_memory(spawn_pool: Any, name: s
 
 def test_a_subclass_pickles_as_itself_by_both_routes() -> None:
     a = ndshare.zeros(4).view(Tagged)
-    plain, forking = pickle.dumps(a[1:]), bytes(ForkingPickler.dumps(a[1:]))
+    with ndshare.by_reference():
+        plain = pickle.dumps(a[1:])
+    forking = bytes(ForkingPickler.dumps(a[1:]))
     assert b"_rebuild_located" in plain
     assert b"_rebuild_dupfd" in forking  # the descriptor itself, as for a SharedArray
     for blob in (plain, forking):
@@ -310,7 +316,7 @@ def test_a_subclass_returned_by_a_child_arrives_as_itself() -> None:
 
 
 def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plain pickling pins the segment for EXPORT_GRACE_SECONDS, then lets it
+    """Pickling by reference pins the segment for EXPORT_GRACE_SECONDS, then lets it
     go, even if the process pickles nothing more."""
     from ndshare import _pickling
 
@@ -318,7 +324,8 @@ def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatc
     _pickling.release_pins()
     a = ndshare.zeros(1 << 16)
     file_id = a.segment.file_id
-    pickle.dumps(a[1:])
+    with ndshare.by_reference():
+        pickle.dumps(a[1:])
     del a
     gc.collect()
     deadline = time.monotonic() + 15  # far beyond the grace: no timing is measured

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from multiprocessing.reduction import ForkingPickler as _ForkingPickler
 
-from . import _dask, _pickling, parallel
+from . import _dask, _loky, _pickling, parallel
 from ._array import (
     SharedArray,
     array,
@@ -26,6 +26,7 @@ from ._array import (
     zeros_like,
 )
 from ._ndshare import FormatError, UnreachableError
+from ._pickling import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 from ._sync import Barrier, Event, LockOwnerDied
 from . import atomic
@@ -35,6 +36,7 @@ list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
 
 _ForkingPickler.register(SharedArray, _pickling.reduce_forking)
 _dask.install()
+_loky.install()
 
 from importlib.metadata import version as _version
 
@@ -52,6 +54,7 @@ __all__ = [
     "array",
     "atomic",
     "attach",
+    "by_reference",
     "empty",
     "empty_like",
     "full",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import operator
+import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _pickling
+from . import _loky, _pickling
 from ._dtype import check_shareable, from_descr, to_descr
 from ._ndshare import ArrayLock, Segment
 
@@ -28,7 +29,11 @@ class SharedArray(np.ndarray):
     """A numpy array whose memory is shared between processes.
 
     Every view of it (slices, transposes, reshapes that need no copy) is a
-    ``SharedArray`` of the same memory and pickles as a small reference to it.
+    ``SharedArray`` of the same memory, and travels as a small reference to it
+    through multiprocessing, joblib's loky and Dask distributed, or any
+    pickler inside ``with ndshare.by_reference():``. Any other pickling (a
+    ``pickle.dump`` to a file, ``joblib.dump``, ``copy``) stores its data: it
+    loads as a plain ``numpy.ndarray``, as ``numpy.memmap``'s pickle does.
     Results that live in new memory (``a + 1``, ``a.copy()``, fancy indexing,
     reductions) are plain ``numpy.ndarray``\\ s, as with ``numpy.memmap``.
 
@@ -56,9 +61,10 @@ class SharedArray(np.ndarray):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # multiprocessing looks its reducers up by exact type: a subclass
-        # too must send the descriptor itself.
+        # multiprocessing and loky look their reducers up by exact type: a
+        # subclass too must travel by reference through them.
         ForkingPickler.register(cls, _pickling.reduce_forking)
+        _loky.register_class(cls)
 
     def __array_finalize__(self, obj: Any) -> None:
         seg = getattr(obj, "_segment", None)
@@ -96,13 +102,13 @@ class SharedArray(np.ndarray):
         return res
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        seg = self._segment
-        if seg is None:
-            return cast(Tuple[Any, ...], np.ndarray.__reduce__(self.view(np.ndarray)))
-        return _pickling.reduce_plain(self, seg)
+        return _pickling.reduce_array(self, 2)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
-        return self.__reduce__()
+        # Persistence keeps the data: a plain pickle loads as a plain ndarray,
+        # as numpy.memmap's does. multiprocessing, joblib's loky and Dask
+        # register their own reducers (references); see ndshare._pickling.
+        return _pickling.reduce_array(self, protocol)
 
     @property
     def imag(self) -> Any:
@@ -118,7 +124,7 @@ class SharedArray(np.ndarray):
     def name(self) -> Optional[str]:
         """The name of a named array; ``None`` for an anonymous one, and
         for a named one that reached this process by its descriptor (through
-        multiprocessing, or a plain pickle after its name was removed): a
+        multiprocessing, or a reference after its name was removed): a
         descriptor carries no name."""
         seg = self._segment
         return None if seg is None else seg.name
@@ -131,11 +137,14 @@ class SharedArray(np.ndarray):
     def handle(self) -> str:
         """The handle string of this array's memory, which another process
         opens with :func:`ndshare.from_handle` (or a Rust program with
-        ``Handle::from_str``): ``ndshare:name:<name>`` for a named array,
-        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an anonymous one (or one
-        whose name this process does not know, see :attr:`name`), valid
-        while this process holds the array. It names the whole array, not
-        this view of it; to send a view, pickle it.
+        ``Handle::from_str``): ``ndshare:named:<dev>:<ino>:<name>`` for a
+        named array, valid until its name is removed (its file's device and
+        inode are checked, so the handle never opens another array given
+        the name later); ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` for an
+        anonymous one (or one whose name this process does not know, see
+        :attr:`name`), valid while this process holds the array. It names
+        the whole array, not this view of it; to send a view, pickle it (see
+        :func:`ndshare.by_reference`).
         """
         seg = self._segment
         if seg is None:
@@ -172,7 +181,9 @@ class SharedArray(np.ndarray):
     def info(self) -> "ArrayInfo":
         """What the array's header and attacher table say, read now: the
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
-        attachers, no status)."""
+        attachers, no status; once its name was removed, by
+        :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
+        path)."""
         from ._registry import segment_info
 
         seg = self._segment
@@ -268,7 +279,17 @@ def _check_order(order: Optional[str], allowed: str) -> str:
     return o.upper()
 
 
-def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int) -> SharedArray:
+#: ``_new``'s content when none is given: the zeros the kernel gives.
+_ZEROED: Any = object()
+
+
+def _new(
+    shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int, content: Any = _ZEROED
+) -> SharedArray:
+    """A new shared array, zero-filled, or holding ``content`` (broadcast and
+    cast as ``np.copyto`` does) when it is given. A named array gets its name
+    only once its data is final: no process ever finds it half-written, and a
+    creation that fails (or is killed) leaves no name."""
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
     if dt.itemsize == 0:
@@ -282,8 +303,36 @@ def _new(shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mo
     descr = to_descr(dt)
     if not isinstance(mode, int) or not 0 <= mode <= 0o777:
         raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
-    seg = _pickling.remember(Segment.create(descr, dt.itemsize, dims, _check_order(order, "CF"), name, mode))
-    return view_of_segment(seg, dt, dims, seg.strides)
+    order = _check_order(order, "CF")
+    if content is _ZEROED:
+        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode)
+        return view_of_segment(_pickling.remember(seg), dt, dims, seg.strides)
+    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False)
+    a = view_of_segment(seg, dt, dims, seg.strides)
+    try:
+        if (
+            isinstance(content, np.ndarray)
+            and content.shape == a.shape
+            and content.dtype == a.dtype
+            and content.strides == a.strides
+            and (content.flags.c_contiguous or content.flags.f_contiguous)
+        ):
+            # The same bytes in the same places: they go through the file in
+            # one call with the GIL released, which skips a page fault per
+            # page of fresh memory (docs/benchmarks.md).
+            seg._write_from_address(content.ctypes.data, content.nbytes, 0)
+        else:
+            np.copyto(a, content, casting="unsafe")
+    except BaseException as e:
+        # Nothing of a failed creation is kept, not even by the frames of
+        # the traceback (numpy's dispatch through __array_function__ holds
+        # the array): its memory goes now, and it never had a name.
+        traceback.clear_frames(e.__traceback__)
+        del a, seg
+        raise
+    seg.publish()
+    _pickling.remember(seg)
+    return a
 
 
 def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
@@ -306,9 +355,7 @@ def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, o
     """A new shared array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.array(fill_value).dtype
-    a = _new(shape, dtype, order, name, mode)
-    np.copyto(a, fill_value, casting="unsafe")
-    return a
+    return _new(shape, dtype, order, name, mode, fill_value)
 
 
 def _like_order(prototype: Any, order: str) -> str:
@@ -337,30 +384,22 @@ def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: st
 
 def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
-    a = empty_like(prototype, dtype, order, shape, name=name, mode=mode)
-    np.copyto(a, fill_value, casting="unsafe")
-    return a
+    p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
+    return _new(
+        p.shape if shape is None else shape,
+        p.dtype if dtype is None else dtype,
+        _like_order(p, order),
+        name,
+        mode,
+        fill_value,
+    )
 
 
 def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
     """Copies any array-like (non-contiguous arrays included) into a new
     shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
     src = np.asarray(object, dtype=dtype)
-    a = _new(src.shape, src.dtype, _like_order(src, order), name, mode)
-    _copy_into_new(a, src)
-    return a
-
-
-def _copy_into_new(a: SharedArray, src: np.ndarray) -> None:
-    """Fills the new array ``a`` from ``src``. When both lay their bytes out
-    alike, the bytes go through the file in one call with the GIL released:
-    that skips a page fault per page of fresh memory (docs/benchmarks.md)."""
-    seg = a._segment
-    same_layout = src.strides == a.strides and (src.flags.c_contiguous or src.flags.f_contiguous)
-    if seg is not None and same_layout and src.dtype == a.dtype:
-        seg._write_from_address(src.ctypes.data, src.nbytes, 0)
-    else:
-        np.copyto(a, src, casting="no")
+    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src)
 
 
 def attach(name: str, readonly: bool = False) -> SharedArray:
@@ -378,7 +417,12 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
     ``Handle``, for handing an array over by text (a command line, a file, a
     socket) to a process that multiprocessing did not start.
 
-    ``ndshare:name:<name>`` attaches like :func:`attach`.
+    ``ndshare:named:<dev>:<ino>:<name>`` (what :meth:`SharedArray.handle`
+    gives for a named array) attaches the name if it still names the file
+    ``(dev, ino)``; if the name was removed and given to another array, the
+    error is :class:`ndshare.UnreachableError`, and the other array is not
+    mapped. The name alone, ``ndshare:name:<name>``, attaches whatever array
+    the name holds, like :func:`attach`.
     ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of live
     process ``pid`` through ``/proc``, after checking that it is still the
     memory file ``(dev, ino)``; if the process or its array is gone, the

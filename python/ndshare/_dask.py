@@ -1,38 +1,42 @@
 """Dask distributed: a SharedArray travels as a reference there too.
 
-Task arguments reach Dask workers through pickle, where
-``SharedArray.__reduce__`` already sends a reference. Results, ``scatter``,
-worker-to-worker transfers and spilling go through distributed's own
-serializers instead, and the one it registers for ``numpy.ndarray`` also
-matches subclasses: it would send a SharedArray's data and rebuild a plain
-``ndarray`` copy, so a worker's writes would not reach the other processes.
-:func:`register` gives SharedArray its own serializer, which sends the
-reference, and its own ``sizeof`` (a worker holds only a mapping of memory
-that other processes share: nothing to spill, nothing to count twice).
+distributed sends task arguments, results, ``scatter``, worker-to-worker
+transfers and spilled data through its serialization families. Its "dask"
+family's serializer for ``numpy.ndarray`` also matches subclasses: it would
+send a SharedArray's data and rebuild a plain ``ndarray`` copy, so a
+worker's writes would not reach the other processes. :func:`register` gives
+SharedArray a "dask" serializer of its own, which sends the reference, and
+its own ``sizeof`` (a worker holds only a mapping of memory that other
+processes share: nothing to spill, nothing to count twice). Everything else
+(task arguments, tuples of results) distributed pickles with
+``distributed.protocol.pickle.dumps``, which :func:`_pickle_by_reference`
+runs inside ``ndshare.by_reference()``: a plain pickle of a SharedArray
+stores its data.
 
-Registration must happen in every process after distributed's serialization
+Registration happens in every process once distributed's serialization
 module is loaded, without importing distributed (slow, and optional) from
-``import ndshare``: :func:`install` registers at once if that module is
-loaded, else waits for it with a one-shot import hook.
+``import ndshare`` (see ``_onimport``).
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
+import functools
 import pickle
 import sys
-import types
-import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from . import _onimport
+from ._pickling import by_reference
 
 #: The module that defines distributed's serializer registries.
 _TARGET = "distributed.protocol.serialize"
+#: The module whose ``dumps`` pickles distributed's messages.
+_PICKLE = "distributed.protocol.pickle"
 
 
 def _serialize(x: Any) -> Tuple[Dict[str, Any], List[bytes]]:
-    return {}, [pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL)]
+    with by_reference():
+        return {}, [pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL)]
 
 
 def _deserialize(header: Dict[str, Any], frames: Sequence[Any]) -> Any:
@@ -62,60 +66,31 @@ def register() -> None:
         registry.register(SharedArray, func)
 
 
-class _RegisteringLoader(importlib.abc.Loader):
-    """Loads the target module as its own loader would, then registers."""
+def _pickle_by_reference() -> None:
+    """distributed pickles task arguments, and whatever its "dask" family does
+    not take, with ``distributed.protocol.pickle.dumps``, called through the
+    module (its messages, its "pickle" family). It offers no registry for
+    that pickling, so the function is wrapped, once, to pickle by reference.
+    (Modules that imported the function itself before ndshare was imported,
+    such as the client's ``Client.run``, keep the original: their arrays
+    travel as data.)"""
+    from distributed.protocol import pickle as dpickle
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
+    dumps = dpickle.dumps
+    if getattr(dumps, "_ndshare_by_reference", False):
+        return
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[types.ModuleType]:
-        return self._loader.create_module(spec)
+    @functools.wraps(dumps)
+    def dumps_by_reference(*args: Any, **kwargs: Any) -> Any:
+        with by_reference():
+            return dumps(*args, **kwargs)  # type: ignore[no-untyped-call]
 
-    def exec_module(self, module: types.ModuleType) -> None:
-        # Restore the real loader first: the module keeps no trace of this one.
-        module.__loader__ = self._loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        self._loader.exec_module(module)
-        try:
-            register()
-        except Exception as e:  # never break the import of distributed itself
-            warnings.warn(f"ndshare: cannot register with Dask distributed ({e!r}); "
-                          "shared arrays in task results will be copied", RuntimeWarning, stacklevel=2)
-
-
-class _ImportHook(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; when the target module is about to be loaded,
-    it lets the other finders find it and wraps the loader they return."""
-
-    def find_spec(
-        self, fullname: str, path: Optional[Sequence[str]], target: Optional[types.ModuleType] = None
-    ) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname != _TARGET:
-            return None
-        _uninstall()
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _RegisteringLoader(spec.loader)
-        return spec
-
-
-_hook: Optional[_ImportHook] = None
-
-
-def _uninstall() -> None:
-    global _hook
-    if _hook is not None and _hook in sys.meta_path:
-        sys.meta_path.remove(_hook)
-    _hook = None
+    dumps_by_reference._ndshare_by_reference = True  # type: ignore[attr-defined]
+    dpickle.dumps = dumps_by_reference
 
 
 def install() -> None:
     """Registers now if distributed's serialization is loaded, else as soon
     as it is. Called once by ``import ndshare``."""
-    global _hook
-    if _TARGET in sys.modules:
-        register()
-    elif _hook is None:
-        _hook = _ImportHook()
-        sys.meta_path.insert(0, _hook)
+    _onimport.when_imported(_TARGET, register)
+    _onimport.when_imported(_PICKLE, _pickle_by_reference)

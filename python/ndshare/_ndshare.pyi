@@ -47,7 +47,9 @@ class Segment:
         order: str = "C",
         name: Optional[str] = None,
         mode: int = 0o600,
+        publish: bool = True,
     ) -> Segment: ...
+    def publish(self) -> None: ...
     @staticmethod
     def attach(name: str, readonly: bool = False) -> Segment: ...
     @staticmethod

@@ -1,24 +1,33 @@
-"""How a shared array crosses to another process: as a reference, never data.
+"""How a shared array crosses to another process, and what a pickle of it holds.
 
-Two routes, chosen by who pickles:
+A pickle holds the array's data unless the channel is one between processes
+of one machine that ndshare knows, or the caller asks for a reference:
 
 * ``multiprocessing`` (Process with spawn/forkserver, Pool, Queue, Pipe,
-  ProcessPoolExecutor) pickles with ``ForkingPickler``; for it the reference
-  carries the segment's file descriptor itself, so the receiver gets the
-  memory even if the sender drops the array at once, as a worker returning a
-  result does. At process start the descriptor goes with the new process
+  ProcessPoolExecutor, ``multiprocessing.connection``) pickles with
+  ``ForkingPickler``; for it the reference carries the segment's file
+  descriptor itself (``reduce_forking``), so the receiver gets the memory
+  even if the sender drops the array at once, as a worker returning a result
+  does. At process start the descriptor goes with the new process
   (``duplicate_for_child``); afterwards this process's descriptor server
   (``_fdserver``) hands it over when the receiver asks (``SCM_RIGHTS``). A
   process that exits with descriptors not yet taken waits for the receivers,
   at most ``_fdserver.EXIT_WAIT_SECONDS``, so a child may put a result in a
   queue and return.
-* Any other pickler (``pickle``, cloudpickle, joblib's loky, Dask) gets a
-  locator: the name of a named array, and the pid and descriptor number by
-  which ``/proc/<pid>/fd/<n>`` reaches the memory while the sender holds it.
-  The sender keeps what it pickled alive for ``EXPORT_GRACE_SECONDS`` so that
-  a result dropped right after it is sent still arrives.
+* joblib's loky (its own pickler's reducer registry, see ``_loky``), Dask
+  distributed (its serializers, see ``_dask``) and any pickling inside
+  ``with by_reference():`` get a locator (``reduce_reference``): the name of
+  a named array, and the pid and descriptor number by which
+  ``/proc/<pid>/fd/<n>`` reaches the memory while the sender holds it. The
+  sender keeps what it sent this way alive for ``EXPORT_GRACE_SECONDS`` so
+  that a result dropped right after it is sent still arrives.
+* Every other pickling (``pickle.dump``/``dumps``, cloudpickle outside loky,
+  ``joblib.dump``, ``copy``) is persistence, or a channel ndshare cannot
+  vouch for: it stores the data, as ``numpy.memmap`` does, and the pickle
+  loads as a plain ``numpy.ndarray`` in any process, at any later time.
+  Nothing is pinned and no descriptor is held for it.
 
-Either way the receiver checks that it reached the very file ``(dev, ino)``
+A reference's receiver checks that it reached the very file ``(dev, ino)``
 that was sent, and maps each segment once per process however many views of
 it arrive.
 """
@@ -26,22 +35,24 @@ it arrive.
 from __future__ import annotations
 
 import collections
+import contextlib
+import contextvars
 import os
 import threading
 import time
 import weakref
 from multiprocessing import context, reduction
-from typing import TYPE_CHECKING, Any, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Any, Iterator, Optional, SupportsIndex, Tuple, cast
 
 import numpy as np
 
 from . import _fdserver
-from ._ndshare import Segment, UnreachableError
+from ._ndshare import FormatError, Segment, UnreachableError
 
 if TYPE_CHECKING:
     from ._array import SharedArray
 
-#: Seconds a plainly pickled segment is kept alive by its sender.
+#: Seconds a segment sent by locator is kept alive by its sender.
 EXPORT_GRACE_SECONDS = 10.0
 
 _FileKey = Tuple[Tuple[int, int], bool]
@@ -146,11 +157,75 @@ def _view_of(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
     return view if type(arr) is SharedArray else view + (type(arr),)
 
 
-def reduce_plain(arr: "SharedArray", seg: Segment) -> Tuple[Any, ...]:
-    """``__reduce__``: a locator, for any pickler."""
+#: Set inside ``with by_reference():`` (per thread, and per asyncio task).
+_BY_REFERENCE: "contextvars.ContextVar[bool]" = contextvars.ContextVar("ndshare_by_reference", default=False)
+
+
+@contextlib.contextmanager
+def by_reference() -> Iterator[None]:
+    """Within this block, pickling a :class:`SharedArray` in this thread
+    gives a small reference to its memory instead of its data.
+
+    For a channel between processes of one machine that ndshare does not
+    know (multiprocessing, joblib's loky and Dask distributed get references
+    without it)::
+
+        with ndshare.by_reference():
+            blob = pickle.dumps(a)   # < 1 KiB, whatever the size of a
+
+    A process of the same user on the same machine loads it as the same view
+    of the same memory while the sender holds the array; the sender keeps it
+    alive for ``EXPORT_GRACE_SECONDS`` (10 s) after pickling. Loaded later,
+    or elsewhere, it raises :class:`ndshare.UnreachableError`. Never store
+    such a pickle: outside this block, pickling stores the data.
+    """
+    token = _BY_REFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _BY_REFERENCE.reset(token)
+
+
+def reduce_array(arr: "SharedArray", protocol: SupportsIndex) -> Tuple[Any, ...]:
+    """``__reduce_ex__``: the data, as a plain ndarray, unless inside
+    ``by_reference()``."""
+    seg = arr._segment
+    if seg is not None and _BY_REFERENCE.get():
+        return reduce_reference(arr)
+    return _reduce_data(arr, protocol)
+
+
+def _reduce_data(arr: "SharedArray", protocol: SupportsIndex) -> Tuple[Any, ...]:
+    return cast(Tuple[Any, ...], np.ndarray.__reduce_ex__(np.ndarray.view(arr, np.ndarray), protocol))
+
+
+def reduce_reference(arr: "SharedArray") -> Tuple[Any, ...]:
+    """A locator, for any pickler (data for an array outside shared memory)."""
+    seg = arr._segment
+    if seg is None:
+        return _reduce_data(arr, 2)
     _pin(seg)
     locator = (seg.file_id, seg.name, os.getpid(), seg.fd, not seg.writable)
     return (_rebuild_located, (locator,) + _view_of(arr, seg))
+
+
+class Reference:
+    """An array that pickles as a reference by every pickler: what a
+    :class:`ndshare.Barrier` or :class:`ndshare.Event` sends, since a copy of
+    a synchronization primitive's memory would synchronize nothing. It
+    unpickles as the array itself."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: "SharedArray") -> None:
+        self.array = array
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return reduce_reference(self.array)
+
+
+def _reduce_forking_reference(ref: Reference) -> Tuple[Any, ...]:
+    return reduce_forking(ref.array)
 
 
 class _Offer:
@@ -178,7 +253,7 @@ def reduce_forking(arr: "SharedArray") -> Tuple[Any, ...]:
     """For multiprocessing's ForkingPickler: the descriptor itself."""
     seg = arr._segment
     if seg is None:
-        return cast(Tuple[Any, ...], np.ndarray.__reduce__(arr.view(np.ndarray)))
+        return _reduce_data(arr, 2)
     if context.get_spawning_popen() is not None:
         fd: Any = reduction.DupFd(seg.fd)  # travels with the new process
     else:
@@ -201,8 +276,10 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segmen
     if name is not None:
         try:
             seg = Segment.attach(name, readonly=readonly)
-        except OSError as e:
-            reasons.append(f"by name: {e.strerror or e}")
+        except (OSError, FormatError) as e:
+            # Whatever the name holds now (no file, a foreign or damaged
+            # one, a FIFO), the sender's descriptor may still reach the memory.
+            reasons.append(f"by name: {getattr(e, 'strerror', None) or e}")
         else:
             if seg.file_id == tuple(file_id):
                 return remember(seg)
@@ -259,3 +336,6 @@ def _rebuild_dupfd(
     finally:
         os.close(fd)
     return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
+
+
+reduction.ForkingPickler.register(Reference, _reduce_forking_reference)

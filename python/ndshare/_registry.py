@@ -58,20 +58,35 @@ class ArrayInfo:
     mode: Optional[int] = None
     uid: Optional[int] = None
     #: "in use", "creator alive", "unverifiable" or "stale" (what ``ndshare
-    #: gc`` removes); None for an anonymous array.
+    #: gc`` removes); "unusable" for a file that :func:`ndshare.attach`
+    #: refuses (see ``reason``); "unlinked" for an array this process maps
+    #: whose name was removed (``SharedArray.info``); None for an anonymous
+    #: array.
     status: Optional[str] = None
     #: The status in a sentence.
     status_detail: Optional[str] = None
+    #: Why :func:`ndshare.attach` refuses the file (the message of the
+    #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
+    reason: Optional[str] = None
 
     @property
     def stale(self) -> bool:
         """Whether ``ndshare gc`` would remove it."""
         return self.status == "stale"
 
+    @property
+    def usable(self) -> bool:
+        """Whether the file holds an array that can be attached (an
+        unreadable one, e.g. another user's, may be usable by others)."""
+        return self.status != "unusable"
+
 
 def _info(d: dict[str, Any]) -> ArrayInfo:
     if "error" in d:
-        return ArrayInfo(d["name"], None, None, None, None, None, None, d["error"], path=d.get("path"))
+        return ArrayInfo(
+            d["name"], None, None, None, None, None, None, d["error"], path=d.get("path"),
+            status=d["status"], status_detail=d["status_detail"], reason=d["reason"],
+        )
     created = datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc)
     creator = d["creator"]
     return ArrayInfo(
@@ -96,6 +111,7 @@ def _info(d: dict[str, Any]) -> ArrayInfo:
         uid=d["uid"],
         status=d["status"],
         status_detail=d["status_detail"],
+        reason=d["reason"],
     )
 
 
@@ -106,12 +122,15 @@ def list_arrays() -> List[ArrayInfo]:
 
 def info(name: str) -> ArrayInfo:
     """What the header and attacher table of the named array ``name`` say,
-    read now. ``FileNotFoundError`` if there is no such name."""
+    read now. ``FileNotFoundError`` if there is no such name. A file that
+    :func:`ndshare.attach` would refuse (corrupt, truncated, not an array)
+    is described with status "unusable" and the ``reason``."""
     return _info(_ndshare.info(name))
 
 
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
-    """The same for a mapped segment (anonymous ones included)."""
+    """The same for a mapped segment (anonymous ones included); status
+    "unlinked", and no path, if the name it was mapped by no longer names it."""
     return _info(seg.describe())
 
 

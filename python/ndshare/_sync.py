@@ -4,9 +4,10 @@ The locks of an array live in its segment's header (``a.lock()``,
 ``a.read_lock()``, ``a.write_lock()`` return handles on them, see
 :class:`SharedArray`). A :class:`Barrier` or an :class:`Event` belongs to no
 array: each has a small anonymous segment of its own, and crosses to other
-processes exactly as a shared array does (it pickles as a reference to that
-segment), through ``multiprocessing`` arguments, queues and pools, or plain
-``pickle`` while its creator lives.
+processes as a reference to that segment, by every pickler: through
+``multiprocessing`` arguments, queues and pools as a shared array does, and
+through plain ``pickle`` while its creator lives (a copy of a primitive's
+memory would synchronize nothing, so it never pickles as data).
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ class Barrier:
         return int(self._ops.n_waiting)
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_barrier, (self._array,))
+        return (_rebuild_barrier, (_pickling.Reference(self._array),))
+
+    def __copy__(self) -> "Barrier":
+        return self
 
     def __deepcopy__(self, memo: Any) -> "Barrier":
         # A copy is the same primitive, as a pickled one is (a deep copy of
@@ -132,7 +136,10 @@ class Event:
         return bool(self._ops.wait(timeout))
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_event, (self._array,))
+        return (_rebuild_event, (_pickling.Reference(self._array),))
+
+    def __copy__(self) -> "Event":
+        return self
 
     def __deepcopy__(self, memo: Any) -> "Event":
         # A copy is the same primitive, as a pickled one is (a deep copy of

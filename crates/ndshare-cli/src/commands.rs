@@ -81,21 +81,17 @@ fn list(ui: &mut Ui<'_>, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Describes one array; one that cannot be attached is described, and is a
+/// failure (exit code 1, the reason on stderr).
 fn info(ui: &mut Ui<'_>, name: &str, json: bool) -> Result<(), Failure> {
-    let named::Entry {
-        name,
-        header,
-        attachers,
-    } = named::inspect(name)?;
-    let entry = named::Entry {
-        name,
-        header: Ok(header?),
-        attachers,
-    };
+    let entry = named::inspect(name)?.or_unreadable()?;
     if json {
         print_json(ui, &describe::entry(&entry))?;
     } else {
         describe::info_text(&entry, ui.out)?;
+    }
+    if let Some(why) = entry.refusal() {
+        ui.fail(&why);
     }
     Ok(())
 }

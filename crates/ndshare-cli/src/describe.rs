@@ -26,22 +26,30 @@ fn order_of(h: &Header) -> Option<&'static str> {
     }
 }
 
-/// The description of one named array; `{"name", "path", "error"}` if its
-/// header could not be read.
+/// The description of one named array; `{"name", "path", "error"}` and its
+/// status if its header could not be read (`"unusable"` with the `reason`
+/// if attaching it would fail whoever tried).
 #[must_use]
 pub fn entry(e: &Entry) -> Value {
     match &e.header {
-        Err(err) => json!({
-            "name": e.name,
-            "path": path_of(&e.name),
-            "error": err.to_string(),
-        }),
+        Err(err) => {
+            let status = e.status();
+            json!({
+                "name": e.name,
+                "path": path_of(&e.name),
+                "error": err.to_string(),
+                "status": status.label(),
+                "status_detail": status.to_string(),
+                "reason": status.reason(),
+                "stale": status.is_stale(),
+            })
+        }
         Ok((h, f)) => segment(Some(&e.name), h, f, e.attachers.as_ref(), Some(&e.status())),
     }
 }
 
 /// The description of a segment. `status` is `None` for an anonymous one,
-/// which has no name to keep or remove.
+/// which has no name to keep or remove; an unlinked one has no path.
 #[must_use]
 pub fn segment(
     name: Option<&str>,
@@ -52,9 +60,13 @@ pub fn segment(
 ) -> Value {
     let empty = Snapshot::default();
     let table = attachers.unwrap_or(&empty);
+    let path = match status {
+        Some(Status::Unlinked { .. }) => None,
+        _ => name.and_then(path_of),
+    };
     json!({
         "name": name,
-        "path": name.and_then(path_of),
+        "path": path,
         "dtype": h.dtype,
         "itemsize": h.layout.itemsize(),
         "shape": h.layout.shape(),
@@ -86,6 +98,7 @@ pub fn segment(
         "status": status.map(Status::label),
         "status_detail": status.map(ToString::to_string),
         "stale": status.map(Status::is_stale),
+        "reason": status.and_then(Status::reason),
     })
 }
 
@@ -105,17 +118,18 @@ fn alive_or_dead(b: bool) -> &'static str {
     }
 }
 
-/// `ndshare info NAME`: the header and the table, one field per line.
+/// `ndshare info NAME`: the header and the table, one field per line (the
+/// name, path and status only, if the header could not be read).
 pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
+    let field = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<16}{v}");
+    field(out, "name", e.name.clone())?;
+    field(out, "path", path_of(&e.name).unwrap_or_default())?;
+    field(out, "status", e.status().to_string())?;
     let Ok((h, f)) = &e.header else {
         return Ok(());
     };
     let empty = Snapshot::default();
     let table = e.attachers.as_ref().unwrap_or(&empty);
-    let field = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<16}{v}");
-    field(out, "name", e.name.clone())?;
-    field(out, "path", path_of(&e.name).unwrap_or_default())?;
-    field(out, "status", e.status().to_string())?;
     field(
         out,
         "dtype",
@@ -208,6 +222,14 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
+/// The STATUS cell of `list`: the label, and why for an unusable array.
+fn status_cell(s: &Status) -> String {
+    match s.reason() {
+        Some(why) => format!("{}: {why}", s.label()),
+        None => s.label().to_owned(),
+    }
+}
+
 /// `ndshare list`: a table with a heading, one row per array.
 pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
     const HEAD: [&str; 9] = [
@@ -243,13 +265,16 @@ pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
                     h.creator.pid.to_string(),
                     yes_no(h.creator.is_alive()).to_owned(),
                     attachers,
-                    e.status().label().to_owned(),
+                    status_cell(&e.status()),
                 ]
             }
             Err(err) => {
                 let mut r = vec![e.name.clone()];
                 r.extend(std::iter::repeat_n("?".to_owned(), 7));
-                r.push(format!("unreadable: {err}"));
+                r.push(match e.status() {
+                    s @ Status::Unusable(_) => status_cell(&s),
+                    _ => format!("unreadable: {err}"),
+                });
                 r
             }
         });

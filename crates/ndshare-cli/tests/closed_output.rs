@@ -53,7 +53,10 @@ fn rm_into_a_closed_pipe_removes_every_name_and_reports_the_failure() {
     let out = into_closed_pipe(&["rm", &missing.0, &a.0, &b.0]);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        format!("ndshare: no shared array named {:?}\n", missing.0)
+        format!(
+            "ndshare: no shared array named {:?} (see `ndshare list` for the named arrays)\n",
+            missing.0
+        )
     );
     assert_eq!(
         (a.exists(), b.exists()),

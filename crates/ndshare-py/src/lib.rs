@@ -85,10 +85,12 @@ pub(crate) struct PySegment {
 
 #[pymethods]
 impl PySegment {
-    /// Creates a zero-filled segment for an array.
+    /// Creates a zero-filled segment for an array. With `publish=False` a
+    /// named segment gets its name only from `publish()`, once filled.
     #[staticmethod]
     #[allow(clippy::needless_pass_by_value)] // extracted from a Python sequence
-    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of one call
+    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600, publish=true))]
     fn create(
         py: Python<'_>,
         dtype: &str,
@@ -97,6 +99,7 @@ impl PySegment {
         order: &str,
         name: Option<&str>,
         mode: u32,
+        publish: bool,
     ) -> PyResult<Self> {
         let order = match order {
             "C" => Order::C,
@@ -109,9 +112,21 @@ impl PySegment {
         };
         let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
         let inner = py
-            .detach(|| Segment::create(layout, dtype, name, mode))
+            .detach(|| {
+                if publish {
+                    Segment::create(layout, dtype, name, mode)
+                } else {
+                    Segment::create_unpublished(layout, dtype, name, mode)
+                }
+            })
             .map_err(to_py)?;
         Ok(PySegment { inner })
+    }
+
+    /// Links the name of a segment created with `publish=False`; nothing to
+    /// do for an anonymous or published one.
+    fn publish(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.publish()).map_err(to_py)
     }
 
     /// Maps the named array `name`.
@@ -151,7 +166,8 @@ impl PySegment {
             .map_err(to_py)
     }
 
-    /// Maps the segment a handle string names (`ndshare:name:<name>` or
+    /// Maps the segment a handle string names
+    /// (`ndshare:named:<dev>:<ino>:<name>`, `ndshare:name:<name>` or
     /// `ndshare:proc:<pid>:<fd>:<dev>:<ino>`, as the Rust API prints them).
     #[staticmethod]
     #[pyo3(signature = (handle, readonly=false))]
@@ -162,7 +178,7 @@ impl PySegment {
     }
 
     /// The handle string another process (Python, Rust or C) opens this
-    /// segment with: its name, else this process's descriptor of it.
+    /// segment with: its name and file, else this process's descriptor of it.
     #[getter]
     fn handle(&self) -> String {
         Handle::of(&self.inner).to_string()
@@ -287,12 +303,11 @@ impl PySegment {
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let seg = &self.inner;
         let (h, f) = (seg.header(), seg.file_info());
-        let (table, status) = if h.is_named() {
-            let table = seg.attachers().map_err(to_py)?;
-            let status = ndshare::named::Status::of(h, &f, &table);
-            (Some(table), Some(status))
+        let status = seg.status().map_err(to_py)?;
+        let table = if h.is_named() {
+            Some(seg.attachers().map_err(to_py)?)
         } else {
-            (None, None)
+            None
         };
         to_python(
             py,
@@ -389,7 +404,8 @@ fn unlink(name: &str) -> PyResult<()> {
 }
 
 /// The named arrays of the machine: a list of dicts as `ndshare list --json`
-/// prints them (`name` and `error` only for an unreadable one).
+/// prints them (`name`, `path`, `error` and the status only for an
+/// unreadable one).
 #[pyfunction]
 fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
     let entries = py.detach(ndshare::named::list).map_err(to_py)?;
@@ -399,19 +415,13 @@ fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
         .collect()
 }
 
-/// The named array `name` as `ndshare info --json` describes it.
+/// The named array `name` as `ndshare info --json` describes it (also one
+/// that cannot be attached: its status says why).
 #[pyfunction]
 fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let ndshare::named::Entry {
-        name,
-        header,
-        attachers,
-    } = py.detach(|| ndshare::named::inspect(name)).map_err(to_py)?;
-    let entry = ndshare::named::Entry {
-        name,
-        header: Ok(header.map_err(to_py)?),
-        attachers,
-    };
+    let entry = py
+        .detach(|| ndshare::named::inspect(name).and_then(ndshare::named::Entry::or_unreadable))
+        .map_err(to_py)?;
     to_python(py, &ndshare_cli::describe::entry(&entry))
 }
 

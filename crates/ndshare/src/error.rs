@@ -10,13 +10,16 @@ use std::io;
 #[non_exhaustive]
 pub enum Error {
     /// No named array of that name exists.
-    #[error("no shared array named {name:?}")]
+    #[error("no shared array named {name:?} (see `ndshare list` for the named arrays)")]
     NotFound {
         /// The name that was looked up.
         name: String,
     },
     /// A named array of that name exists already; it was not touched.
-    #[error("a shared array named {name:?} exists already")]
+    #[error(
+        "a shared array named {name:?} exists already: use it with \
+         `ndshare.attach({name:?})`, or remove it with `ndshare rm {name}`"
+    )]
     AlreadyExists {
         /// The name that was asked for.
         name: String,
@@ -54,7 +57,7 @@ pub enum Error {
     },
     /// Not enough memory (RAM, or the size of the shared-memory file system)
     /// to reserve the segment. Nothing was created.
-    #[error("cannot reserve {bytes} bytes of shared memory: {hint}")]
+    #[error("cannot reserve {} of shared memory: {hint}", crate::human::size(*.bytes))]
     OutOfMemory {
         /// Bytes asked for (header included).
         bytes: u64,

@@ -82,6 +82,7 @@
 mod array;
 mod error;
 pub mod format;
+mod human;
 mod limits;
 mod liveness;
 pub mod named;
@@ -102,6 +103,7 @@ pub use error::{Error, Result};
 pub use format::dtype::Element;
 pub use format::header::Header;
 pub use format::layout::{Layout, Order};
+pub use human::size as human_size;
 pub use liveness::ProcessStamp;
 pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
 pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};

@@ -27,7 +27,10 @@ pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
     if total > 0 && bytes > total {
         return Err(Error::OutOfMemory {
             bytes,
-            hint: format!("the machine has {total} bytes of RAM and swap in all"),
+            hint: format!(
+                "the machine has {} of RAM and swap in all",
+                crate::human::size(total)
+            ),
             source: io::Error::from_raw_os_error(Errno::NOMEM.raw_os_error()),
         });
     }
@@ -40,8 +43,9 @@ pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
     if errno(&e) == Some(Errno::NOMEM) {
         let hint = match sys::address_space_limit() {
             Some(limit) => format!(
-                "this process's address space is limited to {limit} bytes (RLIMIT_AS); \
-                 raise it (`ulimit -v`), or map fewer or smaller arrays at once"
+                "this process's address space is limited to {} (RLIMIT_AS); \
+                 raise it (`ulimit -v`), or map fewer or smaller arrays at once",
+                crate::human::size(limit)
             ),
             None => "this process's address space (or the kernel's mapping count, \
                      vm.max_map_count) is exhausted"

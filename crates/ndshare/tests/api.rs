@@ -201,7 +201,15 @@ fn named_array_lifecycle() {
         .mode(0o640)
         .zeros::<u8>(&[10])
         .unwrap();
-    assert_eq!(a.handle(), Handle::Named { name: name.clone() });
+    let f = a.segment().file_info();
+    assert_eq!(
+        a.handle(),
+        Handle::NamedFile {
+            name: name.clone(),
+            dev: f.dev,
+            ino: f.ino
+        }
+    );
     assert_eq!(a.segment().file_info().mode, 0o640);
     match Builder::new().name(&name).zeros::<u8>(&[10]) {
         Err(Error::AlreadyExists { name: n }) => assert_eq!(n, name),

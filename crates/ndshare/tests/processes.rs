@@ -145,6 +145,49 @@ fn process_handle_of_an_exited_holder_is_unreachable() {
 }
 
 #[test]
+fn named_handle_never_opens_the_array_that_took_over_its_name() {
+    if let Some(arg) = child_arg() {
+        let (exact, bare) = arg.split_once(' ').unwrap();
+        match RawArray::open(&exact.parse().unwrap(), Access::ReadOnly) {
+            Err(Error::Unreachable { reason, .. }) => {
+                assert!(
+                    reason.contains("the name now names another array"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
+        // The name alone opens what the name holds now.
+        let now = SharedArray::<u8>::open(&bare.parse().unwrap(), Access::ReadOnly).unwrap();
+        assert_eq!(now.as_slice(), &[2, 2][..]);
+        return;
+    }
+    let name = Name::new("handle-reused");
+    let mut first = Builder::new().name(&name.0).zeros::<u8>(&[3]).unwrap();
+    first.as_slice_mut().unwrap().fill(1);
+    let exact = first.handle().to_string();
+    let f = first.segment().file_info();
+    let again = SharedArray::<u8>::open(&exact.parse().unwrap(), Access::ReadOnly).unwrap();
+    assert_eq!(again.as_slice(), &[1, 1, 1][..]);
+    first.unlink().unwrap();
+    let mut second = Builder::new().name(&name.0).zeros::<u8>(&[2]).unwrap();
+    second.as_slice_mut().unwrap().fill(2);
+    assert!(matches!(
+        RawArray::open(&exact.parse().unwrap(), Access::ReadWrite),
+        Err(Error::Unreachable { .. })
+    ));
+    let bare = format!("ndshare:name:{}", name.0);
+    assert_success(&run_child(
+        "named_handle_never_opens_the_array_that_took_over_its_name",
+        &format!("{exact} {bare}"),
+    ));
+    assert_eq!(
+        exact,
+        format!("ndshare:named:{}:{}:{}", f.dev, f.ino, name.0)
+    );
+}
+
+#[test]
 fn wrong_type_in_another_process_is_an_error() {
     if let Some(name) = child_arg() {
         match SharedArray::<f32>::attach(&name) {

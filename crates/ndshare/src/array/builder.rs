@@ -14,7 +14,10 @@ use crate::segment::{Segment, DEFAULT_MODE};
 /// Without a name the array is anonymous (a memfd that the kernel frees when
 /// the last process holding it goes); with one, any process of the user can
 /// [`attach`](SharedArray::attach) it until it is
-/// [unlinked](SharedArray::unlink).
+/// [unlinked](SharedArray::unlink). A named array is visible under its name
+/// only once its header and data are final ([`Builder::from_slice`] and
+/// [`Builder::from_array`] copy the data first); a failed or killed
+/// creation leaves no name.
 ///
 /// # Example
 /// ```
@@ -74,7 +77,9 @@ impl Builder {
         self
     }
 
-    fn create(
+    /// The array, with its name (if any) not yet linked: see
+    /// [`Segment::create_unpublished`].
+    fn create_unpublished(
         &self,
         descr: &str,
         itemsize: usize,
@@ -89,7 +94,24 @@ impl Builder {
                 self.mode
             )));
         }
-        Segment::create(layout, descr, self.name.as_deref(), self.mode).map(RawArray::from_segment)
+        Segment::create_unpublished(layout, descr, self.name.as_deref(), self.mode)
+            .map(RawArray::from_segment)
+    }
+
+    /// A new array of `T` that `fill` writes before its name is linked: no
+    /// process finds the name before the data is final, and a failure (or
+    /// the death of this process) before then leaves no name.
+    fn filled<T: Element>(
+        &self,
+        shape: &[usize],
+        order: Order,
+        fill: impl FnOnce(&mut SharedArray<T>) -> Result<()>,
+    ) -> Result<SharedArray<T>> {
+        let raw = self.create_unpublished(T::DESCR, size_of::<T>(), shape, order)?;
+        let mut a = SharedArray::from_raw(raw)?;
+        fill(&mut a)?;
+        a.as_raw().segment().publish()?;
+        Ok(a)
     }
 
     /// A new zero-filled array of `T`.
@@ -108,13 +130,7 @@ impl Builder {
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn zeros<T: Element>(&self, shape: &[usize]) -> Result<SharedArray<T>> {
-        let raw = self.create(
-            T::DESCR,
-            size_of::<T>(),
-            shape,
-            self.order.unwrap_or_default(),
-        )?;
-        SharedArray::from_raw(raw)
+        self.filled(shape, self.order.unwrap_or_default(), |_| Ok(()))
     }
 
     /// A new array holding a copy of `data`, which lists the elements in the
@@ -141,9 +157,10 @@ impl Builder {
                 data.len()
             )));
         }
-        let mut a = self.zeros(shape)?;
-        a.as_slice_mut()?.copy_from_slice(data);
-        Ok(a)
+        self.filled(shape, self.order.unwrap_or_default(), |a| {
+            a.as_slice_mut()?.copy_from_slice(data);
+            Ok(())
+        })
     }
 
     /// A new array holding a copy of an `ndarray` array of any layout.
@@ -180,9 +197,10 @@ impl Builder {
                 Order::C
             }
         });
-        let mut a = self.clone().order(order).zeros::<T>(src.shape())?;
-        a.view_mut()?.assign(&src.view().into_dyn());
-        Ok(a)
+        self.filled(src.shape(), order, |a| {
+            a.view_mut()?.assign(&src.view().into_dyn());
+            Ok(())
+        })
     }
 
     /// A new zero-filled array of any dtype: `descr` is numpy's `.npy`
@@ -209,7 +227,16 @@ impl Builder {
                 "dtype {descr:?} has item size {n}, not {itemsize}"
             ))),
             _ if itemsize == 0 => Err(Error::InvalidShape("item size 0".into())),
-            _ => self.create(descr, itemsize, shape, self.order.unwrap_or_default()),
+            _ => {
+                let raw = self.create_unpublished(
+                    descr,
+                    itemsize,
+                    shape,
+                    self.order.unwrap_or_default(),
+                )?;
+                raw.segment().publish()?;
+                Ok(raw)
+            }
         }
     }
 }

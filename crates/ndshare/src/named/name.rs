@@ -3,11 +3,30 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+use crate::format::header::Header;
 use crate::sys;
 
 /// Every named array's file name starts with this, so that `ndshare list`
 /// and `ndshare gc` never touch another program's files in /dev/shm.
 pub const FILE_PREFIX: &str = "ndshare.";
+
+/// Checks that the segment found under the name `name` is one: its header
+/// carries the named flag. An anonymous segment's bytes copied under a name
+/// are not (their memory was meant to be sealed and to go with its last
+/// holder); [`Segment::attach`](crate::Segment::attach) refuses them, and
+/// `ndshare list` flags them.
+///
+/// # Errors
+/// [`Error::Corrupt`] saying so.
+pub fn check_named(name: &str, header: &Header) -> Result<()> {
+    if header.is_named() {
+        Ok(())
+    } else {
+        Err(Error::Corrupt(format!(
+            "{name:?} holds a segment not marked as named"
+        )))
+    }
+}
 
 /// Checks a user-given name and returns the path of its file.
 ///

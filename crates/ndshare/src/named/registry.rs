@@ -8,7 +8,7 @@ use crate::format::file::read_header;
 use crate::format::header::Header;
 use crate::limits::classify;
 use crate::named::attachers::{self, Snapshot};
-use crate::named::name;
+use crate::named::name::{self, check_named};
 use crate::named::status::{self, Status};
 use crate::sys::{self, FileInfo};
 
@@ -24,13 +24,44 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// What the array's lifetime bookkeeping says: in use, kept, or stale.
+    /// What the array's lifetime bookkeeping says: in use, kept, or stale;
+    /// or unusable, if [`Segment::attach`](crate::Segment::attach) would
+    /// refuse the file.
     #[must_use]
     pub fn status(&self) -> Status {
+        if let Some(refused) = self.refusal() {
+            return Status::Unusable(refused);
+        }
         match (&self.header, &self.attachers) {
             (Ok((h, f)), Some(s)) => status::status(h, f, s),
             (Err(e), _) => Status::Unverifiable(e.to_string()),
             (Ok(_), None) => Status::Unverifiable("its attacher table could not be read".into()),
+        }
+    }
+
+    /// Why attaching the file would fail whoever tried it (the error's
+    /// message): it is not a
+    /// valid named segment. `None` if it is, or if it could not be read (a
+    /// permission, an I/O error: that says nothing of the file).
+    #[must_use]
+    pub fn refusal(&self) -> Option<String> {
+        match &self.header {
+            Err(e) if says_file_is_bad(e) => Some(e.to_string()),
+            Err(_) => None,
+            Ok((h, _)) => check_named(&self.name, h).err().map(|e| e.to_string()),
+        }
+    }
+
+    /// The entry, or the error that kept its header from being read if that
+    /// says nothing of the file (a permission, an I/O error): what a report
+    /// on one array shows ([`Entry::refusal`] tells an unusable file).
+    ///
+    /// # Errors
+    /// That error.
+    pub fn or_unreadable(self) -> Result<Entry> {
+        match self.header {
+            Err(e) if !says_file_is_bad(&e) => Err(e),
+            _ => Ok(self),
         }
     }
 
@@ -47,6 +78,12 @@ impl Entry {
             attachers,
         }
     }
+}
+
+/// Whether an error reading a header is one of the file itself, which any
+/// reader would meet.
+fn says_file_is_bad(e: &Error) -> bool {
+    matches!(e, Error::Corrupt(_) | Error::VersionMismatch { .. })
 }
 
 /// Opens the file of a named array for reading its header.

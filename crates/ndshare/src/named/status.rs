@@ -1,4 +1,5 @@
-//! What the bookkeeping says about a named array: in use, kept, or stale.
+//! What the bookkeeping says about a named array: in use, kept, stale,
+//! unusable, or unlinked.
 
 use std::fmt;
 
@@ -23,6 +24,20 @@ pub enum Status {
     Unverifiable(String),
     /// No live process maps it and its creator is dead: `gc` removes it.
     Stale,
+    /// The file cannot be attached, for the reason given (the error
+    /// [`Segment::attach`](crate::Segment::attach) gives): not a segment, a
+    /// corrupt or truncated one, one of a format this build cannot read, or
+    /// an anonymous segment's bytes under a name. Kept by `gc`, as every
+    /// file it cannot vouch for; `ndshare rm` removes it.
+    Unusable(String),
+    /// Said of a segment this process maps
+    /// ([`Segment::status`](crate::Segment::status)): the name it was
+    /// mapped by no longer names it. Nobody can attach it any more; its
+    /// memory goes when the last process that maps it drops it.
+    Unlinked {
+        /// Whether the name now names another array.
+        name_reused: bool,
+    },
 }
 
 impl Status {
@@ -38,7 +53,8 @@ impl Status {
         matches!(self, Status::Stale)
     }
 
-    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`.
+    /// A short label: `in use`, `creator alive`, `unverifiable`, `stale`,
+    /// `unusable`, `unlinked`.
     #[must_use]
     pub fn label(&self) -> &'static str {
         match self {
@@ -46,6 +62,17 @@ impl Status {
             Status::CreatorAlive => "creator alive",
             Status::Unverifiable(_) => "unverifiable",
             Status::Stale => "stale",
+            Status::Unusable(_) => "unusable",
+            Status::Unlinked { .. } => "unlinked",
+        }
+    }
+
+    /// Why the array cannot be attached, for [`Status::Unusable`].
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Status::Unusable(why) => Some(why),
+            _ => None,
         }
     }
 }
@@ -68,6 +95,13 @@ impl fmt::Display for Status {
             Status::CreatorAlive => f.write_str("not mapped by any live process, but its creator is alive"),
             Status::Unverifiable(why) => write!(f, "its use cannot be verified ({why})"),
             Status::Stale => f.write_str("stale: its creator is dead and no live process maps it"),
+            Status::Unusable(why) => write!(f, "unusable: {why}"),
+            Status::Unlinked { name_reused } => write!(
+                f,
+                "unlinked: its name was removed{}; no process can attach it any more, and its \
+                 memory goes when the last process that maps it drops it",
+                if *name_reused { " and now names another array" } else { "" }
+            ),
         }
     }
 }

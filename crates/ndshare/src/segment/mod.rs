@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -13,8 +14,9 @@ use crate::format::layout::Layout;
 use crate::limits::{self, classify};
 use crate::liveness::ProcessStamp;
 use crate::named::attachers::{self, Registered, Registration, Table};
+use crate::named::lifetime;
+use crate::named::name::{self, check_named};
 use crate::named::status::Status;
-use crate::named::{lifetime, name};
 pub(crate) mod sealing;
 use crate::sys::{self, FileInfo, Mapping};
 
@@ -41,7 +43,10 @@ pub struct Segment {
     fd: OwnedFd,
     header: Header,
     file: FileInfo,
+    /// The name, given or pending (see `published`).
     name: Option<String>,
+    /// Whether `name` is linked; serializes [`Segment::publish`].
+    published: Mutex<bool>,
     data_writable: bool,
     header_writable: bool,
     /// This process's slot in the attacher table of a named segment.
@@ -70,7 +75,7 @@ fn process_fd_gone(pid: u32, what: String) -> Error {
 fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error) -> Error {
     let hint = if named {
         let free =
-            sys::free_bytes_of(fd).map_or_else(|_| "unknown".to_owned(), |b| format!("{b} bytes"));
+            sys::free_bytes_of(fd).map_or_else(|_| "unknown space".to_owned(), crate::human::size);
         format!(
             "{} has {free} free; enlarge it (e.g. `docker run --shm-size=...`, or \
              `mount -o remount,size=... {}`), free space with `ndshare gc`, or create \
@@ -96,8 +101,9 @@ impl Segment {
     /// Without `name` the segment is anonymous: a sealed memfd that the kernel
     /// frees when the last process holding it goes, whatever the way it went.
     /// With a name it is a file `/dev/shm/ndshare.<name>` with permission bits
-    /// `mode`, published under its name only once complete, and never over an
-    /// existing one.
+    /// `mode`, published under its name only once its header is final, and
+    /// never over an existing one. To fill the data before the name appears,
+    /// use [`Segment::create_unpublished`] and [`Segment::publish`].
     ///
     /// All memory is reserved now: a shortage is [`Error::OutOfMemory`] here,
     /// never a `SIGBUS` later.
@@ -114,11 +120,52 @@ impl Segment {
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn create(layout: Layout, dtype: &str, name: Option<&str>, mode: u32) -> Result<Segment> {
+        let seg = Segment::create_unpublished(layout, dtype, name, mode)?;
+        seg.publish()?;
+        Ok(seg)
+    }
+
+    /// Creates a segment as [`Segment::create`] does, but leaves a named one
+    /// without its name: no other process can reach it until
+    /// [`Segment::publish`] links the name. Write the data first, then
+    /// publish, and every process that finds the name finds the data final.
+    ///
+    /// Dropped unpublished, the segment leaves nothing behind: its file never
+    /// had a name, and its memory goes with its last descriptor and mapping.
+    /// An anonymous segment has no name to publish; it is usable at once.
+    ///
+    /// # Errors
+    /// As [`Segment::create`]. An existing name is refused here already, so
+    /// that no data is written in vain; [`Segment::publish`] checks again.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Error, Layout, Order, Segment};
+    /// # let name = format!("doc-unpublished-{}", std::process::id());
+    /// let seg = Segment::create_unpublished(Layout::contiguous(&[4], 1, Order::C)?, "|u1", Some(&name), 0o600)?;
+    /// seg.write_data(0, &[1, 2, 3, 4])?;
+    /// assert!(matches!(Segment::attach(&name, Default::default()), Err(Error::NotFound { .. })));
+    /// seg.publish()?; // the name appears with the data in place
+    /// assert_eq!(seg.name(), Some(name.as_str()));
+    /// ndshare::unlink(&name)?;
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn create_unpublished(
+        layout: Layout,
+        dtype: &str,
+        name: Option<&str>,
+        mode: u32,
+    ) -> Result<Segment> {
         let path = name.map(name::path_for).transpose()?;
         let flags = if name.is_some() { FLAG_NAMED } else { 0 };
         let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
         let len = header.segment_len();
         limits::check_fits_in_memory(len)?;
+        if let (Some(path), Some(n)) = (&path, name) {
+            if sys::path_info(path).is_ok() {
+                return Err(Error::AlreadyExists { name: n.to_owned() });
+            }
+        }
         let fd = if path.is_some() {
             sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
                 limits::open_failed(
@@ -154,19 +201,7 @@ impl Segment {
         #[allow(clippy::cast_ptr_alignment)]
         let state = unsafe { &*map.as_ptr().add(header::offset::STATE).cast::<AtomicU32>() };
         state.store(STATE_READY, Ordering::Release);
-        // Nothing can fail once the array has its name: an error would leave
-        // the name behind.
         let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
-        if let (Some(path), Some(n)) = (&path, name) {
-            sys::publish(fd.as_fd(), path).map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    Error::AlreadyExists { name: n.to_owned() }
-                } else {
-                    // Not `NotFound`: the name is being made, not looked up.
-                    classify(e, "cannot name the array", None)
-                }
-            })?;
-        }
         let registration =
             Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {
@@ -175,18 +210,99 @@ impl Segment {
             header,
             file,
             name: name.map(str::to_owned),
+            published: Mutex::new(name.is_none()),
             data_writable: true,
             header_writable: true,
             registration,
         })
     }
 
-    /// Maps the named array `name`.
+    /// Links the name of a segment made by [`Segment::create_unpublished`]:
+    /// from now on any process may attach it. The link is atomic and never
+    /// replaces an existing file. Nothing to do for an anonymous segment or
+    /// one already published.
     ///
     /// # Errors
-    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Corrupt`],
+    /// [`Error::AlreadyExists`] if another array took the name meanwhile
+    /// (this one stays unpublished, and goes when dropped);
+    /// [`Error::PermissionDenied`], [`Error::Io`].
+    pub fn publish(&self) -> Result<()> {
+        let mut published = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *published {
+            return Ok(());
+        }
+        let Some(n) = self.name.as_deref() else {
+            *published = true;
+            return Ok(());
+        };
+        let path = name::path_for(n)?;
+        sys::publish(self.fd.as_fd(), &path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Error::AlreadyExists { name: n.to_owned() }
+            } else {
+                // Not `NotFound`: the name is being made, not looked up.
+                classify(e, "cannot name the array", None)
+            }
+        })?;
+        *published = true;
+        Ok(())
+    }
+
+    /// Whether the segment can be reached by its name: `false` only for a
+    /// named segment that [`Segment::create_unpublished`] made and
+    /// [`Segment::publish`] has not named yet.
+    #[must_use]
+    pub fn is_published(&self) -> bool {
+        *self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Maps the named array `name`, whatever array the name holds now.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::PermissionDenied`], [`Error::Corrupt`]
+    /// (also for a file whose header lacks the named flag, such as an
+    /// anonymous segment's bytes copied under a name),
     /// [`Error::VersionMismatch`], [`Error::InvalidName`].
     pub fn attach(name: &str, access: Access) -> Result<Segment> {
+        Segment::attach_checked(name, None, access)
+    }
+
+    /// Maps the named array `name`, provided that the name still names the
+    /// file `(dev, ino)`: the array it named when `(dev, ino)` was read, not
+    /// another one made under the same name after it was unlinked. The check
+    /// is made on the opened file, before anything is mapped.
+    ///
+    /// # Errors
+    /// [`Error::Unreachable`] if the name now names another file; the errors
+    /// of [`Segment::attach`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Access, Error, Layout, Order, Segment};
+    /// # let name = format!("doc-attach-file-{}", std::process::id());
+    /// let layout = Layout::contiguous(&[4], 8, Order::C)?;
+    /// let first = Segment::create(layout.clone(), "<f8", Some(&name), 0o600)?;
+    /// let id = (first.file_info().dev, first.file_info().ino);
+    /// assert!(Segment::attach_file(&name, id, Access::ReadOnly).is_ok());
+    ///
+    /// ndshare::unlink(&name)?;
+    /// let _second = Segment::create(layout, "<f8", Some(&name), 0o600)?;
+    /// let refused = Segment::attach_file(&name, id, Access::ReadOnly);
+    /// assert!(matches!(refused, Err(Error::Unreachable { .. })));
+    /// # ndshare::unlink(&name)?;
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn attach_file(name: &str, (dev, ino): (u64, u64), access: Access) -> Result<Segment> {
+        Segment::attach_checked(name, Some((dev, ino)), access)
+    }
+
+    fn attach_checked(name: &str, file: Option<(u64, u64)>, access: Access) -> Result<Segment> {
         let path = name::path_for(name)?;
         let what = format!("cannot open shared array {name:?}");
         let fd = match sys::open_named(&path, true) {
@@ -197,12 +313,19 @@ impl Segment {
             other => other,
         }
         .map_err(|e| limits::open_failed(e, &what, Some(name)))?;
-        let mut seg = Segment::from_fd(fd, access)?;
-        if !seg.header.is_named() {
-            return Err(Error::Corrupt(format!(
-                "{name:?} holds a segment not marked as named"
-            )));
+        if let Some(expected) = file {
+            let found = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+            if (found.dev, found.ino) != expected {
+                return Err(Error::Unreachable {
+                    what: format!("shared array {name:?}"),
+                    reason: "the name now names another array (the one it named was unlinked)"
+                        .into(),
+                });
+            }
         }
+        let (header, file) = read_header(fd.as_fd())?;
+        check_named(name, &header)?;
+        let mut seg = Segment::map_checked(fd, header, file, access)?;
         seg.name = Some(name.to_owned());
         Ok(seg)
     }
@@ -227,6 +350,11 @@ impl Segment {
     /// allow `access`.
     pub fn from_fd(fd: OwnedFd, access: Access) -> Result<Segment> {
         let (header, file) = read_header(fd.as_fd())?;
+        Segment::map_checked(fd, header, file, access)
+    }
+
+    /// Maps the segment behind `fd`, whose header was read and checked.
+    fn map_checked(fd: OwnedFd, header: Header, file: FileInfo, access: Access) -> Result<Segment> {
         sealing::check(fd.as_fd(), &header)?;
         let len = usize::try_from(header.segment_len())
             .map_err(|_| Error::Corrupt("segment too large to map".into()))?;
@@ -262,6 +390,7 @@ impl Segment {
             header,
             file,
             name: None,
+            published: Mutex::new(true),
             data_writable,
             header_writable,
             registration,
@@ -421,10 +550,12 @@ impl Segment {
         self.file
     }
 
-    /// The name, for a named array.
+    /// The name, for a named array (not before [`Segment::publish`] for
+    /// one made by [`Segment::create_unpublished`]; not for one that arrived
+    /// by descriptor, which carries no name).
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_deref().filter(|_| self.is_published())
     }
 
     /// Where this process is registered in the attacher table.
@@ -442,13 +573,28 @@ impl Segment {
     }
 
     /// What the lifetime bookkeeping says about this named array now (in
-    /// use, kept, or stale); `None` for an anonymous segment.
+    /// use, kept, or stale); [`Status::Unlinked`] if the name it was mapped
+    /// by no longer names it; `None` for an anonymous segment. A named
+    /// segment that arrived by descriptor does not know its name, and is not
+    /// checked for one.
     ///
     /// # Errors
-    /// [`Error::Io`] if the attacher table cannot be read.
+    /// [`Error::Io`] or [`Error::PermissionDenied`] if the name or the
+    /// attacher table cannot be read.
     pub fn status(&self) -> Result<Option<Status>> {
         if !self.header.is_named() {
             return Ok(None);
+        }
+        if let Some(n) = self.name() {
+            let path = name::path_for(n)?;
+            match sys::path_info(&path) {
+                Ok(found) if (found.dev, found.ino) == (self.file.dev, self.file.ino) => {}
+                Ok(_) => return Ok(Some(Status::Unlinked { name_reused: true })),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Ok(Some(Status::Unlinked { name_reused: false }))
+                }
+                Err(e) => return Err(classify(e, &format!("cannot look up {n:?}"), None)),
+            }
         }
         let table = self.attachers()?;
         Ok(Some(Status::of(&self.header, &self.file, &table)))
@@ -462,7 +608,7 @@ impl Segment {
     /// [`Error::PermissionDenied`], or [`Error::Io`] if the directory cannot
     /// be changed.
     pub fn unlink_name(&self) -> Result<bool> {
-        match &self.name {
+        match self.name() {
             Some(n) => lifetime::unlink_if_same(n, (self.file.dev, self.file.ino)),
             None => Ok(false),
         }

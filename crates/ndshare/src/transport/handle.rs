@@ -14,8 +14,21 @@ use crate::sys;
 ///
 /// | form | string | reachable |
 /// |------|--------|-----------|
-/// | [`Handle::Named`] | `ndshare:name:<name>` | until the name is unlinked |
+/// | [`Handle::NamedFile`] | `ndshare:named:<dev>:<ino>:<name>` | until the name is unlinked |
+/// | [`Handle::Named`] | `ndshare:name:<name>` | whatever array the name holds when opened |
 /// | [`Handle::Process`] | `ndshare:proc:<pid>:<fd>:<dev>:<ino>` | while process `pid` holds the array |
+///
+/// Every number is decimal; `<dev>` and `<ino>` are the memory file's
+/// `st_dev` and `st_ino`, which the opener checks, as it checks those of a
+/// pickled reference. A name may contain `:`, so it comes last: everything
+/// after the second number is the name.
+///
+/// A named array's handle ([`Handle::of`]) is its name and its file: once
+/// the name is unlinked and given to another array, opening the handle is
+/// [`Error::Unreachable`], never the other array. The name alone
+/// (`ndshare:name:<name>`, written by hand or by an earlier ndshare) carries
+/// no such check: it opens whatever the name holds, as
+/// [`Segment::attach`] does.
 ///
 /// An anonymous array has no name: its handle is the descriptor by which its
 /// holder reaches it, opened through `/proc/<pid>/fd/<fd>` (same user, same
@@ -45,10 +58,21 @@ use crate::sys;
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Handle {
-    /// A named array.
+    /// A named array, whatever array the name holds when the handle is
+    /// opened.
     Named {
         /// Its name.
         name: String,
+    },
+    /// The named array that the name held when the handle was taken: opened
+    /// only if the name still names that file.
+    NamedFile {
+        /// Its name.
+        name: String,
+        /// Device of the array's file.
+        dev: u64,
+        /// Inode of the array's file.
+        ino: u64,
     },
     /// An anonymous array held open by a live process.
     Process {
@@ -66,15 +90,19 @@ pub enum Handle {
 const PREFIX: &str = "ndshare:";
 
 impl Handle {
-    /// The handle of a mapped segment: its name, else this process's
-    /// descriptor of it.
+    /// The handle of a mapped segment: its name and file
+    /// ([`Handle::NamedFile`]), else this process's descriptor of it.
     #[must_use]
     pub fn of(seg: &Segment) -> Handle {
         use std::os::fd::AsRawFd;
-        if let Some(n) = seg.name() {
-            return Handle::Named { name: n.to_owned() };
-        }
         let f = seg.file_info();
+        if let Some(n) = seg.name() {
+            return Handle::NamedFile {
+                name: n.to_owned(),
+                dev: f.dev,
+                ino: f.ino,
+            };
+        }
         Handle::Process {
             pid: sys::current_pid(),
             fd: seg.fd().as_raw_fd(),
@@ -87,12 +115,16 @@ impl Handle {
     ///
     /// # Errors
     /// [`Error::NotFound`] if the name is gone; [`Error::Unreachable`] if
-    /// the process, its descriptor or the memory behind it is;
+    /// it now names another array, or if the process, its descriptor or the
+    /// memory behind it is gone;
     /// [`Error::PermissionDenied`];
     /// [`Error::Corrupt`] or [`Error::VersionMismatch`] for a bad segment.
     pub fn open(&self, access: Access) -> Result<Segment> {
         match self {
             Handle::Named { name } => Segment::attach(name, access),
+            Handle::NamedFile { name, dev, ino } => {
+                Segment::attach_file(name, (*dev, *ino), access)
+            }
             Handle::Process { pid, fd, dev, ino } => {
                 Segment::from_process_fd(*pid, *fd, (*dev, *ino), access)
             }
@@ -103,7 +135,7 @@ impl Handle {
     #[must_use]
     pub fn name(&self) -> Option<&str> {
         match self {
-            Handle::Named { name } => Some(name),
+            Handle::Named { name } | Handle::NamedFile { name, .. } => Some(name),
             Handle::Process { .. } => None,
         }
     }
@@ -113,6 +145,7 @@ impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Handle::Named { name } => write!(f, "{PREFIX}name:{name}"),
+            Handle::NamedFile { name, dev, ino } => write!(f, "{PREFIX}named:{dev}:{ino}:{name}"),
             Handle::Process { pid, fd, dev, ino } => {
                 write!(f, "{PREFIX}proc:{pid}:{fd}:{dev}:{ino}")
             }
@@ -130,12 +163,36 @@ impl FromStr for Handle {
     /// a name no array can have.
     fn from_str(s: &str) -> Result<Handle> {
         let bad = || {
-            Error::InvalidHandle(format!("{s:?} is not an ndshare handle (ndshare:name:<name> or ndshare:proc:<pid>:<fd>:<dev>:<ino>)"))
+            Error::InvalidHandle(format!(
+                "{s:?} is not an ndshare handle (ndshare:named:<dev>:<ino>:<name>, \
+                 ndshare:name:<name> or ndshare:proc:<pid>:<fd>:<dev>:<ino>)"
+            ))
         };
         let rest = s.strip_prefix(PREFIX).ok_or_else(bad)?;
         if let Some(n) = rest.strip_prefix("name:") {
             name::path_for(n)?;
             return Ok(Handle::Named { name: n.to_owned() });
+        }
+        if let Some(fields) = rest.strip_prefix("named:") {
+            // The name may hold ':', the numbers never: they are the first two fields.
+            let mut parts = fields.splitn(3, ':');
+            let (Some(dev), Some(ino), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err(bad());
+            };
+            let number = |t: &str| -> Result<u64> {
+                if t.bytes().all(|c| c.is_ascii_digit()) {
+                    t.parse().map_err(|_| bad())
+                } else {
+                    Err(bad())
+                }
+            };
+            let (dev, ino) = (number(dev)?, number(ino)?);
+            name::path_for(n)?;
+            return Ok(Handle::NamedFile {
+                name: n.to_owned(),
+                dev,
+                ino,
+            });
         }
         let fields: Vec<&str> = rest
             .strip_prefix("proc:")
@@ -169,6 +226,23 @@ mod tests {
         };
         assert_eq!(named.to_string(), "ndshare:name:stack:1");
         assert_eq!("ndshare:name:stack:1".parse::<Handle>().unwrap(), named);
+        let exact = Handle::NamedFile {
+            name: "stack:1:2".into(),
+            dev: 27,
+            ino: 1033,
+        };
+        assert_eq!(exact.to_string(), "ndshare:named:27:1033:stack:1:2");
+        assert_eq!(
+            "ndshare:named:27:1033:stack:1:2".parse::<Handle>().unwrap(),
+            exact
+        );
+        // The name alone stays the name alone, colons and numbers included.
+        assert_eq!(
+            "ndshare:name:27:1033:x".parse::<Handle>().unwrap(),
+            Handle::Named {
+                name: "27:1033:x".into()
+            }
+        );
         let proc = Handle::Process {
             pid: 12,
             fd: 5,
@@ -192,6 +266,13 @@ mod tests {
             "ndshare:proc:1:-2:3:4",
             "ndshare:proc:x:2:3:4",
             "ndshare:file:/dev/shm/x",
+            "ndshare:named:1:2:",
+            "ndshare:named:1:2",
+            "ndshare:named:1:x",
+            "ndshare:named:1::x",
+            "ndshare:named:+1:2:x",
+            "ndshare:named:1:2:a/b",
+            "ndshare:named:99999999999999999999:2:x",
         ] {
             assert!(
                 matches!(
@@ -216,5 +297,13 @@ mod tests {
         assert_eq!(serde_json::from_str::<Handle>(&j).unwrap(), h);
         let n = serde_json::to_string(&Handle::Named { name: "x".into() }).unwrap();
         assert_eq!(n, r#"{"kind":"named","name":"x"}"#);
+        let exact = Handle::NamedFile {
+            name: "x".into(),
+            dev: 3,
+            ino: 4,
+        };
+        let j = serde_json::to_string(&exact).unwrap();
+        assert_eq!(j, r#"{"kind":"named_file","name":"x","dev":3,"ino":4}"#);
+        assert_eq!(serde_json::from_str::<Handle>(&j).unwrap(), exact);
     }
 }

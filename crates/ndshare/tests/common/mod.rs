@@ -98,3 +98,22 @@ pub fn memory_total() -> u64 {
     let si = rustix::system::sysinfo();
     (si.totalram as u64 + si.totalswap as u64) * u64::from(si.mem_unit.max(1))
 }
+
+/// Free bytes in the shared-memory directory, where named arrays live.
+pub fn shm_free_bytes() -> u64 {
+    let st = rustix::fs::statvfs(ndshare::named::SHM_DIR).expect("statvfs /dev/shm");
+    st.f_bavail * st.f_frsize
+}
+
+/// As [`run_child`], without waiting: the caller watches the child and may
+/// kill it. Its output is discarded.
+pub fn spawn_child(test: &str, arg: &str) -> std::process::Child {
+    let exe = std::env::current_exe().expect("test binary path");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, arg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the child test process")
+}
