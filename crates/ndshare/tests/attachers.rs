@@ -285,9 +285,9 @@ fn doubtful_arrays_are_kept() {
     n.poke(offset::VERSION_MINOR, &0u16.to_le_bytes());
     assert!(matches!(n.status(), Status::Unverifiable(ref why) if why.contains("1.0")));
     n.poke(offset::VERSION_MINOR, &1u16.to_le_bytes());
-    // Corrupt: unreadable header.
+    // Corrupt: a header that attach refuses, flagged unusable and kept.
     n.poke(offset::MAGIC, b"XXXXXXXX");
-    assert!(matches!(n.status(), Status::Unverifiable(ref why) if why.contains("magic")));
+    assert!(matches!(n.status(), Status::Unusable(ref why) if why.contains("magic")));
     let kept = named::collect_where(false, |x| x == n.0).unwrap();
     assert!(matches!(kept[0].outcome, Outcome::Kept));
 }
