@@ -101,6 +101,12 @@ pub enum Error {
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
+    /// The ring is closed: no item can be put into it any more.
+    #[error("the ring is closed: {reason}")]
+    RingClosed {
+        /// Why (closed by a process, or every producer has exited).
+        reason: String,
+    },
     /// A wait was abandoned because its caller asked to stop (a signal).
     #[error("interrupted")]
     Interrupted,

@@ -15,6 +15,7 @@
 //! [`SharedArray<T>`] is a typed array with `ndarray` views; [`RawArray`]
 //! the same for any dtype, as bytes; [`Builder`] names a new array or picks
 //! its order; [`Handle`] tells another process where to find an array.
+//! [`Ring<T>`] and [`RawRing`] stream n-d items between processes.
 //!
 //! ```
 //! use ndshare::{Builder, SharedArray};
@@ -86,6 +87,7 @@ mod human;
 mod limits;
 mod liveness;
 pub mod named;
+mod ring;
 mod segment;
 mod sync;
 mod sys;
@@ -105,6 +107,9 @@ pub use format::header::Header;
 pub use format::layout::{Layout, Order};
 pub use human::size as human_size;
 pub use liveness::ProcessStamp;
+pub use ring::control::Delivery;
+pub use ring::raw::{Claim, RawRing, ReadSlot, RingStats, Subscriber, Taken, WriteSlot};
+pub use ring::typed::Ring;
 pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
 pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};
 pub use sync::barrier::Barrier;

@@ -49,7 +49,8 @@ impl RawArray {
     /// Maps the named array `name`, whatever its dtype.
     ///
     /// # Errors
-    /// The errors of [`Segment::attach`]: [`Error::NotFound`],
+    /// [`Error::TypeMismatch`] if the name holds a ring;
+    /// the errors of [`Segment::attach`]: [`Error::NotFound`],
     /// [`Error::PermissionDenied`], [`Error::Corrupt`],
     /// [`Error::VersionMismatch`], [`Error::InvalidName`].
     ///
@@ -64,7 +65,21 @@ impl RawArray {
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn attach(name: &str, access: Access) -> Result<RawArray> {
-        Segment::attach(name, access).map(RawArray::from_segment)
+        Segment::attach(name, access).and_then(RawArray::from_array_segment)
+    }
+
+    /// Wraps a mapped segment, provided that it holds an array (not a ring).
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`] for a segment of another kind.
+    pub fn from_array_segment(seg: Segment) -> Result<RawArray> {
+        if !seg.header().is_array() {
+            return Err(Error::TypeMismatch {
+                expected: "an array".into(),
+                found: seg.header().kind_label(),
+            });
+        }
+        Ok(RawArray { seg })
     }
 
     /// Maps the array a [`Handle`] refers to.
@@ -81,7 +96,7 @@ impl RawArray {
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn open(handle: &Handle, access: Access) -> Result<RawArray> {
-        handle.open(access).map(RawArray::from_segment)
+        handle.open(access).and_then(RawArray::from_array_segment)
     }
 
     /// Receives an array that [`RawArray::send`] (or
@@ -105,7 +120,7 @@ impl RawArray {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv(sock: impl AsFd, access: Access) -> Result<RawArray> {
-        fdpass::recv(sock.as_fd(), access).map(RawArray::from_segment)
+        fdpass::recv(sock.as_fd(), access).and_then(RawArray::from_array_segment)
     }
 
     /// Sends this array over a Unix socket (`SCM_RIGHTS`): the receiver maps

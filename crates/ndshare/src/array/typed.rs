@@ -136,6 +136,12 @@ impl<T: Element> SharedArray<T> {
     /// or the data is not aligned for `T` (neither happens for segments
     /// ndshare writes).
     pub fn from_raw(raw: RawArray) -> Result<SharedArray<T>> {
+        if !raw.segment().header().is_array() {
+            return Err(Error::TypeMismatch {
+                expected: T::DESCR.to_owned(),
+                found: raw.segment().header().kind_label(),
+            });
+        }
         let layout = raw.layout();
         let size = size_of::<T>();
         if !dtype::matches::<T>(raw.dtype()) || layout.itemsize() != size as u64 {

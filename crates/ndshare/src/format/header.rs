@@ -30,7 +30,19 @@ pub const VERSION_MAJOR: u16 = 1;
 /// - 1.0: the first format.
 /// - 1.1: processes that map a named array register in the attacher table
 ///   (the table of processes that map it, [`named::Snapshot`](crate::named::Snapshot)) and count overflows in `ATTACH_OVERFLOW`.
-pub const VERSION_MINOR: u16 = 1;
+/// - 1.2: `KIND` says what the segment holds: an array ([`KIND_ARRAY`], what
+///   every earlier segment is) or a ring of arrays ([`KIND_RING`]).
+pub const VERSION_MINOR: u16 = 2;
+
+/// `kind`: the segment holds an array (and every segment of minor version
+/// below [`KIND_SINCE_MINOR`] does).
+pub const KIND_ARRAY: u32 = 0;
+/// `kind`: the segment holds a ring of arrays (docs/format.md, "Rings"); its
+/// header describes the data as bytes (`|u1`), so a reader that predates
+/// kinds sees a byte array, and an array reader of this version refuses it.
+pub const KIND_RING: u32 = 1;
+/// First minor version whose header has the `KIND` field.
+pub const KIND_SINCE_MINOR: u16 = 2;
 
 /// `state`: the creator is still writing the header.
 pub const STATE_INIT: u32 = 0;
@@ -77,6 +89,8 @@ pub mod offset {
     /// `u32` (since 1.1) processes mapping the array that found no free
     /// attacher slot and have not unmapped it yet.
     pub const ATTACH_OVERFLOW: usize = 80;
+    /// `u32` (since 1.2) what the segment holds: `KIND_ARRAY` or `KIND_RING`.
+    pub const KIND: usize = 84;
     /// Start of the lock area (64 bytes, its own cache line).
     pub const LOCK: usize = 128;
     /// Start of the read/write lock area (64 bytes).
@@ -123,6 +137,9 @@ pub struct Header {
     pub created_ns: u64,
     /// Who created the segment.
     pub creator: ProcessStamp,
+    /// What the segment holds: [`KIND_ARRAY`] or [`KIND_RING`] (another
+    /// value: a kind this build does not know).
+    pub kind: u32,
 }
 
 fn rd_u16(b: &[u8], at: usize) -> u16 {
@@ -190,6 +207,7 @@ impl Header {
             dtype: dtype.to_owned(),
             created_ns,
             creator,
+            kind: KIND_ARRAY,
         })
     }
 
@@ -217,6 +235,7 @@ impl Header {
         wr_u64(&mut b, offset::CREATED_NS, self.created_ns);
         wr_u32(&mut b, offset::CREATOR_PID, self.creator.pid);
         wr_u64(&mut b, offset::CREATOR_START, self.creator.start_ticks);
+        wr_u32(&mut b, offset::KIND, self.kind);
         let mut at = offset::SHAPE;
         for &d in self.layout.shape() {
             wr_u64(&mut b, at, d);
@@ -320,7 +339,28 @@ impl Header {
                 pid: rd_u32(bytes, offset::CREATOR_PID),
                 start_ticks: rd_u64(bytes, offset::CREATOR_START),
             },
+            kind: if minor >= KIND_SINCE_MINOR {
+                rd_u32(bytes, offset::KIND)
+            } else {
+                KIND_ARRAY
+            },
         })
+    }
+
+    /// Whether the segment holds an array (not a ring).
+    #[must_use]
+    pub fn is_array(&self) -> bool {
+        self.kind == KIND_ARRAY
+    }
+
+    /// What the segment holds, in words: "an array", "an ndshare ring".
+    #[must_use]
+    pub fn kind_label(&self) -> String {
+        match self.kind {
+            KIND_ARRAY => "an array".to_owned(),
+            KIND_RING => "an ndshare ring (open it with ndshare.attach_ring / RawRing)".to_owned(),
+            k => format!("a segment of unknown kind {k}"),
+        }
     }
 
     /// Whether this is a named array.

@@ -156,9 +156,22 @@ impl Segment {
         name: Option<&str>,
         mode: u32,
     ) -> Result<Segment> {
+        Segment::create_kind_unpublished(layout, dtype, name, mode, header::KIND_ARRAY)
+    }
+
+    /// [`Segment::create_unpublished`] for a segment of `kind` (a ring's
+    /// header says so; its data is then laid out by the ring module).
+    pub(crate) fn create_kind_unpublished(
+        layout: Layout,
+        dtype: &str,
+        name: Option<&str>,
+        mode: u32,
+        kind: u32,
+    ) -> Result<Segment> {
         let path = name.map(name::path_for).transpose()?;
         let flags = if name.is_some() { FLAG_NAMED } else { 0 };
-        let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
+        let mut header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
+        header.kind = kind;
         let len = header.segment_len();
         limits::check_fits_in_memory(len)?;
         if let (Some(path), Some(n)) = (&path, name) {

@@ -1,0 +1,392 @@
+//! The bytes of a ring segment's data: the control block, the slot records
+//! and the slots (docs/format.md, "Rings"), and the checks that make every
+//! offset read from a segment safe to use.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use crate::error::{Error, Result};
+use crate::format::dtype::itemsize_of;
+use crate::format::header::{MAX_DTYPE_LEN, MAX_NDIM};
+use crate::segment::Segment;
+
+/// The first 8 bytes of a ring's data.
+pub const MAGIC: [u8; 8] = *b"NDSRING1";
+/// The ring protocol version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Byte offsets in the control block, from the start of the segment's data.
+pub mod offset {
+    /// `[u8; 8]` magic `NDSRING1`.
+    pub const MAGIC: usize = 0;
+    /// `u32` protocol version (1).
+    pub const VERSION: usize = 8;
+    /// `u32` delivery: 0 queue, 1 broadcast, 2 broadcast with overwrite.
+    pub const DELIVERY: usize = 12;
+    /// `u32` number of slots.
+    pub const CAPACITY: usize = 16;
+    /// `u32` dimensions of an item.
+    pub const NDIM: usize = 20;
+    /// `u64` bytes per element of an item.
+    pub const ITEMSIZE: usize = 24;
+    /// `u64` bytes of one item (C-contiguous).
+    pub const ITEM_BYTES: usize = 32;
+    /// `u64` bytes from one slot to the next.
+    pub const SLOT_STRIDE: usize = 40;
+    /// `u64` offset of slot 0 from the start of the data.
+    pub const SLOTS: usize = 48;
+    /// `u32` length of the item's dtype descriptor.
+    pub const DTYPE_LEN: usize = 56;
+    /// `u32` offset of the slot records from the start of the data.
+    pub const RECORDS: usize = 60;
+    /// `u64` the lock word (the lock word protocol of array headers).
+    pub const LOCK: usize = 64;
+    /// `u64` sequence number the next claimed slot gets.
+    pub const HEAD: usize = 128;
+    /// `u64` queue delivery: sequence number of the next item to deliver.
+    pub const TAIL: usize = 136;
+    /// `u32` 1 once closed.
+    pub const CLOSED: usize = 144;
+    /// `u32` producers ever registered.
+    pub const PRODUCERS_EVER: usize = 148;
+    /// `u64` items committed.
+    pub const PUT: usize = 152;
+    /// `u64` items delivered (to each subscriber, in broadcast).
+    pub const GOT: usize = 160;
+    /// `u64` items overwritten before a subscriber read them.
+    pub const DROPPED: usize = 168;
+    /// `u64` slots claimed but never committed (aborted, or the producer died).
+    pub const ABANDONED: usize = 176;
+    /// `u64` queue items taken by consumers that died before releasing them.
+    pub const LOST: usize = 184;
+    /// `u32` futex: changes whenever an item may have become available.
+    pub const ITEMS: usize = 192;
+    /// `u32` consumers sleeping on `ITEMS`.
+    pub const GET_WAITERS: usize = 196;
+    /// `u32` futex: changes whenever a slot may have become free.
+    pub const SPACE: usize = 200;
+    /// `u32` producers sleeping on `SPACE`.
+    pub const PUT_WAITERS: usize = 204;
+    /// Producer table: `PRODUCER_SLOTS` entries of `PRODUCER_LEN` bytes.
+    pub const PRODUCERS: usize = 256;
+    /// Subscriber table: `SUBSCRIBER_SLOTS` entries of `SUBSCRIBER_LEN` bytes.
+    pub const SUBSCRIBERS: usize = 768;
+    /// The item's shape (`ndim` x `u64`), then its dtype descriptor.
+    pub const SHAPE: usize = 3840;
+}
+
+/// Entries in the producer table: `u32` pid (0: empty), `u32` zero, `u64`
+/// start ticks.
+pub const PRODUCER_SLOTS: usize = 32;
+/// Bytes per producer entry.
+pub const PRODUCER_LEN: usize = 16;
+/// Entries in the subscriber table: `u32` state (0 free, 1 active), `u32`
+/// pid, `u64` start ticks, `u64` cursor, `u64` held (sequence + 1, or 0),
+/// `u64` missed, `u64` zero.
+pub const SUBSCRIBER_SLOTS: usize = 64;
+/// Bytes per subscriber entry.
+pub const SUBSCRIBER_LEN: usize = 48;
+/// Bytes per slot record: `u32` state, `u32` pid, `u64` start ticks, `u64`
+/// sequence, `u64` zero.
+pub const RECORD_LEN: usize = 32;
+/// Most slots a ring may have.
+pub const MAX_CAPACITY: u32 = 1 << 20;
+
+const _: () = assert!(offset::PRODUCERS + PRODUCER_SLOTS * PRODUCER_LEN == offset::SUBSCRIBERS);
+const _: () = assert!(offset::SUBSCRIBERS + SUBSCRIBER_SLOTS * SUBSCRIBER_LEN == offset::SHAPE);
+
+/// Slot states (the record's `state`).
+pub mod state {
+    /// Never used, or released (queue).
+    pub const FREE: u32 = 0;
+    /// A producer writes it.
+    pub const WRITING: u32 = 1;
+    /// Committed: readable.
+    pub const READY: u32 = 2;
+    /// Queue: a consumer holds it.
+    pub const READING: u32 = 3;
+    /// Claimed and never committed: consumers skip it.
+    pub const ABANDONED: u32 = 4;
+}
+
+/// How items reach consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// A work queue: each item goes to exactly one consumer.
+    Queue,
+    /// Every subscriber gets every item; the slowest holds producers back.
+    Broadcast,
+    /// Every subscriber gets every item it keeps up with; a full ring
+    /// overwrites the oldest items, and a subscriber is told how many it
+    /// missed.
+    Overwrite,
+}
+
+impl Delivery {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Delivery::Queue => 0,
+            Delivery::Broadcast => 1,
+            Delivery::Overwrite => 2,
+        }
+    }
+
+    fn from_code(c: u32) -> Option<Delivery> {
+        match c {
+            0 => Some(Delivery::Queue),
+            1 => Some(Delivery::Broadcast),
+            2 => Some(Delivery::Overwrite),
+            _ => None,
+        }
+    }
+
+    /// Whether subscribers each see every item (the two broadcast forms).
+    #[must_use]
+    pub fn is_broadcast(self) -> bool {
+        self != Delivery::Queue
+    }
+}
+
+/// What a ring holds, checked against the segment's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Geometry {
+    pub(crate) delivery: Delivery,
+    pub(crate) capacity: u32,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) itemsize: u64,
+    pub(crate) dtype: String,
+    pub(crate) item_bytes: u64,
+    pub(crate) slot_stride: u64,
+    pub(crate) records: usize,
+    pub(crate) slots: u64,
+}
+
+fn align(n: u64, to: u64) -> Option<u64> {
+    n.checked_add(to - 1).map(|v| v / to * to)
+}
+
+fn too_big() -> Error {
+    Error::InvalidShape("the ring is too big: its size in bytes overflows".into())
+}
+
+impl Geometry {
+    /// The geometry of a new ring.
+    pub(crate) fn new(
+        dtype: &str,
+        itemsize: u64,
+        shape: &[u64],
+        capacity: u32,
+        delivery: Delivery,
+    ) -> Result<Geometry> {
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(Error::InvalidShape(format!(
+                "a ring has 1 to {MAX_CAPACITY} slots, not {capacity}"
+            )));
+        }
+        if shape.len() > MAX_NDIM {
+            return Err(Error::InvalidShape(format!(
+                "{} dimensions; at most {MAX_NDIM} are supported",
+                shape.len()
+            )));
+        }
+        if dtype.is_empty()
+            || dtype.len() > MAX_DTYPE_LEN
+            || !dtype.bytes().all(|c| (0x20..0x7f).contains(&c))
+        {
+            return Err(Error::InvalidShape(
+                "dtype descriptor must be 1 to 65536 bytes of printable ASCII".into(),
+            ));
+        }
+        if let Some(n) = itemsize_of(dtype)? {
+            if n != itemsize {
+                return Err(Error::InvalidShape(format!(
+                    "dtype {dtype:?} has item size {n}, not {itemsize}"
+                )));
+            }
+        }
+        let item_bytes = shape
+            .iter()
+            .try_fold(itemsize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(too_big)?;
+        let slot_stride = if item_bytes >= 4096 {
+            align(item_bytes, 4096)
+        } else {
+            align(item_bytes.max(1), 64)
+        }
+        .ok_or_else(too_big)?;
+        let records = align((offset::SHAPE + 8 * shape.len() + dtype.len()) as u64, 64)
+            .ok_or_else(too_big)? as usize;
+        let slots =
+            align((records + RECORD_LEN * capacity as usize) as u64, 4096).ok_or_else(too_big)?;
+        let g = Geometry {
+            delivery,
+            capacity,
+            shape: shape.to_vec(),
+            itemsize,
+            dtype: dtype.to_owned(),
+            item_bytes,
+            slot_stride,
+            records,
+            slots,
+        };
+        g.data_len()?;
+        Ok(g)
+    }
+
+    /// Bytes of data the ring needs.
+    pub(crate) fn data_len(&self) -> Result<u64> {
+        self.slot_stride
+            .checked_mul(u64::from(self.capacity))
+            .and_then(|n| n.checked_add(self.slots))
+            .filter(|&n| i64::try_from(n).is_ok())
+            .ok_or_else(too_big)
+    }
+
+    /// Writes the control block of a new ring into `data` (zero-filled).
+    pub(crate) fn write(&self, data: &mut [u8]) {
+        let mut put = |at: usize, bytes: &[u8]| data[at..at + bytes.len()].copy_from_slice(bytes);
+        put(offset::MAGIC, &MAGIC);
+        put(offset::VERSION, &VERSION.to_le_bytes());
+        put(offset::DELIVERY, &self.delivery.code().to_le_bytes());
+        put(offset::CAPACITY, &self.capacity.to_le_bytes());
+        put(offset::NDIM, &(self.shape.len() as u32).to_le_bytes());
+        put(offset::ITEMSIZE, &self.itemsize.to_le_bytes());
+        put(offset::ITEM_BYTES, &self.item_bytes.to_le_bytes());
+        put(offset::SLOT_STRIDE, &self.slot_stride.to_le_bytes());
+        put(offset::SLOTS, &self.slots.to_le_bytes());
+        put(offset::DTYPE_LEN, &(self.dtype.len() as u32).to_le_bytes());
+        put(offset::RECORDS, &(self.records as u32).to_le_bytes());
+        let mut at = offset::SHAPE;
+        for &d in &self.shape {
+            put(at, &d.to_le_bytes());
+            at += 8;
+        }
+        put(at, self.dtype.as_bytes());
+    }
+
+    /// Reads and checks the control block of `seg`: every offset it gives
+    /// lies inside the data, so no later access can reach outside it.
+    pub(crate) fn read(seg: &Segment) -> Result<Geometry> {
+        let corrupt = |what: String| Error::Corrupt(format!("ring: {what}"));
+        let len = seg.data_len();
+        if len < offset::SHAPE {
+            return Err(corrupt(format!("{len} bytes of data is too short")));
+        }
+        // The control block's fixed fields are written once, before the
+        // segment can be reached, and never again: plain reads are enough.
+        let mut fixed = vec![0u8; offset::SHAPE];
+        // SAFETY: `len >= offset::SHAPE` bytes of data are mapped for as
+        // long as `seg` lives; the copy reads bytes only (valid for any value).
+        unsafe { std::ptr::copy_nonoverlapping(seg.data_ptr(), fixed.as_mut_ptr(), fixed.len()) };
+        let u32_at = |at: usize| u32::from_le_bytes(fixed[at..at + 4].try_into().expect("4"));
+        let u64_at = |at: usize| u64::from_le_bytes(fixed[at..at + 8].try_into().expect("8"));
+        if fixed[..8] != MAGIC {
+            return Err(corrupt("bad magic".into()));
+        }
+        if u32_at(offset::VERSION) != VERSION {
+            return Err(corrupt(format!(
+                "protocol version {} (this build reads {VERSION})",
+                u32_at(offset::VERSION)
+            )));
+        }
+        let delivery = Delivery::from_code(u32_at(offset::DELIVERY))
+            .ok_or_else(|| corrupt(format!("delivery {}", u32_at(offset::DELIVERY))))?;
+        let ndim = u32_at(offset::NDIM) as usize;
+        let dtype_len = u32_at(offset::DTYPE_LEN) as usize;
+        if ndim > MAX_NDIM || dtype_len == 0 || dtype_len > MAX_DTYPE_LEN {
+            return Err(corrupt(format!("ndim {ndim}, dtype length {dtype_len}")));
+        }
+        let var_end = offset::SHAPE + 8 * ndim + dtype_len;
+        if var_end > len {
+            return Err(corrupt("the shape and dtype reach past the data".into()));
+        }
+        let mut var = vec![0u8; var_end - offset::SHAPE];
+        // SAFETY: `var_end <= len` bytes of data are mapped (checked above).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                seg.data_ptr().add(offset::SHAPE),
+                var.as_mut_ptr(),
+                var.len(),
+            );
+        };
+        let shape: Vec<u64> = (0..ndim)
+            .map(|i| u64::from_le_bytes(var[8 * i..8 * i + 8].try_into().expect("8")))
+            .collect();
+        let dtype = std::str::from_utf8(&var[8 * ndim..])
+            .map_err(|_| corrupt("dtype descriptor is not UTF-8".into()))?;
+        let expected = Geometry::new(
+            dtype,
+            u64_at(offset::ITEMSIZE),
+            &shape,
+            u32_at(offset::CAPACITY),
+            delivery,
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+        let found = (
+            u64_at(offset::ITEM_BYTES),
+            u64_at(offset::SLOT_STRIDE),
+            u32_at(offset::RECORDS) as usize,
+            u64_at(offset::SLOTS),
+        );
+        if found
+            != (
+                expected.item_bytes,
+                expected.slot_stride,
+                expected.records,
+                expected.slots,
+            )
+            || expected.data_len()? != len as u64
+        {
+            return Err(corrupt(
+                "its sizes and offsets do not follow from its shape and capacity".into(),
+            ));
+        }
+        Ok(expected)
+    }
+}
+
+/// The atomic words of a mapped ring, at offsets checked by [`Geometry`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Words {
+    base: *mut u8,
+}
+
+// SAFETY: `Words` is a pointer into a shared mapping accessed only through
+// atomics; it is as thread-safe as the atomics it hands out.
+unsafe impl Send for Words {}
+// SAFETY: as above.
+unsafe impl Sync for Words {}
+
+impl Words {
+    /// # Safety
+    /// `base` must be the 4096-aligned data of a ring segment whose
+    /// geometry was checked, mapped writable for as long as the result is used.
+    pub(crate) unsafe fn new(base: *mut u8) -> Words {
+        Words { base }
+    }
+
+    pub(crate) fn u64(&self, at: usize) -> &AtomicU64 {
+        debug_assert_eq!(at % 8, 0);
+        #[allow(clippy::cast_ptr_alignment, reason = "offsets are multiples of 8")]
+        // SAFETY: `at` is a constant offset of the control block or a record
+        // or table offset below the checked slot area, 8-aligned in the
+        // page-aligned data (see `Words::new`); words are only accessed
+        // atomically by every process.
+        unsafe {
+            &*self.base.add(at).cast::<AtomicU64>()
+        }
+    }
+
+    pub(crate) fn u32(&self, at: usize) -> &AtomicU32 {
+        debug_assert_eq!(at % 4, 0);
+        #[allow(clippy::cast_ptr_alignment, reason = "offsets are multiples of 4")]
+        // SAFETY: as in `u64`, 4-aligned.
+        unsafe {
+            &*self.base.add(at).cast::<AtomicU32>()
+        }
+    }
+
+    pub(crate) fn ptr(&self, at: usize) -> *mut u8 {
+        // SAFETY: callers pass offsets inside the checked data.
+        unsafe { self.base.add(at) }
+    }
+}

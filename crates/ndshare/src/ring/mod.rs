@@ -1,0 +1,7 @@
+//! Streams of n-d arrays between processes: a ring of fixed-shape slots in
+//! one segment, with backpressure, futex waits and recovery from processes
+//! that die holding a slot. The protocol is in docs/format.md, "Rings".
+
+pub(crate) mod control;
+pub(crate) mod raw;
+pub(crate) mod typed;
