@@ -29,6 +29,7 @@ from ._ndshare import FormatError, UnreachableError
 from ._pickling import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 from ._sync import Barrier, Event, LockOwnerDied
+from ._ring import Ring, RingClosed, RingItem, RingSlot, attach_ring
 from . import atomic
 
 #: ``ndshare.list()``: the named arrays of the machine.
@@ -49,11 +50,16 @@ __all__ = [
     "Event",
     "FormatError",
     "LockOwnerDied",
+    "Ring",
+    "RingClosed",
+    "RingItem",
+    "RingSlot",
     "SharedArray",
     "UnreachableError",
     "array",
     "atomic",
     "attach",
+    "attach_ring",
     "by_reference",
     "empty",
     "empty_like",

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _loky, _pickling
 from ._dtype import check_shareable, from_descr, to_descr
-from ._ndshare import ArrayLock, Segment
+from ._ndshare import ArrayLock, Segment, check_array
 
 if TYPE_CHECKING:
     from ._registry import ArrayInfo
@@ -434,7 +434,9 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
 
 def _whole(seg: Segment, readonly: bool) -> SharedArray:
     """The array a freshly mapped segment holds, as its header describes it;
-    one mapping per segment in this process (see ``_pickling.remember``)."""
+    one mapping per segment in this process (see ``_pickling.remember``).
+    A ring's segment is refused (``TypeError``): ``ndshare.attach_ring``."""
+    check_array(seg)
     seg = _pickling.remember(seg)
     dt = from_descr(seg.dtype, seg.itemsize)
     return view_of_segment(seg, dt, seg.shape, seg.strides, 0, readonly)

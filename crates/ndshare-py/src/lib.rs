@@ -10,6 +10,7 @@
 
 mod atomic;
 mod fdserver;
+mod ring;
 mod sync;
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -446,5 +447,6 @@ fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sync::register(m)?;
     atomic::register(m)?;
     fdserver::register(m)?;
+    ring::register(m)?;
     Ok(())
 }

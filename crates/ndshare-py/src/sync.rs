@@ -32,7 +32,7 @@ fn is_minus_one(t: f64) -> bool {
 }
 
 /// A Python timeout in seconds: `None` or infinity wait forever.
-fn duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
+pub(crate) fn duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
     match timeout {
         None => Ok(None),
         Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err(format!(
@@ -44,7 +44,7 @@ fn duration(timeout: Option<f64>) -> PyResult<Option<Duration>> {
 
 /// Runs a blocking core call with the GIL released, checking for signals
 /// between sleeps. The outer error is a signal handler's exception.
-fn blocking<T: Send>(
+pub(crate) fn blocking<T: Send>(
     py: Python<'_>,
     timeout: Option<Duration>,
     call: impl FnOnce(Wait<'_>) -> ndshare::Result<T> + Send,

@@ -285,6 +285,12 @@ impl RawRing {
         &self.seg
     }
 
+    /// Gives back the segment.
+    #[must_use]
+    pub fn into_segment(self) -> Segment {
+        self.seg
+    }
+
     /// The item's dtype descriptor.
     #[must_use]
     pub fn dtype(&self) -> &str {
@@ -640,7 +646,9 @@ impl RawRing {
             }
         };
         let me = me();
-        let mut look_at_producers = false;
+        // A call that does not wait looks at the producers at once: it has
+        // no later poll to do it in.
+        let mut look_at_producers = wait.expired();
         loop {
             let token = self.w.u32(offset::ITEMS).load(SeqCst);
             let (item, freed, empty) = self.locked(|| match entry {
