@@ -1,0 +1,115 @@
+"""Functions that run in the ring tests' worker processes (importable under
+spawn and forkserver)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any, List, Tuple
+
+import numpy as np
+
+import ndshare
+
+
+def produce_keys(ring: ndshare.Ring, producer: int, count: int) -> None:
+    """Puts items (producer, i) for i in range(count)."""
+    item = np.empty(2, dtype="i8")
+    item[0] = producer
+    for i in range(count):
+        item[1] = i
+        ring.put(item, timeout=60)
+
+
+def consume_keys(ring: ndshare.Ring, out: Any) -> None:
+    """Takes items until the stream ends; sends back the keys seen."""
+    keys: List[int] = []
+    for item in ring:
+        keys.append(int(item[0]) << 32 | int(item[1]))
+    out.put(np.array(keys, dtype="i8"))
+
+
+def produce_sequence(ring: ndshare.Ring, count: int, close: bool) -> None:
+    """Puts items filled with 0, 1, ..., count - 1 in place, then closes."""
+    for i in range(count):
+        with ring.put(timeout=60) as slot:  # type: ignore[union-attr]
+            slot[...] = i
+    if close:
+        ring.close()
+
+
+def read_all(sub: ndshare.Ring, out: Any) -> None:
+    """Reads every item of a subscription: (first element, missed) each."""
+    seen: List[Tuple[int, int]] = []
+    while True:
+        try:
+            item = sub.get(timeout=60)
+        except ndshare.RingClosed:
+            break
+        with item as a:
+            seen.append((int(a.flat[0]), item.missed))
+    out.put(seen)
+
+
+def take_and_hold(ring: ndshare.Ring, ready: Any) -> None:
+    """Takes one item and holds it until killed."""
+    item = ring.get(timeout=60)
+    ready.set()
+    time.sleep(120)
+    item.release()
+
+
+def wait_for_item(ring: ndshare.Ring, ready: Any) -> None:
+    """Says it is ready and waits for an item of the queue, until killed."""
+    ready.set()
+    ring.get(timeout=120)
+
+
+def subscribe_and_sleep(ring: ndshare.Ring, ready: Any) -> None:
+    """A subscriber that reads nothing: it holds producers back until killed."""
+    sub = ring.subscribe()
+    ready.set()
+    time.sleep(120)
+    sub.unsubscribe()
+
+
+def claim_and_hold(ring: ndshare.Ring, ready: Any) -> None:
+    """Claims a slot and never commits it, until killed."""
+    slot = ring.put(timeout=60)
+    ready.set()
+    time.sleep(120)
+    assert slot is not None
+    slot.commit()
+
+
+def fill_then_block(ring: ndshare.Ring, ready: Any) -> None:
+    """Fills the ring, says so, then blocks on one more put until killed."""
+    for i in range(ring.capacity):
+        ring.put(np.full(ring.shape, i, dtype=ring.dtype), timeout=60)
+    ready.set()
+    ring.put(np.zeros(ring.shape, dtype=ring.dtype), timeout=120)
+
+
+def round_trip(ring: ndshare.Ring, back: ndshare.Ring) -> None:
+    """Copies every item of `ring` into `back` (another dtype's test)."""
+    while True:
+        try:
+            item = ring.get(timeout=60)
+        except ndshare.RingClosed:
+            break
+        with item as a:
+            back.put(a, timeout=60)
+    back.close()
+
+
+def batch_worker(args: Tuple[ndshare.Ring, int, int]) -> int:
+    """A DataLoader-like worker: puts `n` batches filled with `worker`."""
+    ring, worker, n = args
+    for _ in range(n):
+        with ring.put(timeout=60) as batch:  # type: ignore[union-attr]
+            batch[...] = worker
+    return worker
+
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
