@@ -35,6 +35,7 @@
 #define OFF_DTYPE_LEN 44
 #define OFF_ITEMSIZE 48
 #define OFF_CREATOR_PID 64
+#define OFF_KIND 84
 #define OFF_SHAPE 1280
 
 #define STATE_READY 0x52454459u
@@ -132,6 +133,11 @@ int main(int argc, char **argv) {
         return 3;
     }
     if (rd(h, OFF_STATE, 4) != STATE_READY) return invalid("the header was never completed");
+    /* Since 1.2: what the segment holds; this reader reads arrays (kind 0) only. */
+    if (minor >= 2 && rd(h, OFF_KIND, 4) != 0) {
+        fprintf(stderr, "attach: the segment holds a ring (kind %u), not an array\n", (unsigned)rd(h, OFF_KIND, 4));
+        return 3;
+    }
     /* 6. - 9. */
     uint64_t header_len = rd(h, OFF_HEADER_LEN, 8), data_len = rd(h, OFF_DATA_LEN, 8);
     uint64_t ndim = rd(h, OFF_NDIM, 4), dtype_len = rd(h, OFF_DTYPE_LEN, 4), itemsize = rd(h, OFF_ITEMSIZE, 8);

@@ -145,7 +145,7 @@ def test_info_text(prefix: str, holders: List[Holder]) -> None:
     assert fields["shape"] == "(2, 3)"
     assert fields["strides"] == "(4, 8) (F order)"
     assert fields["size"] == "24 B (24 bytes of data after a 4096-byte header)"
-    assert fields["format"] == "1.1"
+    assert fields["format"] == "1.2"
     assert fields["mode"] == f"0600, owner uid {os.getuid()}"
     assert re.fullmatch(rf"\S+Z by pid {h.pid} \(started at tick {start_ticks(h.pid)}, alive\)", fields["created"])
     assert fields["attachers"] == "2 live processes"

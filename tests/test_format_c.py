@@ -49,7 +49,7 @@ def test_c_reads_what_numpy_wrote(c_attach: pathlib.Path, name: str, dtype: str,
     r = run_c(c_attach, name)
     assert r.returncode == 0, r.stderr
     f = fields(r.stdout)
-    assert f["version"] == "1.1 state ready"
+    assert f["version"] == "1.2 state ready"
     assert f["dtype"] == dtype
     assert int(f["itemsize"]) == a.itemsize
     assert int(f["ndim"]) == a.ndim
@@ -79,7 +79,7 @@ def _truncate(b: bytearray) -> None:
 
 CORRUPTIONS: dict[str, tuple[Callable[[bytearray], None], str]] = {
     "magic": (lambda b: b.__setitem__(0, ord("X")), "bad magic"),
-    "major version": (_u16(8, 2), "unsupported format version 2.1"),
+    "major version": (_u16(8, 2), "unsupported format version 2.2"),
     "unfinished": (_u32(12, 0), "never completed"),
     "header_len": (_u64(16, 4095), "bad header length"),
     "data_len": (_u64(24, 8 * 12 + 8), "do not add up"),
@@ -111,3 +111,11 @@ def test_c_and_ndshare_refuse_the_same_segments(c_attach: pathlib.Path, name: st
             ndshare.attach(bad)
     finally:
         path.unlink()
+
+
+def test_c_refuses_a_ring(c_attach: pathlib.Path, name: str) -> None:
+    """A reader of arrays, written from docs/format.md, refuses a ring's segment."""
+    ndshare.Ring((2, 3), "f4", 4, name=name)
+    r = run_c(c_attach, name)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "holds a ring" in r.stderr

@@ -69,6 +69,7 @@ fn code_fields() -> BTreeMap<&'static str, (usize, usize)> {
         ("creator_pid", (offset::CREATOR_PID, 4)),
         ("creator_start", (offset::CREATOR_START, 8)),
         ("attach_overflow", (offset::ATTACH_OVERFLOW, 4)),
+        ("kind", (offset::KIND, 4)),
         ("lock", (offset::LOCK, offset::RWLOCK - offset::LOCK)),
         (
             "rwlock",
@@ -162,9 +163,11 @@ fn documented_constants_are_the_code_s() {
     assert_eq!(num("HEADER_ALIGN"), header::HEADER_ALIGN as u64);
     assert_eq!(num("ATTACH_SLOTS"), header::ATTACH_SLOTS as u64);
     assert_eq!(num("ATTACH_SLOT_LEN"), header::ATTACH_SLOT_LEN as u64);
+    assert_eq!(num("KIND_ARRAY"), u64::from(header::KIND_ARRAY));
+    assert_eq!(num("KIND_RING"), u64::from(header::KIND_RING));
     assert_eq!(
         consts.len(),
-        11,
+        13,
         "a documented constant is not checked here: {consts:?}"
     );
 }
