@@ -144,6 +144,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt requirements
 .PHONY: bench
 bench: build $(VENV)/.bench-installed ## Run the benchmark suite (BENCH_ARGS=--quick for a short run); writes docs/benchmarks.md and .png.
 	$(PY) benches/run.py $(BENCH_ARGS)
+	$(PY) benches/stream.py $(BENCH_ARGS)
 	$(PY) benches/micro.py
 
 .PHONY: bench-micro

@@ -1,0 +1,390 @@
+"""Streams of arrays between processes: ndshare.Ring against the alternatives.
+
+Measured in one run, each method in its own processes:
+
+* throughput: 1080p RGB uint8 frames (6 MiB) from one producer to two
+  consumers (each frame to one of them), frames per second;
+* latency: a 64 KiB item, from the producer's put to the consumer holding
+  it, p50 and p99 over paced items;
+* idle CPU: the CPU time a consumer spends in 1 s of waiting on an empty
+  stream.
+
+Methods: ndshare.Ring (queue mode, items copied in with ``put(frame)``),
+``multiprocessing.Queue``, SharedMemory slots with two index queues (the
+hand-rolled pattern), and faster-fifo where it is installed.
+
+``python benches/stream.py`` prints the table and writes it into
+docs/benchmarks.md between the stream markers; ``--smoke`` runs tiny sizes
+and writes nothing unless ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import queue as queue_mod
+import sys
+import time
+from dataclasses import dataclass, field
+from multiprocessing import shared_memory
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+import ndshare
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- stream:begin -->", "<!-- stream:end -->"
+CTX = mp.get_context("fork")
+
+
+@dataclass
+class Sizes:
+    frame: Tuple[int, ...]
+    frames: int
+    latency_bytes: int
+    latency_items: int
+    idle_seconds: float
+
+
+FULL = Sizes((1080, 1920, 3), 600, 64 * 1024, 3000, 1.0)
+SMOKE = Sizes((16, 16, 3), 40, 4096, 50, 0.2)
+
+
+# -- the methods: each gives (make, send, recv, close) over a channel ------
+
+
+class Method:
+    key = ""
+    label = ""
+
+    def available(self) -> Optional[str]:
+        return None
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        raise NotImplementedError
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        raise NotImplementedError
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        """Receives one item and calls `use` on it; False at the end of the stream."""
+        raise NotImplementedError
+
+    def end(self, ch: Any, consumers: int) -> None:
+        raise NotImplementedError
+
+
+class RingMethod(Method):
+    key, label = "ndshare", "ndshare.Ring"
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        return ndshare.Ring(shape, "u1", capacity)
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        ch.put(item, timeout=60)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        try:
+            item = ch.get(timeout=timeout)
+        except ndshare.RingClosed:
+            return False
+        with item as a:
+            use(a)
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        ch.close()
+
+
+class QueueMethod(Method):
+    key, label = "mp_queue", "multiprocessing.Queue"
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        return CTX.Queue(capacity)
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        ch.put(item, timeout=60)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        try:
+            item = ch.get(timeout=timeout)
+        except queue_mod.Empty:
+            raise TimeoutError from None
+        if item is None:
+            return False
+        use(item)
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        for _ in range(consumers):
+            ch.put(None)
+
+
+class SlotsMethod(Method):
+    """SharedMemory slots, a queue of free slot indices and one of full ones."""
+
+    key, label = "shm_slots", "SharedMemory slots + index queues"
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        nbytes = int(np.prod(shape))
+        shm = shared_memory.SharedMemory(create=True, size=nbytes * capacity)
+        free, full = CTX.Queue(), CTX.Queue()
+        for i in range(capacity):
+            free.put(i)
+        return (shm, free, full, shape, nbytes)
+
+    def _slot(self, ch: Any, i: int) -> np.ndarray:  # type: ignore[type-arg]
+        shm, _, _, shape, nbytes = ch
+        return np.ndarray(shape, "u1", buffer=shm.buf, offset=i * nbytes)
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        i = ch[1].get(timeout=60)
+        self._slot(ch, i)[...] = item
+        ch[2].put(i)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        try:
+            i = ch[2].get(timeout=timeout)
+        except queue_mod.Empty:
+            raise TimeoutError from None
+        if i is None:
+            return False
+        use(self._slot(ch, i))
+        ch[1].put(i)
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        for _ in range(consumers):
+            ch[2].put(None)
+
+
+class FasterFifoMethod(Method):
+    key, label = "faster_fifo", "faster-fifo"
+
+    def available(self) -> Optional[str]:
+        try:
+            import faster_fifo  # noqa: F401
+        except ImportError:
+            return "not installed"
+        return None
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        import faster_fifo
+
+        return faster_fifo.Queue(max_size_bytes=(int(np.prod(shape)) + 4096) * capacity)
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        ch.put(item, timeout=60)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        try:
+            item = ch.get(timeout=timeout)
+        except queue_mod.Empty:
+            raise TimeoutError from None
+        if item is None:
+            return False
+        use(item)
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        for _ in range(consumers):
+            ch.put(None, timeout=60)
+
+
+METHODS: List[Method] = [RingMethod(), QueueMethod(), SlotsMethod(), FasterFifoMethod()]
+#: Installed by `make bench` (requirements-bench-optional.txt) but not measured yet.
+NOT_MEASURED = {
+    "py-sharedmemory": "installs; no adapter in this suite yet",
+    "pyshmem": "installs; no adapter in this suite yet",
+    "iceoryx2": "installs; no adapter in this suite yet (its Python bindings use their own service and sample API)",
+}
+
+
+# -- the three measurements -----------------------------------------------
+
+
+def _consume_count(m: Method, ch: Any, out: Any) -> None:
+    n, bad = 0, 0
+
+    def use(a: np.ndarray) -> None:  # type: ignore[type-arg]
+        nonlocal n, bad
+        if a[0, 0, 0] != a[-1, -1, -1]:
+            bad += 1
+        n += 1
+
+    while m.recv(ch, use, 120):
+        pass
+    out.put((n, bad))
+
+
+def throughput(m: Method, sz: Sizes) -> Dict[str, float]:
+    ch = m.make(sz.frame, 8)
+    out = CTX.Queue()
+    cons = [CTX.Process(target=_consume_count, args=(m, ch, out)) for _ in range(2)]
+    for c in cons:
+        c.start()
+    frame = np.zeros(sz.frame, "u1")
+    t0 = time.perf_counter()
+    for i in range(sz.frames):
+        frame[0, 0, 0] = frame[-1, -1, -1] = i % 251
+        m.send(ch, frame)
+    m.end(ch, 2)
+    results = [out.get(timeout=300) for _ in cons]
+    dt = time.perf_counter() - t0
+    for c in cons:
+        c.join(60)
+    _cleanup(ch)
+    got = sum(r[0] for r in results)
+    if got != sz.frames or any(r[1] for r in results):
+        raise RuntimeError(f"{m.label}: {got} of {sz.frames} frames, {sum(r[1] for r in results)} torn")
+    return {"fps": sz.frames / dt, "gib_s": sz.frames * int(np.prod(sz.frame)) / dt / 2**30}
+
+
+def _consume_latency(m: Method, ch: Any, out: Any) -> None:
+    lat: List[int] = []
+
+    def use(a: np.ndarray) -> None:  # type: ignore[type-arg]
+        lat.append(time.perf_counter_ns() - int(a[:8].view("<i8")[0]))
+
+    while m.recv(ch, use, 120):
+        pass
+    out.put(lat)
+
+
+def latency(m: Method, sz: Sizes) -> Dict[str, float]:
+    ch = m.make((sz.latency_bytes,), 8)
+    out = CTX.Queue()
+    c = CTX.Process(target=_consume_latency, args=(m, ch, out))
+    c.start()
+    item = np.zeros(sz.latency_bytes, "u1")
+    time.sleep(0.2)
+    for _ in range(sz.latency_items):
+        item[:8].view("<i8")[0] = time.perf_counter_ns()
+        m.send(ch, item)
+        time.sleep(0.0005)  # paced: the consumer waits for each item
+    m.end(ch, 1)
+    lat = np.array(out.get(timeout=300)) / 1000.0
+    c.join(60)
+    _cleanup(ch)
+    if len(lat) != sz.latency_items:
+        raise RuntimeError(f"{m.label}: {len(lat)} of {sz.latency_items} items")
+    return {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99))}
+
+
+def _idle(m: Method, ch: Any, seconds: float, out: Any) -> None:
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        m.recv(ch, lambda a: None, seconds)
+    except TimeoutError:
+        pass
+    out.put((time.process_time() - c0, time.perf_counter() - t0))
+
+
+def idle_cpu(m: Method, sz: Sizes) -> Dict[str, float]:
+    ch = m.make((64,), 8)
+    out = CTX.Queue()
+    c = CTX.Process(target=_idle, args=(m, ch, sz.idle_seconds, out))
+    c.start()
+    cpu, wall = out.get(timeout=60)
+    c.join(60)
+    _cleanup(ch)
+    return {"cpu_ms": cpu * 1000, "wall_s": wall}
+
+
+def _cleanup(ch: Any) -> None:
+    if isinstance(ch, tuple) and isinstance(ch[0], shared_memory.SharedMemory):
+        ch[0].close()
+        ch[0].unlink()
+
+
+# -- report -------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    rows: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    unavailable: Dict[str, str] = field(default_factory=dict)
+    errors: Dict[str, str] = field(default_factory=dict)
+
+
+def run(sz: Sizes) -> Results:
+    res = Results(unavailable=dict(NOT_MEASURED))
+    for m in METHODS:
+        why = m.available()
+        if why:
+            res.unavailable[m.label] = why
+            continue
+        try:
+            row: Dict[str, float] = {}
+            row.update(throughput(m, sz))
+            row.update(latency(m, sz))
+            row.update(idle_cpu(m, sz))
+            res.rows[m.label] = row
+            print(f"{m.label:36s} {row['fps']:9.1f} fps  p50 {row['p50_us']:8.1f} us  "
+                  f"p99 {row['p99_us']:9.1f} us  idle cpu {row['cpu_ms']:6.2f} ms", flush=True)
+        except Exception as e:  # noqa: BLE001 - reported, the others still run
+            res.errors[m.label] = repr(e)
+            print(f"{m.label}: failed: {e!r}", flush=True)
+    return res
+
+
+def markdown(res: Results, sz: Sizes, command: str) -> str:
+    base = res.rows.get("multiprocessing.Queue", {})
+    lines = [
+        BEGIN,
+        "",
+        f"`{command}` on {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"numpy {np.__version__}. Throughput: {sz.frames} frames of {sz.frame} uint8 "
+        f"({int(np.prod(sz.frame)) / 2**20:.1f} MiB) from 1 producer to 2 consumers; latency: "
+        f"{sz.latency_items} paced items of {sz.latency_bytes // 1024} KiB, put to held; idle: consumer CPU "
+        f"time over {sz.idle_seconds:g} s of waiting on an empty stream.",
+        "",
+        "| Method | frames/s | × mp.Queue | GiB/s | latency p50 (µs) | p99 (µs) | idle CPU (ms) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, r in res.rows.items():
+        ratio = r["fps"] / base["fps"] if base else float("nan")
+        lines.append(
+            f"| {label} | {r['fps']:.1f} | {ratio:.1f} | {r['gib_s']:.2f} | {r['p50_us']:.1f} | "
+            f"{r['p99_us']:.1f} | {r['cpu_ms']:.2f} |"
+        )
+    for label, why in {**res.unavailable, **res.errors}.items():
+        lines.append(f"| {label} | — | | | | | | ")
+        lines[-1] = f"| {label} ({why}) | — | — | — | — | — | — |"
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write(md: str, out: Path) -> None:
+    text = out.read_text() if out.exists() else ""
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + md + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n## Streams of arrays\n\n" + md + "\n"
+    out.write_text(text)
+
+
+def main(argv: Optional[List[str]] = None) -> Results:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks that every method runs")
+    p.add_argument("--quick", action="store_true", help="fewer frames and items")
+    p.add_argument("--out", type=Path, default=None, help="markdown file to update (default: docs/benchmarks.md)")
+    a, _ = p.parse_known_args(argv)
+    sz = SMOKE if a.smoke else FULL
+    if a.quick and not a.smoke:
+        sz = Sizes(FULL.frame, 150, FULL.latency_bytes, 1000, FULL.idle_seconds)
+    res = run(sz)
+    out = a.out if a.out is not None else (None if a.smoke else ROOT / "docs" / "benchmarks.md")
+    if out is not None:
+        command = "python benches/stream.py" + (" --smoke" if a.smoke else " --quick" if a.quick else "")
+        write(markdown(res, sz, command), out)
+    return res
+
+
+if __name__ == "__main__":
+    r = main(sys.argv[1:])
+    sys.exit(1 if r.errors else 0)
