@@ -13,8 +13,8 @@
 //!
 //! Exit status: 0 done, 2 the ring could not be used, 3 bad arguments.
 
-// Frame indices are far below 2^23: exact in f32.
-#![allow(clippy::cast_precision_loss)]
+// Frame indices are far below 2^23: exact in f32, and compared exactly.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)]
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,7 +58,12 @@ fn create(name: &str, h: usize, w: usize, capacity: u32) -> Result<(), Error> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |s: &str| s.parse::<usize>().ok();
-    let done = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let done = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["produce", name, count] if num(count).is_some() => produce(name, num(count).unwrap()),
         ["consume", name] => consume(name),
         ["create", name, h, w, cap] if num(h).is_some() && num(w).is_some() => {

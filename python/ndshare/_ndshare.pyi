@@ -24,6 +24,9 @@ __all__ = [
     "fd_offer",
     "fd_fetch",
     "fd_wait_until_taken",
+    "RingClosed",
+    "RingCore",
+    "check_array",
 ]
 
 SHM_DIR: str
@@ -174,6 +177,7 @@ class RingClosed(EOFError):
 
     reason: str
 
+@final
 class RingCore:
     """The ring protocol over one segment of this process."""
 

@@ -315,7 +315,7 @@ class Ring:
         if got is None:
             reason = self._core.end_reason() or "the stream has ended"
             err = RingClosed(reason)
-            err.reason = reason  # type: ignore[attr-defined]
+            err.reason = reason
             raise err
         return RingItem(self, *got)
 

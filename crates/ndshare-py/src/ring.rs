@@ -147,7 +147,10 @@ impl PyRing {
 
     /// A new subscriber's index (broadcast rings).
     fn subscribe(&self) -> PyResult<u32> {
-        self.ring.subscribe().map(Subscriber::index).map_err(ring_err)
+        self.ring
+            .subscribe()
+            .map(Subscriber::index)
+            .map_err(ring_err)
     }
 
     /// Makes this process the owner of subscriber `index`.
