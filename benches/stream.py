@@ -181,8 +181,10 @@ class FasterFifoMethod(Method):
         ch.put(item, timeout=60)
 
     def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        # One message at a time: `get` may move several into this process's
+        # buffer, end markers included, and starve the other consumer.
         try:
-            item = ch.get(timeout=timeout)
+            item = ch.get_many(timeout=timeout, max_messages_to_get=1)[0]
         except queue_mod.Empty:
             raise TimeoutError from None
         if item is None:

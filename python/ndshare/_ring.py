@@ -142,7 +142,8 @@ class Ring:
     ``mode="broadcast"``: every subscriber gets every item; the slowest one
     holds producers back. ``mode="overwrite"``: as broadcast, but a full ring
     overwrites its oldest items, and each item says how many its subscriber
-    missed (:attr:`RingItem.missed`).
+    missed (:attr:`RingItem.missed`). In the broadcast modes a subscriber
+    holds one item at a time: taking the next one releases the previous one.
 
     A full ring blocks ``put``, an empty one ``get`` (on a futex, GIL
     released, Ctrl-C interrupts, ``timeout=`` gives ``TimeoutError``).
