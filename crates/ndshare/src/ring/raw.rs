@@ -150,7 +150,8 @@ fn alive(pid: u32, start: u64) -> bool {
 ///
 /// # Example
 /// ```
-/// /// use ndshare::{Delivery, RawRing, Wait};
+/// use std::time::Duration;
+/// use ndshare::{Delivery, RawRing, Wait};
 /// let ring = RawRing::create("<u2", 2, &[2, 2], 4, Delivery::Queue, None)?;
 /// let mut slot = ring.put()?;
 /// slot.bytes_mut().copy_from_slice(&[1, 0, 2, 0, 3, 0, 4, 0]);
