@@ -272,37 +272,7 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segmen
     seg = lookup(tuple(file_id), readonly)
     if seg is not None:
         return seg
-    reasons = []
-    if name is not None:
-        try:
-            seg = Segment.attach(name, readonly=readonly)
-        except (OSError, FormatError) as e:
-            # Whatever the name holds now (no file, a foreign or damaged
-            # one, a FIFO), the sender's descriptor may still reach the memory.
-            reasons.append(f"by name: {getattr(e, 'strerror', None) or e}")
-        else:
-            if seg.file_id == tuple(file_id):
-                return remember(seg)
-            reasons.append(f"by name: {name!r} now names another array")
-    try:
-        seg = Segment.from_process_fd(pid, fd, file_id[0], file_id[1], readonly=readonly)
-    except OSError as e:
-        reasons.append(str(e.strerror or e))
-    else:
-        return remember(seg)
-    if name is None:
-        hint = (
-            "An anonymous array is reached through a process that holds it: send it "
-            "while the sender still holds it, to a process of the same user on the same "
-            "machine; or pass it through multiprocessing (which sends the descriptor "
-            "itself), or give it a name="
-        )
-    else:
-        hint = (
-            "A named array is reached by its name (here unlinked or reused) or, "
-            "failing that, through a process that still holds it"
-        )
-    raise UnreachableError(f"cannot reach the {what} sent by process {pid}: {'; '.join(reasons)}. {hint}")
+    return remember(Segment.from_locator(name, file_id[0], file_id[1], pid, fd, what, readonly=readonly))
 
 
 def _rebuild_located(

@@ -68,6 +68,8 @@ class ArrayInfo:
     #: Why :func:`ndshare.attach` refuses the file (the message of the
     #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
     reason: Optional[str] = None
+    #: Whether the header marks the array as named (None: unreadable).
+    named: Optional[bool] = None
 
     @property
     def stale(self) -> bool:
@@ -82,36 +84,18 @@ class ArrayInfo:
 
 
 def _info(d: dict[str, Any]) -> ArrayInfo:
-    if "error" in d:
-        return ArrayInfo(
-            d["name"], None, None, None, None, None, None, d["error"], path=d.get("path"),
-            status=d["status"], status_detail=d["status_detail"], reason=d["reason"],
-        )
-    created = datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc)
-    creator = d["creator"]
+    """The ``ArrayInfo`` of a report dict of the extension module (its
+    values raw: the fields of ``ArrayInfo``, ``created_ns`` and
+    ``format_version`` as ``(major, minor)``)."""
+    status = {"status": d["status"], "status_detail": d["status_detail"], "reason": d["reason"]}
+    if "dtype" not in d:
+        return ArrayInfo(d["name"], None, None, None, None, None, None, d["error"], path=d["path"], **status)
+    fields = {k: v for k, v in d.items() if k not in ("created_ns", "format_version", "attachers")}
     return ArrayInfo(
-        name=d["name"],
-        shape=tuple(d["shape"]),
-        dtype=d["dtype"],
-        nbytes=d["nbytes"],
-        created=created,
-        creator_pid=creator["pid"],
-        creator_alive=creator["alive"],
-        path=d["path"],
-        strides=tuple(d["strides"]),
-        itemsize=d["itemsize"],
-        order=d["order"],
-        header_bytes=d["header_bytes"],
-        format_version=d["format_version"],
-        creator_start_ticks=creator["start_ticks"],
+        created=datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc),
+        format_version="%d.%d" % d["format_version"],
         attachers=tuple(Attacher(**a) for a in d["attachers"]),
-        live_attachers=d["live_attachers"],
-        unregistered_attachers=d["unregistered_attachers"],
-        mode=int(d["mode"], 8),
-        uid=d["uid"],
-        status=d["status"],
-        status_detail=d["status_detail"],
-        reason=d["reason"],
+        **fields,
     )
 
 

@@ -236,7 +236,7 @@ fn one_index(index: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i64>>> {
 /// [`atomic_many`].
 #[pyfunction]
 #[pyo3(signature = (op, a, index, value, new=None))]
-fn atomic_one<'py>(
+pub(crate) fn atomic_one<'py>(
     op: &str,
     a: &Bound<'py, PyAny>,
     index: &Bound<'py, PyAny>,
@@ -341,7 +341,7 @@ fn overlaps((a, n): (NonNull<u8>, usize), size: usize, (b0, b1): (usize, usize))
     clippy::cast_ptr_alignment,
     reason = "pyo3 extracts an owned vector; buffer alignment is checked by array_memory"
 )]
-fn atomic_many(
+pub(crate) fn atomic_many(
     op: &str,
     a: &Bound<'_, PyAny>,
     indices: Vec<Bound<'_, PyAny>>,
@@ -416,10 +416,4 @@ fn atomic_many(
         }
         view.apply(parse_op(op)?, &index_slices, slices[0], out).map_err(to_py)
     })
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(atomic_one, m)?)?;
-    m.add_function(wrap_pyfunction!(atomic_many, m)?)?;
-    Ok(())
 }

@@ -12,7 +12,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeWarning, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::{to_py, PySegment};
+use crate::errors::to_py;
+use crate::segment::PySegment;
 
 create_exception!(
     _ndshare,
@@ -405,16 +406,4 @@ impl PyEvent {
             Err(e) => Err(to_py(e)),
         }
     }
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyArrayLock>()?;
-    m.add_class::<PyBarrier>()?;
-    m.add_class::<PyEvent>()?;
-    // The names these classes had before; kept so that code importing them
-    // from `ndshare._ndshare` goes on working.
-    m.add("BarrierHandle", m.getattr("SegmentBarrier")?)?;
-    m.add("EventHandle", m.getattr("SegmentEvent")?)?;
-    m.add("LockOwnerDied", m.py().get_type::<LockOwnerDied>())?;
-    Ok(())
 }

@@ -4,10 +4,14 @@ use std::io;
 
 /// Everything that can go wrong in ndshare, by what a caller does about it.
 ///
-/// The variants are stable: match on them. Where an OS call failed, the
-/// [`io::Error`] is kept as the source.
+/// Match on the variants. Where an OS call failed, the [`io::Error`] is
+/// kept as the source.
+///
+/// The enum is exhaustive on purpose: a program that maps every variant to
+/// something of its own (the Python bindings map each to an exception
+/// class) is told by the compiler when a version adds one, instead of
+/// sending it to a catch-all.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// No named array of that name exists.
     #[error("no shared array named {name:?} (see `ndshare list` for the named arrays)")]
@@ -77,9 +81,15 @@ pub enum Error {
         /// Why it cannot be reached.
         reason: String,
     },
-    /// Shape, strides, item size or dtype descriptor are not acceptable.
+    /// Shape, strides or sizes are not acceptable (too many dimensions, a
+    /// size that overflows, strides that reach outside the data).
     #[error("invalid shape: {0}")]
     InvalidShape(String),
+    /// A dtype that cannot be shared: a descriptor numpy would not read
+    /// back, Python objects (`O`), or an item size that contradicts the
+    /// descriptor.
+    #[error("invalid dtype: {0}")]
+    InvalidDtype(String),
     /// A name that cannot be used for a named array.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
@@ -88,16 +98,28 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
-    /// A write was asked of an array mapped read-only
-    /// ([`Access::ReadOnly`](crate::Access::ReadOnly)).
-    #[error("the array is mapped read-only")]
+    /// A write was asked of memory this process mapped read-only: the data
+    /// of an array attached with [`Access::ReadOnly`](crate::Access::ReadOnly),
+    /// or the lock words of a header this process mapped read-only (as it
+    /// does for an array attached read-only from a file it may not write).
+    #[error(
+        "read-only: this process mapped the array read-only (attached read-only, or from a \
+         file it may not write, which maps the header read-only too: the lock words live there)"
+    )]
     ReadOnly,
     /// A handle string or message is not one ndshare writes.
     #[error("invalid handle: {0}")]
     InvalidHandle(String),
-    /// The operation is not available on this platform.
-    #[error("not supported on this platform: {0}")]
-    Unsupported(&'static str),
+    /// The operation is not available on this platform: every OS call of a
+    /// system ndshare does not support yet fails with this.
+    #[error("{what}: not supported on this platform: {source}")]
+    Unsupported {
+        /// What was being done.
+        what: String,
+        /// The OS error, of kind [`io::ErrorKind::Unsupported`].
+        #[source]
+        source: io::Error,
+    },
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
@@ -110,13 +132,6 @@ pub enum Error {
     /// The calling thread releases a lock it does not hold.
     #[error("not held: {0}")]
     NotOwner(&'static str),
-    /// The lock words cannot be used: this process mapped the segment's
-    /// header read-only.
-    #[error(
-        "cannot lock: this process mapped the array's header read-only (it was attached \
-         read-only from a file it may not write), and the lock words live in the header"
-    )]
-    HeaderReadOnly,
     /// An address that does not suit the operation (atomics need elements
     /// aligned to their size).
     #[error("misaligned: {0}")]
@@ -139,12 +154,37 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Wraps an OS error with what was being done.
+    /// Wraps an OS error with what was being done; an error of kind
+    /// [`io::ErrorKind::Unsupported`] (what the platform seam returns on a
+    /// system ndshare does not support) is [`Error::Unsupported`].
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::Unsupported {
+            return Error::Unsupported {
+                what: context.into(),
+                source,
+            };
+        }
         Error::Io {
             context: context.into(),
             source,
         }
+    }
+
+    /// The `errno` a C caller would see for this error: the OS error's own
+    /// number if there is one, else the number of the same kind
+    /// (`ENOENT` for [`Error::NotFound`], `EEXIST`, `EACCES` for a
+    /// permission or [`Error::ReadOnly`], `EINTR`); `None` for errors that
+    /// are not about the OS (a bad shape, a corrupt header, a timeout).
+    #[must_use]
+    pub fn errno(&self) -> Option<i32> {
+        use rustix::io::Errno;
+        self.raw_os_error().or(match self {
+            Error::NotFound { .. } | Error::Unreachable { .. } => Some(Errno::NOENT.raw_os_error()),
+            Error::AlreadyExists { .. } => Some(Errno::EXIST.raw_os_error()),
+            Error::PermissionDenied { .. } | Error::ReadOnly => Some(Errno::ACCESS.raw_os_error()),
+            Error::Interrupted => Some(Errno::INTR.raw_os_error()),
+            _ => None,
+        })
     }
 
     /// The OS error number behind this error, if any.
@@ -153,6 +193,7 @@ impl Error {
         match self {
             Error::PermissionDenied { source, .. }
             | Error::OutOfMemory { source, .. }
+            | Error::Unsupported { source, .. }
             | Error::Io { source, .. } => source.raw_os_error(),
             _ => None,
         }

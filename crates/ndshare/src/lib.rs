@@ -115,6 +115,7 @@ pub use sync::rwlock::{RawRwLock, ReadGuard, WriteGuard};
 pub use sync::wait::Wait;
 pub use sys::{truncated_pages_replaced, FileInfo};
 pub use transport::handle::Handle;
+pub use transport::locator::Locator;
 
 /// What several modules' unit tests share.
 #[cfg(test)]

@@ -334,13 +334,13 @@ impl Header {
 /// CLI and parsed by numpy.
 fn check_dtype_descr(d: &str) -> Result<()> {
     if d.is_empty() || d.len() > MAX_DTYPE_LEN {
-        return Err(Error::InvalidShape(format!(
+        return Err(Error::InvalidDtype(format!(
             "dtype descriptor of {} bytes (1 to {MAX_DTYPE_LEN})",
             d.len()
         )));
     }
     if !d.bytes().all(|c| (0x20..0x7f).contains(&c)) {
-        return Err(Error::InvalidShape(
+        return Err(Error::InvalidDtype(
             "dtype descriptor must be printable ASCII".into(),
         ));
     }

@@ -16,6 +16,7 @@ use crate::liveness::ProcessStamp;
 use crate::named::attachers::{self, Registered, Registration, Table};
 use crate::named::lifetime;
 use crate::named::name::{self, check_named};
+use crate::named::report::ArrayReport;
 use crate::named::status::Status;
 pub(crate) mod sealing;
 use crate::sys::{self, FileInfo, Mapping};
@@ -109,7 +110,7 @@ impl Segment {
     /// never a `SIGBUS` later.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`], [`Error::InvalidName`], [`Error::AlreadyExists`],
+    /// [`Error::InvalidShape`], [`Error::InvalidDtype`], [`Error::InvalidName`], [`Error::AlreadyExists`],
     /// [`Error::OutOfMemory`], [`Error::PermissionDenied`], [`Error::Io`].
     ///
     /// # Example
@@ -447,7 +448,7 @@ impl Segment {
     /// (the kernel's fault-around) instead of one.
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] if the data is mapped read-only;
+    /// [`Error::ReadOnly`] if the data is mapped read-only;
     /// [`Error::Io`] if `offset + src.len()` exceeds [`Segment::data_len`] or
     /// the write fails.
     ///
@@ -463,10 +464,7 @@ impl Segment {
     /// ```
     pub fn write_data(&self, offset: usize, src: &[u8]) -> Result<()> {
         if !self.data_writable {
-            return Err(Error::PermissionDenied {
-                what: "the array is mapped read-only".to_owned(),
-                source: io::ErrorKind::PermissionDenied.into(),
-            });
+            return Err(Error::ReadOnly);
         }
         if offset
             .checked_add(src.len())
@@ -598,6 +596,38 @@ impl Segment {
         }
         let table = self.attachers()?;
         Ok(Some(Status::of(&self.header, &self.file, &table)))
+    }
+
+    /// What `ndshare info` would say of this array, read now: the header
+    /// this process parsed when it mapped the segment, the attacher table
+    /// and the [`Segment::status`] (`None` for an anonymous segment).
+    ///
+    /// # Errors
+    /// Those of [`Segment::status`] and [`Segment::attachers`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Layout, Order, Segment};
+    /// let seg = Segment::create(Layout::contiguous(&[2, 3], 8, Order::F)?, "<f8", None, 0o600)?;
+    /// let r = seg.report()?;
+    /// let h = r.header.as_ref().unwrap();
+    /// assert_eq!((r.name, r.status, h.strides.as_slice(), h.order), (None, None, &[8i64, 16][..], Some(Order::F)));
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn report(&self) -> Result<ArrayReport> {
+        let status = self.status()?;
+        let table = if self.header.is_named() {
+            Some(self.attachers()?)
+        } else {
+            None
+        };
+        Ok(ArrayReport::new(
+            self.name(),
+            &self.header,
+            &self.file,
+            table.as_ref(),
+            status,
+        ))
     }
 
     /// Removes this array's name if the name still leads to this very
