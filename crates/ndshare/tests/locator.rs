@@ -5,9 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::os::fd::AsRawFd;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use common::{child_arg, Name, CHILD};
 use ndshare::{Access, Builder, Error, Locator, SharedArray};
@@ -25,25 +25,31 @@ fn sender() {
     let mut a = b.zeros::<u64>(&[512]).unwrap();
     a.as_slice_mut().unwrap().fill(7);
     let f = a.segment().file_info();
-    println!(
+    // Straight to the pipe: `println!` may be captured by the test harness.
+    let mut out = std::io::stdout();
+    writeln!(
+        out,
         "LOCATOR {} {} {} {}",
         f.dev,
         f.ino,
         std::process::id(),
         a.segment().fd().as_raw_fd()
-    );
+    )
+    .unwrap();
     if !name.is_empty() {
         a.unlink().unwrap();
     }
-    std::io::stdout().flush().unwrap();
+    out.flush().unwrap();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
     drop(a);
 }
 
-/// Starts the sender; returns it, its stdin (close it to let it exit) and
-/// the locator it printed.
-fn start_sender(name: Option<&str>) -> (Child, ChildStdin, Locator) {
+/// The sender, its stdin (close it to let it exit), the rest of its
+/// output (kept open until it exits) and the locator it printed.
+type Sender = (Child, ChildStdin, Lines<BufReader<ChildStdout>>, Locator);
+
+fn start_sender(name: Option<&str>) -> Sender {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["sender", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, name.unwrap_or(""))
@@ -52,13 +58,14 @@ fn start_sender(name: Option<&str>) -> (Child, ChildStdin, Locator) {
         .spawn()
         .unwrap();
     let stdin = child.stdin.take().unwrap();
-    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The harness may have begun the line ("test sender ... ").
     let line = out
-        .lines()
+        .by_ref()
         .map(Result::unwrap)
-        .find(|l| l.starts_with("LOCATOR "))
+        .find_map(|l| Some(l.split_once("LOCATOR ")?.1.to_owned()))
         .expect("the sender prints its locator");
-    let n: Vec<u64> = line[8..].split(' ').map(|t| t.parse().unwrap()).collect();
+    let n: Vec<u64> = line.split(' ').map(|t| t.parse().unwrap()).collect();
     let locator = Locator {
         name: name.map(str::to_owned),
         dev: n[0],
@@ -66,7 +73,7 @@ fn start_sender(name: Option<&str>) -> (Child, ChildStdin, Locator) {
         pid: u32::try_from(n[2]).unwrap(),
         fd: i32::try_from(n[3]).unwrap(),
     };
-    (child, stdin, locator)
+    (child, stdin, out, locator)
 }
 
 fn sum(seg: ndshare::Segment) -> u64 {
@@ -84,7 +91,7 @@ fn unreachable(err: Error) -> String {
 #[test]
 fn an_unlinked_name_is_reached_through_the_sender_until_it_dies() {
     let name = Name::new("locator-unlinked");
-    let (mut child, stdin, at) = start_sender(Some(&name.0));
+    let (mut child, stdin, _out, at) = start_sender(Some(&name.0));
     // The sender unlinked the name: its descriptor still reaches the memory.
     assert_eq!(sum(at.open(Access::ReadOnly).unwrap()), 7 * 512);
     // The name now names another array: it is not taken for the one sent.
@@ -111,7 +118,7 @@ fn an_unlinked_name_is_reached_through_the_sender_until_it_dies() {
 
 #[test]
 fn an_anonymous_array_is_reached_while_its_sender_holds_it() {
-    let (mut child, stdin, at) = start_sender(None);
+    let (mut child, stdin, _out, at) = start_sender(None);
     let seg = at.open(Access::ReadWrite).unwrap();
     assert_eq!(sum(seg), 7 * 512);
     drop(stdin);
