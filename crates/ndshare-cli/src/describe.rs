@@ -105,7 +105,10 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
     field(
         out,
         "status",
-        r.status.as_ref().map(ToString::to_string).unwrap_or_default(),
+        r.status
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     )?;
     let Some(h) = &r.header else {
         return Ok(());
@@ -225,35 +228,32 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
     for r in reports {
         let name = r.name.clone().unwrap_or_default();
         let status = r.status.as_ref();
-        rows.push(match &r.header {
-            Some(h) => {
-                let live = h.live_attachers;
-                let attachers = if h.unregistered_attachers > 0 {
-                    format!("{live}+{}", h.unregistered_attachers)
-                } else {
-                    live.to_string()
-                };
-                vec![
-                    name,
-                    clip(&h.dtype, DTYPE_WIDTH),
-                    human::tuple(&h.shape),
-                    human::size(h.nbytes),
-                    human::time(h.created_ns),
-                    h.creator.pid.to_string(),
-                    yes_no(h.creator_alive).to_owned(),
-                    attachers,
-                    status.map(status_cell).unwrap_or_default(),
-                ]
-            }
-            None => {
-                let mut row = vec![name];
-                row.extend(std::iter::repeat_n("?".to_owned(), 7));
-                row.push(match status {
-                    Some(s @ Status::Unusable(_)) => status_cell(s),
-                    _ => format!("unreadable: {}", r.error.as_deref().unwrap_or_default()),
-                });
-                row
-            }
+        rows.push(if let Some(h) = &r.header {
+            let live = h.live_attachers;
+            let attachers = if h.unregistered_attachers > 0 {
+                format!("{live}+{}", h.unregistered_attachers)
+            } else {
+                live.to_string()
+            };
+            vec![
+                name,
+                clip(&h.dtype, DTYPE_WIDTH),
+                human::tuple(&h.shape),
+                human::size(h.nbytes),
+                human::time(h.created_ns),
+                h.creator.pid.to_string(),
+                yes_no(h.creator_alive).to_owned(),
+                attachers,
+                status.map(status_cell).unwrap_or_default(),
+            ]
+        } else {
+            let mut row = vec![name];
+            row.extend(std::iter::repeat_n("?".to_owned(), 7));
+            row.push(match status {
+                Some(s @ Status::Unusable(_)) => status_cell(s),
+                _ => format!("unreadable: {}", r.error.as_deref().unwrap_or_default()),
+            });
+            row
         });
     }
     let widths: Vec<usize> = (0..HEAD.len())

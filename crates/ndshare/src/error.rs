@@ -199,3 +199,34 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_os_call_is_unsupported() {
+        let e = Error::io("memfd_create", io::ErrorKind::Unsupported.into());
+        assert!(matches!(&e, Error::Unsupported { what, .. } if what == "memfd_create"));
+        assert!(matches!(
+            Error::io("x", io::ErrorKind::Other.into()),
+            Error::Io { .. }
+        ));
+    }
+
+    #[test]
+    fn errno_of_each_kind() {
+        let enoent = rustix::io::Errno::NOENT.raw_os_error();
+        assert_eq!(Error::NotFound { name: "a".into() }.errno(), Some(enoent));
+        assert_eq!(
+            Error::ReadOnly.errno(),
+            Some(rustix::io::Errno::ACCESS.raw_os_error())
+        );
+        assert_eq!(Error::Timeout.errno(), None);
+        let io = io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error());
+        assert_eq!(
+            Error::io("x", io).errno(),
+            Some(rustix::io::Errno::NOSPC.raw_os_error())
+        );
+    }
+}

@@ -7,8 +7,7 @@
 //! (the `ndshare` package), Rust and C programs map the same segments.
 //!
 //! Every OS call goes through one private module, the platform seam; on a
-//! system other than Linux every operation returns an error of kind
-//! [`std::io::ErrorKind::Unsupported`].
+//! system other than Linux every operation returns [`Error::Unsupported`].
 //!
 //! # Rust API
 //!

@@ -77,13 +77,11 @@ fn start_sender(name: Option<&str>) -> Sender {
 }
 
 fn sum(seg: ndshare::Segment) -> u64 {
-    let a = ndshare::RawArray::from_segment(seg)
-        .typed::<u64>()
-        .unwrap();
+    let a = ndshare::RawArray::from_segment(seg).typed::<u64>().unwrap();
     a.as_slice().iter().sum()
 }
 
-fn unreachable(err: Error) -> String {
+fn unreachable(err: &Error) -> String {
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     err.to_string()
 }
@@ -103,17 +101,32 @@ fn an_unlinked_name_is_reached_through_the_sender_until_it_dies() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(stdin);
-    let msg = unreachable(at.open_described(Access::ReadOnly, "array x").unwrap_err());
+    let msg = unreachable(&at.open_described(Access::ReadOnly, "array x").unwrap_err());
     assert!(
-        msg.starts_with(&format!("cannot reach the array x sent by process {}: ", at.pid)),
+        msg.starts_with(&format!(
+            "cannot reach the array x sent by process {}: ",
+            at.pid
+        )),
         "{msg}"
     );
-    assert!(msg.contains("by name: the name now names another array"), "{msg}");
-    assert!(msg.contains(&format!("process {} has exited", at.pid)), "{msg}");
-    assert!(msg.contains("A named array is reached by its name"), "{msg}");
+    assert!(
+        msg.contains("by name: the name now names another array"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("process {} has exited", at.pid)),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("A named array is reached by its name"),
+        "{msg}"
+    );
     other.unlink().unwrap();
-    let msg = unreachable(at.open(Access::ReadOnly).unwrap_err());
-    assert!(msg.contains(&format!("by name: no shared array named {:?}", name.0)), "{msg}");
+    let msg = unreachable(&at.open(Access::ReadOnly).unwrap_err());
+    assert!(
+        msg.contains(&format!("by name: no shared array named {:?}", name.0)),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -123,11 +136,17 @@ fn an_anonymous_array_is_reached_while_its_sender_holds_it() {
     assert_eq!(sum(seg), 7 * 512);
     drop(stdin);
     child.wait().unwrap();
-    let msg = unreachable(at.open(Access::ReadOnly).unwrap_err());
-    assert!(msg.starts_with("cannot reach the anonymous shared array sent by process"), "{msg}");
+    let msg = unreachable(&at.open(Access::ReadOnly).unwrap_err());
+    assert!(
+        msg.starts_with("cannot reach the anonymous shared array sent by process"),
+        "{msg}"
+    );
     assert!(!msg.contains("by name"), "{msg}");
     assert!(msg.contains("has exited"), "{msg}");
-    assert!(msg.contains("to a process of the same user on the same machine"), "{msg}");
+    assert!(
+        msg.contains("to a process of the same user on the same machine"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -143,6 +162,6 @@ fn a_descriptor_now_naming_another_file_is_refused() {
         pid: std::process::id(),
         fd: b.segment().fd().as_raw_fd(),
     };
-    let msg = unreachable(at.open(Access::ReadOnly).unwrap_err());
+    let msg = unreachable(&at.open(Access::ReadOnly).unwrap_err());
     assert!(msg.contains("now refers to another file"), "{msg}");
 }

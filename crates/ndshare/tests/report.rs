@@ -44,7 +44,10 @@ fn a_report_says_what_the_header_and_the_table_say() {
     // Kept open until the creator exits, which writes more.
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
     // The harness may have begun the line ("test creator ... ").
-    assert!(out.by_ref().map(Result::unwrap).any(|l| l.ends_with("CREATED")));
+    assert!(out
+        .by_ref()
+        .map(Result::unwrap)
+        .any(|l| l.ends_with("CREATED")));
     let pid = child.id();
 
     let r = named::report(&name.0).unwrap();
@@ -53,17 +56,32 @@ fn a_report_says_what_the_header_and_the_table_say() {
     assert_eq!(r.error, None);
     let h = r.header.as_ref().unwrap();
     assert_eq!(h.dtype, "<f4");
-    assert_eq!((h.itemsize, h.shape.as_slice(), h.strides.as_slice()), (4, &[3u64, 4][..], &[4i64, 12][..]));
-    assert_eq!((h.order, h.nbytes, h.header_bytes % 4096), (Some(Order::F), 48, 0));
+    assert_eq!(
+        (h.itemsize, h.shape.as_slice(), h.strides.as_slice()),
+        (4, &[3u64, 4][..], &[4i64, 12][..])
+    );
+    assert_eq!(
+        (h.order, h.nbytes, h.header_bytes % 4096),
+        (Some(Order::F), 48, 0)
+    );
     assert_eq!(h.format_version.0, ndshare::format::VERSION_MAJOR);
     assert!(h.named);
     assert_eq!(h.mode, 0o640);
     assert_eq!(h.creator.pid, pid);
     assert!(h.creator_alive);
     assert_eq!(h.attachers.len(), 1);
-    assert_eq!((h.attachers[0].process.pid, h.attachers[0].alive), (pid, true));
+    assert_eq!(
+        (h.attachers[0].process.pid, h.attachers[0].alive),
+        (pid, true)
+    );
     assert_eq!((h.live_attachers, h.unregistered_attachers), (1, 0));
-    assert!(matches!(r.status, Some(Status::InUse { attachers: 1, unregistered: 0 })));
+    assert!(matches!(
+        r.status,
+        Some(Status::InUse {
+            attachers: 1,
+            unregistered: 0
+        })
+    ));
     // Raw values in the serialized form too: the mode is a number.
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["header"]["mode"], 0o640);

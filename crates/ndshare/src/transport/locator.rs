@@ -79,7 +79,9 @@ impl Locator {
                 // Whatever the name holds now (no file, another array, a
                 // foreign or damaged file), the sender's descriptor may
                 // still reach the memory.
-                Err(Error::Unreachable { reason, .. }) => reasons.push(format!("by name: {reason}")),
+                Err(Error::Unreachable { reason, .. }) => {
+                    reasons.push(format!("by name: {reason}"));
+                }
                 Err(e) => reasons.push(format!("by name: {e}")),
             }
         }
