@@ -214,6 +214,23 @@ mod tests {
         ));
     }
 
+    /// Built with the backend for systems ndshare does not support
+    /// (`make check-unsupported`'s configuration): what a caller meets there.
+    #[cfg(ndshare_unsupported)]
+    #[test]
+    fn the_unsupported_backend_is_unsupported() {
+        use crate::{Access, Layout, Order, Segment};
+        let layout = Layout::contiguous(&[4], 8, Order::C).unwrap();
+        for err in [
+            Segment::create(layout.clone(), "<f8", None, 0o600).unwrap_err(),
+            Segment::create(layout, "<f8", Some("x"), 0o600).unwrap_err(),
+            Segment::attach("x", Access::ReadOnly).unwrap_err(),
+            crate::named::list().unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        }
+    }
+
     #[test]
     fn errno_of_each_kind() {
         let enoent = rustix::io::Errno::NOENT.raw_os_error();
