@@ -86,6 +86,8 @@ mod human;
 mod limits;
 mod liveness;
 pub mod named;
+#[cfg(unix)]
+mod os_fd;
 mod segment;
 mod sync;
 mod sys;
