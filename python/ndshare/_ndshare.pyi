@@ -14,8 +14,6 @@ __all__ = [
     "SHM_DIR",
     "FORMAT_VERSION",
     "ArrayLock",
-    "BarrierHandle",
-    "EventHandle",
     "SegmentBarrier",
     "SegmentEvent",
     "LockOwnerDied",
@@ -145,10 +143,6 @@ class SegmentEvent:
     def clear(self) -> None: ...
     def is_set(self) -> bool: ...
     def wait(self, timeout: Optional[float] = None) -> bool: ...
-
-# The names the two classes above had before.
-BarrierHandle = SegmentBarrier
-EventHandle = SegmentEvent
 
 # crates/ndshare-py/src/atomic.rs
 
