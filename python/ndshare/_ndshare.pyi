@@ -19,6 +19,7 @@ __all__ = [
     "LockOwnerDied",
     "atomic_one",
     "atomic_many",
+    "atomic_ops",
     "fd_offer",
     "fd_fetch",
     "fd_wait_until_taken",
@@ -146,15 +147,16 @@ class SegmentEvent:
 
 # crates/ndshare-py/src/atomic.rs
 
-def atomic_one(op: str, a: Any, index: Any, value: Any, new: Any = None) -> Any: ...
+def atomic_one(op: int, a: Any, index: Any, value: Any, new: Any = None) -> Any: ...
 def atomic_many(
-    op: str,
+    op: int,
     a: Any,
     indices: Sequence[Any],
     values: Any,
     new: Any = None,
     out: Any = None,
 ) -> None: ...
+def atomic_ops() -> List[str]: ...
 def info(name: str) -> Dict[str, Any]: ...
 def cli_main(argv: List[str]) -> int: ...
 def fd_offer(fd: int) -> Tuple[bytes, bytes]: ...

@@ -108,7 +108,7 @@ pub use format::layout::{Layout, Order};
 pub use human::size as human_size;
 pub use liveness::ProcessStamp;
 pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
-pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};
+pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp, RawBuffer};
 pub use sync::barrier::Barrier;
 pub use sync::event::Event;
 pub use sync::lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};
