@@ -7,6 +7,8 @@
 //! builds; the core then checks that the view lies inside the segment, so a
 //! lying struct can reach nothing else.
 
+use std::ffi::{c_char, c_int, c_void};
+
 use ndshare::{AtomicOp as Op, RawBuffer};
 use ndshare::{Error, Segment};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -14,7 +16,6 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyCapsule, PyCapsuleMethods, PyDict, PyInt, PyTuple, PyType};
 use pyo3::{ffi, intern};
-use std::ffi::{c_char, c_int, c_void};
 
 use crate::{to_py, PySegment};
 
@@ -210,7 +211,7 @@ fn one_index(index: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i64>>> {
     Ok(integer(index)?.map(|i| vec![i]))
 }
 
-/// One atomic operation, numbered `op` (`ndshare.AtomicOp`'s code), on
+/// One atomic operation, numbered `op` (the code of the core's `AtomicOp`), on
 /// element `index` of the shared array `a`; returns its previous value
 /// (`None` for an operation that reports none). `new` is the value
 /// compare-exchange stores. Returns `NotImplemented` when `index` names
