@@ -487,12 +487,12 @@ def test_event_across_spawned_processes_and_plain_pickle() -> None:
 
 
 def test_primitive_segments_are_checked() -> None:
-    from ndshare._ndshare import BarrierHandle, EventHandle
+    from ndshare._ndshare import SegmentBarrier, SegmentEvent
 
     with pytest.raises(TypeError, match="barrier"):
-        BarrierHandle(ndshare.Event()._array.segment)
+        SegmentBarrier(ndshare.Event()._array.segment)
     with pytest.raises(TypeError, match="event"):
-        EventHandle(ndshare.zeros(8, dtype="u8").segment)
+        SegmentEvent(ndshare.zeros(8, dtype="u8").segment)
 
 
 # ------------------------------------------- the protocol, from C, as documented

@@ -411,10 +411,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyArrayLock>()?;
     m.add_class::<PyBarrier>()?;
     m.add_class::<PyEvent>()?;
-    // The names these classes had before; kept so that code importing them
-    // from `ndshare._ndshare` goes on working.
-    m.add("BarrierHandle", m.getattr("SegmentBarrier")?)?;
-    m.add("EventHandle", m.getattr("SegmentEvent")?)?;
     m.add("LockOwnerDied", m.py().get_type::<LockOwnerDied>())?;
     Ok(())
 }

@@ -95,9 +95,10 @@ pub enum Error {
     /// A handle string or message is not one ndshare writes.
     #[error("invalid handle: {0}")]
     InvalidHandle(String),
-    /// The operation is not available on this platform.
+    /// The operation is not available on this platform (ndshare supports
+    /// Linux for now); the text says what was being done.
     #[error("not supported on this platform: {0}")]
-    Unsupported(&'static str),
+    Unsupported(String),
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
@@ -139,8 +140,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Wraps an OS error with what was being done.
+    /// Wraps an OS error with what was being done: [`Error::Unsupported`]
+    /// if the platform lacks the call, else [`Error::Io`].
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        if crate::sys::error_kind(&source) == crate::sys::ErrorKind::Unsupported {
+            return Error::Unsupported(format!("{} ({source})", context.into()));
+        }
         Error::Io {
             context: context.into(),
             source,
