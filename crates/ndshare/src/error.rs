@@ -74,9 +74,13 @@ pub enum Error {
         /// Why it cannot be reached.
         reason: String,
     },
-    /// Shape, strides, item size or dtype descriptor are not acceptable.
+    /// Shape, strides or item size are not acceptable.
     #[error("invalid shape: {0}")]
     InvalidShape(String),
+    /// A dtype descriptor that a segment cannot hold: not one numpy reads
+    /// back, Python objects, a control character, or too long.
+    #[error("invalid dtype: {0}")]
+    InvalidDtype(String),
     /// A name that cannot be used for a named array.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
