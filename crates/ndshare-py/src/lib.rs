@@ -60,6 +60,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         }
         Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
         Error::Timeout => PyTimeoutError::new_err(msg),
+        Error::BrokenBarrier { .. } => sync::BrokenBarrierError::new_err(msg),
         Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
         Error::HeaderReadOnly => PyPermissionError::new_err((13, msg)),
         Error::IndexOutOfBounds(_) => PyIndexError::new_err(msg),

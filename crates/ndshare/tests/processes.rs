@@ -304,7 +304,8 @@ fn creation_beyond_a_limit_is_out_of_memory_not_a_crash() {
 /// item size, and the bytes.
 #[test]
 fn non_ascii_field_names_reach_another_process() {
-    const DESCR: &str = "[('temp\u{e9}rature', '<f4'), ('\u{df}', '<i2'), ('\u{6e29}\u{5ea6}', '|u1')]";
+    const DESCR: &str =
+        "[('temp\u{e9}rature', '<f4'), ('\u{df}', '<i2'), ('\u{6e29}\u{5ea6}', '|u1')]";
     if let Some(name) = child_arg() {
         let a = RawArray::attach(&name, Access::ReadOnly).unwrap();
         assert_eq!(a.dtype(), DESCR);
@@ -321,5 +322,8 @@ fn non_ascii_field_names_reach_another_process() {
     for (i, b) in a.as_bytes_mut().unwrap().iter_mut().enumerate() {
         *b = i as u8;
     }
-    assert_success(&run_child("non_ascii_field_names_reach_another_process", &name.0));
+    assert_success(&run_child(
+        "non_ascii_field_names_reach_another_process",
+        &name.0,
+    ));
 }
