@@ -32,7 +32,7 @@ NAMES = {
 }
 
 
-def filled(dt: np.dtype[Any], n: int = 5) -> np.ndarray:  # type: ignore[type-arg]
+def filled(dt: np.dtype[Any], n: int = 5) -> np.ndarray:
     """`n` elements of `dt` whose bytes all differ."""
     return np.frombuffer(np.arange(n * dt.itemsize, dtype=np.uint8).tobytes(), dtype=dt).copy()
 
@@ -47,18 +47,18 @@ def name() -> Iterator[str]:
         pass
 
 
-def describe(a: np.ndarray) -> Tuple[Any, ...]:  # type: ignore[type-arg]
+def describe(a: np.ndarray) -> Tuple[Any, ...]:
     """What a receiver sees: the dtype (names included) and the bytes."""
     return (type(a).__name__, a.dtype.descr, a.shape, a.tobytes())
 
 
-def echo(a: np.ndarray) -> Tuple[Tuple[Any, ...], np.ndarray]:  # type: ignore[type-arg]
+def echo(a: np.ndarray) -> Tuple[Tuple[Any, ...], np.ndarray]:
     """Runs in another process: what arrived, and the array sent back."""
     a[0] = a[1]
     return describe(a), a
 
 
-def put(a: np.ndarray, q: Any) -> None:  # type: ignore[type-arg]
+def put(a: np.ndarray, q: Any) -> None:
     a[-1] = a[0]
     q.put(describe(a))
 

@@ -124,7 +124,7 @@ def test_views_through_a_pool_match_numpy_byte_for_byte(pool: Any, case: Tuple[n
         assert np.shares_memory(back, a), "it came back as the same memory, not a copy"
 
 
-def dtype_of(x: np.ndarray) -> Tuple[Any, ...]:  # type: ignore[type-arg]
+def dtype_of(x: np.ndarray) -> Tuple[Any, ...]:
     """Runs in the pool: the dtype that arrived, field names included."""
     return x.dtype, x.dtype.names, x.tobytes()
 
