@@ -108,8 +108,8 @@ impl Segment {
     /// never a `SIGBUS` later.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`], [`Error::InvalidName`], [`Error::AlreadyExists`],
-    /// [`Error::OutOfMemory`], [`Error::PermissionDenied`], [`Error::Io`].
+    /// [`Error::InvalidShape`], [`Error::InvalidDtype`], [`Error::InvalidName`],
+    /// [`Error::AlreadyExists`], [`Error::OutOfMemory`], [`Error::PermissionDenied`], [`Error::Io`].
     ///
     /// # Example
     /// ```
