@@ -113,7 +113,10 @@ class Barrier:
         return self._timeout
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_barrier, (self._array, self._timeout))
+        return (_rebuild_barrier, (_pickling.Reference(self._array), self._timeout))
+
+    def __copy__(self) -> "Barrier":
+        return self
 
     def __deepcopy__(self, memo: Any) -> "Barrier":
         # A copy is the same primitive, as a pickled one is (a deep copy of
