@@ -24,6 +24,7 @@ from ._array import (
     zeros_like,
 )
 from ._ndshare import FormatError, UnreachableError
+from ._kept import release_kept
 from ._reduce import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 from ._sync import Barrier, Event, LockOwnerDied
@@ -61,6 +62,7 @@ __all__ = [
     "list",
     "ones",
     "ones_like",
+    "release_kept",
     "unlink",
     "zeros",
     "zeros_like",

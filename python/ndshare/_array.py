@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _loky, _reduce
 from ._arrive import describe, open_located, open_sent_descriptor
 from ._dtype import check_shareable, from_descr, to_descr
-from ._mapped import remember
+from ._mapped import base_of, remember
 from ._ndshare import ArrayLock, Segment
 
 if TYPE_CHECKING:
@@ -252,7 +252,7 @@ def view_of_segment(
     hostile reference cannot reach outside; an object dtype (pointers read
     from shared bytes) is refused here."""
     check_shareable(np.dtype(dtype))
-    arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=np.asarray(seg), offset=offset, strides=strides)
+    arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=base_of(seg), offset=offset, strides=strides)
     arr._segment = seg
     if readonly and arr.flags.writeable:
         arr.flags.writeable = False

@@ -3,8 +3,9 @@
 A reference carries a locator (a name, and the sender's ``/proc/<pid>/fd/<n>``)
 or the segment's descriptor itself (see ``_reduce``). Either way the
 receiver checks that it reached the very file ``(dev, ino)`` that was sent,
-maps each segment once per process however many views of it arrive
-(``_mapped``). Failing that, :class:`ndshare.UnreachableError` says why
+reuses its mapping of that file if it has one (``_mapped``), and otherwise
+records the new mapping as arrived, to be kept for a while after its last
+use (``_kept``). Failing that, :class:`ndshare.UnreachableError` says why
 each way failed.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from . import _fdserver
-from ._mapped import lookup, remember
+from ._mapped import arrived, lookup, remember
 from ._ndshare import FormatError, Segment, UnreachableError
 
 
@@ -28,10 +29,10 @@ def describe(name: Optional[str], dtype: Any, shape: Any) -> str:
 
 def open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segment:
     """The segment a locator names: this process's mapping of it, or a new
-    one."""
+    one (recorded as arrived)."""
     file_id, sender_readonly = locator[0], locator[4]
     seg = lookup(tuple(file_id), readonly or sender_readonly)
-    return seg if seg is not None else _open_located(locator, readonly, what)
+    return seg if seg is not None else arrived(_open_located(locator, readonly, what))
 
 
 def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segment:
@@ -75,7 +76,7 @@ def _open_located(locator: Tuple[Any, ...], readonly: bool, what: str) -> Segmen
 
 def open_sent_descriptor(dupfd: Any, file_id: Tuple[int, int], readonly: bool, what: str) -> Segment:
     """The segment whose descriptor was sent (``multiprocessing``'s route):
-    this process's mapping of it, or a new one."""
+    this process's mapping of it, or a new one (recorded as arrived)."""
     try:
         fd = dupfd.detach()
     except OSError as e:
@@ -88,7 +89,7 @@ def open_sent_descriptor(dupfd: Any, file_id: Tuple[int, int], readonly: bool, w
     try:
         seg = lookup(tuple(file_id), readonly)  # type: ignore[arg-type]
         if seg is None:
-            seg = remember(Segment.from_fd(fd, readonly=readonly))
+            seg = arrived(Segment.from_fd(fd, readonly=readonly))
     finally:
         os.close(fd)
     return seg
