@@ -185,7 +185,9 @@ class SharedArray(np.ndarray):
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
         attachers, no status; once its name was removed, by
         :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
-        path)."""
+        path). Processes that received the array count as attachers for up
+        to ``NDSHARE_KEEP_SECONDS`` (10 s) after their last use of it: they
+        keep it mapped for the next task (see :func:`ndshare.release_kept`)."""
         from ._registry import segment_info
 
         seg = self._segment

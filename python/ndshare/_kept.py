@@ -117,8 +117,15 @@ def kept_bytes() -> int:
 
 
 def release_kept() -> None:
-    """Unmaps at once the arrays this process keeps mapped after their last
-    use (see ``NDSHARE_KEEP_SECONDS``); arrays still in use stay."""
+    """Unmaps now the arrays this process keeps mapped after their last use.
+
+    A process that received a shared array from another (a pool worker given
+    a task) keeps it mapped for ``NDSHARE_KEEP_SECONDS`` (default 10) after
+    its last view is dropped, so that the next task on the same array maps
+    and faults nothing; at most ``NDSHARE_KEEP_BYTES`` (default 4 GiB) and
+    256 arrays. Call this where the memory must come back sooner, e.g. in
+    each worker before a large array's last user drops it. Arrays still in
+    use are not affected."""
     with _cond:
         dropped = _take_all()
     del dropped
