@@ -17,8 +17,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import _pickling
-from ._array import SharedArray, view_of_segment
+from ._array import Reference, SharedArray, view_of_segment
+from ._mapped import remember
 from ._ndshare import LockOwnerDied, Segment, SegmentBarrier, SegmentEvent
 
 __all__ = ["Barrier", "Event", "LockOwnerDied"]
@@ -28,7 +28,7 @@ _WORD = np.dtype("<u8")
 
 def _words(seg: Segment) -> SharedArray:
     """The primitive segment as an array: what travels to other processes."""
-    return view_of_segment(_pickling.remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
+    return view_of_segment(remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
 
 
 def _segment_of(array: SharedArray) -> Segment:
@@ -113,7 +113,7 @@ class Barrier:
         return self._timeout
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_barrier, (_pickling.Reference(self._array), self._timeout))
+        return (_rebuild_barrier, (Reference(self._array), self._timeout))
 
     def __copy__(self) -> "Barrier":
         return self
@@ -181,7 +181,7 @@ class Event:
         return bool(self._ops.wait(timeout))
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_event, (_pickling.Reference(self._array),))
+        return (_rebuild_event, (Reference(self._array),))
 
     def __copy__(self) -> "Event":
         return self
