@@ -68,6 +68,11 @@ class ArrayInfo:
     #: Why :func:`ndshare.attach` refuses the file (the message of the
     #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
     reason: Optional[str] = None
+    #: What memory backs an array this process maps (``SharedArray.info``):
+    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None.
+    backing: Optional[str] = None
+    #: The page size of this process's mapping of it, in bytes; else None.
+    page_size: Optional[int] = None
 
     @property
     def stale(self) -> bool:
@@ -131,7 +136,7 @@ def info(name: str) -> ArrayInfo:
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
     """The same for a mapped segment (anonymous ones included); status
     "unlinked", and no path, if the name it was mapped by no longer names it."""
-    return _info(seg.describe())
+    return dataclasses.replace(_info(seg.describe()), backing=seg.backing, page_size=seg.page_size)
 
 
 def unlink(name: str) -> None:
