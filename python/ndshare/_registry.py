@@ -69,10 +69,11 @@ class ArrayInfo:
     #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
     reason: Optional[str] = None
     #: What memory backs an array this process maps (``SharedArray.info``):
-    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None.
-    backing: Optional[str] = None
+    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None. Not
+    #: compared: it describes this process's mapping, not the array.
+    backing: Optional[str] = dataclasses.field(default=None, compare=False)
     #: The page size of this process's mapping of it, in bytes; else None.
-    page_size: Optional[int] = None
+    page_size: Optional[int] = dataclasses.field(default=None, compare=False)
 
     @property
     def stale(self) -> bool:
