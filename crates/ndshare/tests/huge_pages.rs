@@ -78,7 +78,10 @@ fn small_arrays_and_opting_out_give_memfds() {
     let small = Builder::new().zeros::<u8>(&[1 << 20]).unwrap();
     assert_eq!(small.as_raw().segment().backing(), Backing::Memfd);
     assert_eq!(big(false).backing(), Backing::Memfd);
-    let off = Builder::new().huge_pages(false).zeros::<u8>(&[BIG]).unwrap();
+    let off = Builder::new()
+        .huge_pages(false)
+        .zeros::<u8>(&[BIG])
+        .unwrap();
     assert_eq!(off.as_raw().segment().backing(), Backing::Memfd);
     assert_eq!(off.as_raw().segment().page_size(), 4096);
 }
@@ -134,7 +137,10 @@ fn without_user_namespaces_a_memfd() {
         .env(common::CHILD, "child")
         .output();
     match out {
-        Ok(out) if out.status.code() == Some(99) || out.status.code() == Some(1) && out.stdout.is_empty() => {
+        Ok(out)
+            if out.status.code() == Some(99)
+                || out.status.code() == Some(1) && out.stdout.is_empty() =>
+        {
             eprintln!("cannot make an environment without user namespaces here: skipped");
         }
         Ok(out) => assert_success(&out),
@@ -148,8 +154,9 @@ fn without_user_namespaces_a_memfd() {
 fn another_process_opens_it_through_proc() {
     if let Some(arg) = child_arg() {
         let v: Vec<u64> = arg.split(':').map(|s| s.parse().unwrap()).collect();
-        let seg = Segment::from_process_fd(v[0] as u32, v[1] as i32, (v[2], v[3]), Access::ReadWrite)
-            .unwrap();
+        let seg =
+            Segment::from_process_fd(v[0] as u32, v[1] as i32, (v[2], v[3]), Access::ReadWrite)
+                .unwrap();
         assert_eq!(seg.backing(), Backing::HugeTmpfs);
         // SAFETY: the data is BIG bytes long; the parent waits for this
         // process before it reads.

@@ -121,7 +121,7 @@ impl Builder {
             self.mode,
             self.huge_pages,
         )
-            .map(RawArray::from_segment)
+        .map(RawArray::from_segment)
     }
 
     /// A new array of `T` that `fill` writes before its name is linked: no

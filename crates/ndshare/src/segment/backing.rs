@@ -177,7 +177,7 @@ impl Segment {
             Ok(FsKind::Memfd) => Backing::Memfd,
             Ok(FsKind::Hugetlbfs) => Backing::Hugetlb,
             Ok(FsKind::Tmpfs) if self.header().is_named() => Backing::Shm,
-            Ok(FsKind::Tmpfs) if self.page_size() > sys::page_size() as u64 => Backing::HugeTmpfs,
+            Ok(FsKind::Tmpfs) if self.page_size() > huge::base_page_size() => Backing::HugeTmpfs,
             Ok(FsKind::Tmpfs) => Backing::Tmpfs,
             Ok(FsKind::Other) | Err(_) => Backing::Other,
         }
@@ -192,6 +192,6 @@ impl Segment {
         huge::mapping_page_size(&self.map)
             .ok()
             .flatten()
-            .unwrap_or(sys::page_size() as u64)
+            .unwrap_or(huge::base_page_size())
     }
 }

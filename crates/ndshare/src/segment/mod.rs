@@ -19,8 +19,8 @@ use crate::named::name::{self, check_named};
 use crate::named::status::Status;
 mod backing;
 pub(crate) mod sealing;
-pub use backing::{Backing, HUGE_THRESHOLD};
 use crate::sys::{self, FileInfo, Mapping};
+pub use backing::{Backing, HUGE_THRESHOLD};
 
 /// How a segment is mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -194,9 +194,9 @@ impl Segment {
             })?;
             (fd, None)
         } else {
-            let (fd, made) = backing::create_anonymous(len, huge_pages)
+            let (fd, todo) = backing::create_anonymous(len, huge_pages)
                 .map_err(|e| limits::open_failed(e, "memfd_create", None))?;
-            (fd, Some(made))
+            (fd, Some(todo))
         };
         if !anon.is_some_and(|a| a.reserved) {
             sys::reserve(fd.as_fd(), len).map_err(|e| {

@@ -65,11 +65,13 @@ pub fn fs_kind(fd: BorrowedFd<'_>) -> io::Result<FsKind> {
         return Ok(FsKind::Other);
     }
     let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-    Ok(if link.as_os_str().as_encoded_bytes().starts_with(b"/memfd:") {
-        FsKind::Memfd
-    } else {
-        FsKind::Tmpfs
-    })
+    Ok(
+        if link.as_os_str().as_encoded_bytes().starts_with(b"/memfd:") {
+            FsKind::Memfd
+        } else {
+            FsKind::Tmpfs
+        },
+    )
 }
 
 /// Opens a directory to create files in (`O_PATH | O_DIRECTORY`).
@@ -95,6 +97,12 @@ pub fn create_tmpfile_in(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // O_TMPFILE applies the umask; 0600 is meant exactly.
     rfs::fchmod(&fd, Mode::from_raw_mode(0o600))?;
     Ok(fd)
+}
+
+/// The machine's base page size.
+#[must_use]
+pub fn base_page_size() -> u64 {
+    super::page_size() as u64
 }
 
 /// The size of a transparent huge page (`hpage_pmd_size`; 2 MiB on x86-64).
@@ -202,7 +210,7 @@ const TARGETS: [&CStr; 3] = [c"/tmp", c"/dev", c"/"];
 /// tmpfs there, sends the directory's descriptor back over a socket pair
 /// (`SCM_RIGHTS`) and exits; this process reaps it. A process that may not
 /// create user namespaces (seccomp, `user.max_user_namespaces = 0`,
-/// `kernel.unprivileged_userns_clone = 0`, AppArmor) gets the error; with
+/// `kernel.unprivileged_userns_clone = 0`, `AppArmor`) gets the error; with
 /// `CAP_SYS_ADMIN` a mount namespace alone is enough and is tried next.
 ///
 /// A process that changed its uid (a daemon dropping root) is not dumpable
@@ -264,13 +272,9 @@ pub fn private_huge_tmpfs(size: u64) -> io::Result<OwnedFd> {
         // A helper that hangs (it never should) is not waited for forever.
         let _ = process::kill_process(pid, process::Signal::KILL);
     }
-    loop {
-        match process::waitpid(Some(pid), WaitOptions::empty()) {
-            Err(rustix::io::Errno::INTR) => {}
-            // Reaped already (SIGCHLD ignored by this process): nothing to do.
-            _ => break,
-        }
-    }
+    // Reaped unless interrupted; an error otherwise means SIGCHLD is
+    // ignored by this process, which reaps its children itself.
+    while let Err(rustix::io::Errno::INTR) = process::waitpid(Some(pid), WaitOptions::empty()) {}
     let fd = got?;
     let errno = i32::from_le_bytes([status[1], status[2], status[3], status[4]]);
     match (status[0], fd) {
@@ -297,7 +301,12 @@ fn helper(sock: BorrowedFd<'_>, plan: &Plan) -> ! {
         fds = [d.as_fd()];
         control.push(SendAncillaryMessage::ScmRights(&fds));
     }
-    let sent = rnet::sendmsg(sock, &[IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL);
+    let sent = rnet::sendmsg(
+        sock,
+        &[IoSlice::new(&msg)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    );
     let code = i32::from(sent != Ok(msg.len()));
     // SAFETY: `_exit` ends the child at once, running nothing of the
     // parent's (no atexit handler, no destructor, no stdio flush).
@@ -328,12 +337,21 @@ fn helper_steps(plan: &Plan) -> Result<OwnedFd, (u8, rustix::io::Errno)> {
         write_file(c"/proc/self/uid_map", &plan.uid_map).map_err(step(2))?;
         write_file(c"/proc/self/gid_map", &plan.gid_map).map_err(step(2))?;
     }
-    mount::mount_change(c"/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
-        .map_err(step(3))?;
+    mount::mount_change(
+        c"/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(step(3))?;
     let flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     let mut last = rustix::io::Errno::NOENT;
     for target in TARGETS {
-        match mount::mount(c"ndshare", target, c"tmpfs", flags, Some(plan.options.as_c_str())) {
+        match mount::mount(
+            c"ndshare",
+            target,
+            c"tmpfs",
+            flags,
+            Some(plan.options.as_c_str()),
+        ) {
             Ok(()) => {
                 return rfs::open(
                     target,

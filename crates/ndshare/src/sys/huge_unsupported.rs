@@ -10,6 +10,7 @@ use super::Mapping;
 
 /// The file system an open file lives on, as far as backing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code, reason = "the same variants as on Linux, never found here")]
 pub enum FsKind {
     /// A memfd.
     Memfd,
@@ -40,8 +41,14 @@ pub fn open_dir(_: &Path) -> io::Result<OwnedFd> {
 pub fn create_tmpfile_in(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     unsupported()
 }
+/// Unknown: the usual 4096.
+#[must_use]
+pub fn base_page_size() -> u64 {
+    4096
+}
 /// Unknown: the usual 2 MiB.
 #[must_use]
+#[allow(dead_code, reason = "the same functions as on Linux")]
 pub fn pmd_page_size() -> u64 {
     2 << 20
 }
