@@ -14,13 +14,12 @@ __all__ = [
     "SHM_DIR",
     "FORMAT_VERSION",
     "ArrayLock",
-    "BarrierHandle",
-    "EventHandle",
     "SegmentBarrier",
     "SegmentEvent",
     "LockOwnerDied",
     "atomic_one",
     "atomic_many",
+    "atomic_ops",
     "fd_offer",
     "fd_fetch",
     "fd_wait_until_taken",
@@ -134,6 +133,10 @@ class SegmentBarrier:
     @staticmethod
     def create_segment(parties: int) -> Segment: ...
     def wait(self, timeout: Optional[float] = None) -> int: ...
+    def abort(self) -> None: ...
+    def reset(self) -> None: ...
+    @property
+    def broken(self) -> bool: ...
     @property
     def parties(self) -> int: ...
     @property
@@ -151,21 +154,18 @@ class SegmentEvent:
     def is_set(self) -> bool: ...
     def wait(self, timeout: Optional[float] = None) -> bool: ...
 
-# The names the two classes above had before.
-BarrierHandle = SegmentBarrier
-EventHandle = SegmentEvent
-
 # crates/ndshare-py/src/atomic.rs
 
-def atomic_one(op: str, a: Any, index: Any, value: Any, new: Any = None) -> Any: ...
+def atomic_one(op: int, a: Any, index: Any, value: Any, new: Any = None) -> Any: ...
 def atomic_many(
-    op: str,
+    op: int,
     a: Any,
     indices: Sequence[Any],
     values: Any,
     new: Any = None,
     out: Any = None,
 ) -> None: ...
+def atomic_ops() -> List[str]: ...
 def info(name: str) -> Dict[str, Any]: ...
 def cli_main(argv: List[str]) -> int: ...
 def fd_offer(fd: int) -> Tuple[bytes, bytes]: ...

@@ -48,7 +48,10 @@ class ArrayInfo:
     header_bytes: Optional[int] = None
     format_version: Optional[str] = None
     creator_start_ticks: Optional[int] = None
-    #: Every entry of the attacher table, live or left by a dead process.
+    #: Every entry of the attacher table, live or left by a dead process. A
+    #: process that received the array keeps its mapping, and so its entry,
+    #: for up to ``NDSHARE_KEEP_SECONDS`` (10 s) after its last use
+    #: (``ndshare.release_kept()`` lets go at once).
     attachers: Tuple[Attacher, ...] = ()
     #: Live processes the table names.
     live_attachers: int = 0

@@ -51,13 +51,16 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         Error::PermissionDenied { .. } => PyPermissionError::new_err((errno.unwrap_or(13), msg)),
         Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
         Error::Unreachable { .. } => UnreachableError::new_err(msg),
-        Error::TypeMismatch { .. } | Error::Misaligned(_) => PyTypeError::new_err(msg),
+        Error::TypeMismatch { .. } | Error::Misaligned(_) | Error::InvalidDtype(_) => {
+            PyTypeError::new_err(msg)
+        }
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::InvalidShape(_) | Error::InvalidName { .. } | Error::InvalidHandle(_) => {
             PyValueError::new_err(msg)
         }
         Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
         Error::Timeout => PyTimeoutError::new_err(msg),
+        Error::BrokenBarrier { .. } => sync::BrokenBarrierError::new_err(msg),
         Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
         Error::HeaderReadOnly => PyPermissionError::new_err((13, msg)),
         Error::IndexOutOfBounds(_) => PyIndexError::new_err(msg),

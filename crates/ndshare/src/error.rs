@@ -77,9 +77,13 @@ pub enum Error {
         /// Why it cannot be reached.
         reason: String,
     },
-    /// Shape, strides, item size or dtype descriptor are not acceptable.
+    /// Shape, strides or item size are not acceptable.
     #[error("invalid shape: {0}")]
     InvalidShape(String),
+    /// A dtype descriptor that a segment cannot hold: not one numpy reads
+    /// back, Python objects, a control character, or too long.
+    #[error("invalid dtype: {0}")]
+    InvalidDtype(String),
     /// A name that cannot be used for a named array.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
@@ -95,12 +99,24 @@ pub enum Error {
     /// A handle string or message is not one ndshare writes.
     #[error("invalid handle: {0}")]
     InvalidHandle(String),
-    /// The operation is not available on this platform.
+    /// The operation is not available on this platform (ndshare supports
+    /// Linux for now); the text says what was being done.
     #[error("not supported on this platform: {0}")]
-    Unsupported(&'static str),
+    Unsupported(String),
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
+    /// A barrier wait that cannot complete, as Python's
+    /// `threading.BrokenBarrierError`: a waiter timed out, or the barrier
+    /// was aborted, or reset while this caller waited. Every waiter of the
+    /// round gets it, and later waits too until the barrier is reset.
+    #[error("barrier of {parties} parties: {why}")]
+    BrokenBarrier {
+        /// How many callers each round of the barrier waits for.
+        parties: u32,
+        /// What broke it, as far as this caller can tell.
+        why: String,
+    },
     /// A wait was abandoned because its caller asked to stop (a signal).
     #[error("interrupted")]
     Interrupted,
@@ -139,8 +155,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Wraps an OS error with what was being done.
+    /// Wraps an OS error with what was being done: [`Error::Unsupported`]
+    /// if the platform lacks the call, else [`Error::Io`].
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        if crate::sys::error_kind(&source) == crate::sys::ErrorKind::Unsupported {
+            return Error::Unsupported(format!("{} ({source})", context.into()));
+        }
         Error::Io {
             context: context.into(),
             source,

@@ -86,6 +86,8 @@ mod human;
 mod limits;
 mod liveness;
 pub mod named;
+#[cfg(unix)]
+mod os_fd;
 mod segment;
 mod sync;
 mod sys;
@@ -106,7 +108,7 @@ pub use format::layout::{Layout, Order};
 pub use human::size as human_size;
 pub use liveness::ProcessStamp;
 pub use segment::{unlink, Access, Backing, Segment, DEFAULT_MODE, HUGE_THRESHOLD};
-pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};
+pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp, RawBuffer};
 pub use sync::barrier::Barrier;
 pub use sync::event::Event;
 pub use sync::lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};

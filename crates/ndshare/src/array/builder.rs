@@ -234,7 +234,7 @@ impl Builder {
     /// list for a structured dtype), `itemsize` its size in bytes.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] if `descr` is not a shareable type string or
+    /// [`Error::InvalidDtype`] if `descr` is not a shareable type string or
     /// names another item size (a structured descriptor is not parsed: numpy
     /// checks it when Python maps the array); the errors of
     /// [`Builder::zeros`].
@@ -244,12 +244,12 @@ impl Builder {
     /// use ndshare::{Builder, Error};
     /// let pts = Builder::new().raw_zeros("[('x', '<f4'), ('y', '<f4')]", 8, &[100])?;
     /// assert_eq!(pts.as_bytes().len(), 800);
-    /// assert!(matches!(Builder::new().raw_zeros("<f8", 4, &[1]), Err(Error::InvalidShape(_))));
+    /// assert!(matches!(Builder::new().raw_zeros("<f8", 4, &[1]), Err(Error::InvalidDtype(_))));
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn raw_zeros(&self, descr: &str, itemsize: usize, shape: &[usize]) -> Result<RawArray> {
         match dtype::itemsize_of(descr)? {
-            Some(n) if n != itemsize as u64 => Err(Error::InvalidShape(format!(
+            Some(n) if n != itemsize as u64 => Err(Error::InvalidDtype(format!(
                 "dtype {descr:?} has item size {n}, not {itemsize}"
             ))),
             _ if itemsize == 0 => Err(Error::InvalidShape("item size 0".into())),

@@ -26,13 +26,12 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::segment::Segment;
 use crate::sys::huge::{self, FsKind};
-use crate::sys::{self};
+use crate::sys::{self, Fd, FdRef};
 
 /// Anonymous segments of at least this many bytes (header included) go on
 /// huge pages where the system allows. Measured (docs/benchmarks.md): from
@@ -106,38 +105,38 @@ fn disabled_by_env() -> bool {
 /// The directory `NDSHARE_HUGE_DIR` names, opened once per process, if it
 /// is a tmpfs directory. (hugetlbfs is not taken: its mappings must be
 /// whole huge pages long.)
-fn user_dir() -> Option<BorrowedFd<'static>> {
-    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+fn user_dir() -> Option<FdRef<'static>> {
+    static DIR: OnceLock<Option<Fd>> = OnceLock::new();
     DIR.get_or_init(|| {
         let path = std::env::var_os("NDSHARE_HUGE_DIR")?;
         let fd = huge::open_dir(Path::new(&path)).ok()?;
-        (huge::fs_kind(fd.as_fd()).ok()? == FsKind::Tmpfs).then_some(fd)
+        (huge::fs_kind(fd.borrow()).ok()? == FsKind::Tmpfs).then_some(fd)
     })
     .as_ref()
-    .map(AsFd::as_fd)
+    .map(Fd::borrow)
 }
 
 /// This process's private huge-page tmpfs, mounted at the first call; `None`
 /// if it cannot be made here (remembered: it is not tried again).
-fn private_dir() -> Option<BorrowedFd<'static>> {
-    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+fn private_dir() -> Option<FdRef<'static>> {
+    static DIR: OnceLock<Option<Fd>> = OnceLock::new();
     DIR.get_or_init(|| huge::private_huge_tmpfs(sys::memory_total().max(HUGE_THRESHOLD)).ok())
         .as_ref()
-        .map(AsFd::as_fd)
+        .map(Fd::borrow)
 }
 
 /// A reserved file of `len` bytes in `dir`; `None` if the directory cannot
 /// hold it (no space: the caller falls back to a memfd).
-fn tmpfile_in(dir: BorrowedFd<'_>, len: u64) -> Option<OwnedFd> {
+fn tmpfile_in(dir: FdRef<'_>, len: u64) -> Option<Fd> {
     let fd = huge::create_tmpfile_in(dir).ok()?;
-    sys::reserve(fd.as_fd(), len).ok()?;
+    sys::reserve(fd.borrow(), len).ok()?;
     Some(fd)
 }
 
 /// A new file for an anonymous segment of `len` bytes: on huge pages if
 /// `huge` and the system allows (see the module documentation), else a
 /// memfd.
-pub(crate) fn create_anonymous(len: u64, huge: bool) -> io::Result<(OwnedFd, Made)> {
+pub(crate) fn create_anonymous(len: u64, huge: bool) -> io::Result<(Fd, Made)> {
     let want_huge = huge && len >= HUGE_THRESHOLD && !disabled_by_env();
     if want_huge {
         for dir in [user_dir, private_dir] {
@@ -173,7 +172,7 @@ impl Segment {
     /// ```
     #[must_use]
     pub fn backing(&self) -> Backing {
-        match huge::fs_kind(self.fd()) {
+        match huge::fs_kind(self.fd_ref()) {
             Ok(FsKind::Memfd) => Backing::Memfd,
             Ok(FsKind::Hugetlbfs) => Backing::Hugetlb,
             Ok(FsKind::Tmpfs) if self.header().is_named() => Backing::Shm,

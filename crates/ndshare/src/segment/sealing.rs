@@ -17,11 +17,9 @@
 //! `F_SEAL_SEAL`); their mappings are guarded instead, by
 //! [`crate::sys::sigbus`]. docs/security.md has the whole picture.
 
-use std::os::fd::BorrowedFd;
-
 use crate::error::{Error, Result};
 use crate::format::header::Header;
-use crate::sys::{self, huge::FsKind};
+use crate::sys::{self, huge::FsKind, FdRef};
 
 /// Makes sure the anonymous segment behind `fd` cannot shrink: it is sealed
 /// already, or it is sealed now and still has the size its header gives.
@@ -30,7 +28,7 @@ use crate::sys::{self, huge::FsKind};
 /// [`Error::Corrupt`] if it is not sealed and cannot be (a read-only
 /// descriptor, or a memfd made without `MFD_ALLOW_SEALING`), or if its size
 /// changed before the seal took hold.
-pub(crate) fn check(fd: BorrowedFd<'_>, header: &Header) -> Result<()> {
+pub(crate) fn check(fd: FdRef<'_>, header: &Header) -> Result<()> {
     if header.is_named() || sys::size_is_sealed(fd) {
         return Ok(());
     }

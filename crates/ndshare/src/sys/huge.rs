@@ -20,7 +20,7 @@ use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use rustix::net::{self as rnet, SendAncillaryBuffer, SendAncillaryMessage, SendF
 use rustix::process::{self, Pid, WaitOptions};
 use rustix::thread::UnshareFlags;
 
-use super::Mapping;
+use super::{Fd, FdRef, Mapping};
 
 /// `statfs(2)`'s `f_type` of tmpfs (and of memfds, which live on the kernel's
 /// internal tmpfs mount).
@@ -54,7 +54,7 @@ pub enum FsKind {
 /// Which file system holds `fd` (`fstatfs(2)`); a memfd is told from other
 /// tmpfs files by the name the kernel gives it (`/proc/self/fd/<n>` reads
 /// `/memfd:<label> (deleted)`).
-pub fn fs_kind(fd: BorrowedFd<'_>) -> io::Result<FsKind> {
+pub fn fs_kind(fd: FdRef<'_>) -> io::Result<FsKind> {
     let st = rfs::fstatfs(fd)?;
     #[allow(clippy::useless_conversion, reason = "f_type is i32 on some targets")]
     let kind = i64::from(st.f_type);
@@ -64,7 +64,7 @@ pub fn fs_kind(fd: BorrowedFd<'_>) -> io::Result<FsKind> {
     if kind != TMPFS_MAGIC {
         return Ok(FsKind::Other);
     }
-    let link = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    let link = fs::read_link(format!("/proc/self/fd/{}", fd.number()))?;
     Ok(
         if link.as_os_str().as_encoded_bytes().starts_with(b"/memfd:") {
             FsKind::Memfd
@@ -75,19 +75,20 @@ pub fn fs_kind(fd: BorrowedFd<'_>) -> io::Result<FsKind> {
 }
 
 /// Opens a directory to create files in (`O_PATH | O_DIRECTORY`).
-pub fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+pub fn open_dir(path: &Path) -> io::Result<Fd> {
     Ok(rfs::open(
         path,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?)
+    )?
+    .into())
 }
 
 /// A new file in directory `dir` that never has a name (`O_TMPFILE |
 /// O_EXCL`: `open(2)` says such a file cannot be linked into the file
 /// system later), readable and writable by this user only. Like a memfd, it
 /// is freed when its last descriptor and mapping go.
-pub fn create_tmpfile_in(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn create_tmpfile_in(dir: FdRef<'_>) -> io::Result<Fd> {
     let fd = rfs::openat(
         dir,
         c".",
@@ -96,7 +97,7 @@ pub fn create_tmpfile_in(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     )?;
     // O_TMPFILE applies the umask; 0600 is meant exactly.
     rfs::fchmod(&fd, Mode::from_raw_mode(0o600))?;
-    Ok(fd)
+    Ok(fd.into())
 }
 
 /// The machine's base page size.
@@ -217,7 +218,7 @@ const TARGETS: [&CStr; 3] = [c"/tmp", c"/dev", c"/"];
 /// (`prctl(2)`, `PR_SET_DUMPABLE`), so its helper cannot write its own
 /// `/proc/self/uid_map`: it gets the error. Making the helper dumpable would
 /// expose a copy of the memory of a process that was root to its new user.
-pub fn private_huge_tmpfs(size: u64) -> io::Result<OwnedFd> {
+pub fn private_huge_tmpfs(size: u64) -> io::Result<Fd> {
     let (uid, gid) = (process::geteuid().as_raw(), process::getegid().as_raw());
     let plan = Plan {
         uid_map: format!("{uid} {uid} 1").into_bytes(),
@@ -231,7 +232,7 @@ pub fn private_huge_tmpfs(size: u64) -> io::Result<OwnedFd> {
         rnet::SocketFlags::CLOEXEC,
         None,
     )?;
-    super::set_socket_timeouts(ours.as_fd(), Duration::from_secs(10))?;
+    super::set_socket_timeouts(ours.as_fd().into(), Duration::from_secs(10))?;
 
     // Signals stay blocked in the helper: no handler of this process (which
     // might take a lock or write to a wake-up pipe) ever runs there.
@@ -267,7 +268,7 @@ pub fn private_huge_tmpfs(size: u64) -> io::Result<OwnedFd> {
     }
     let pid = Pid::from_raw(pid as i32).ok_or_else(|| io::Error::other("clone gave pid 0"))?;
     let mut status = [0u8; 5];
-    let got = super::recv_with_fd(ours.as_fd(), &mut status);
+    let got = super::recv_with_fd(ours.as_fd().into(), &mut status);
     if got.is_err() {
         // A helper that hangs (it never should) is not waited for forever.
         let _ = process::kill_process(pid, process::Signal::KILL);

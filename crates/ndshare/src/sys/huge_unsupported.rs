@@ -3,10 +3,9 @@
 //! answering "no huge pages".
 
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use super::Mapping;
+use super::{Fd, FdRef, Mapping};
 
 /// The file system an open file lives on, as far as backing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +29,15 @@ fn unsupported<T>() -> io::Result<T> {
 }
 
 /// Unsupported.
-pub fn fs_kind(_: BorrowedFd<'_>) -> io::Result<FsKind> {
+pub fn fs_kind(_: FdRef<'_>) -> io::Result<FsKind> {
     unsupported()
 }
 /// Unsupported.
-pub fn open_dir(_: &Path) -> io::Result<OwnedFd> {
+pub fn open_dir(_: &Path) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn create_tmpfile_in(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn create_tmpfile_in(_: FdRef<'_>) -> io::Result<Fd> {
     unsupported()
 }
 /// Unknown: the usual 4096.
@@ -66,6 +65,6 @@ pub fn mapping_page_size(_: &Mapping) -> io::Result<Option<u64>> {
     unsupported()
 }
 /// Unsupported.
-pub fn private_huge_tmpfs(_: u64) -> io::Result<OwnedFd> {
+pub fn private_huge_tmpfs(_: u64) -> io::Result<Fd> {
     unsupported()
 }
