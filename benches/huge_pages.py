@@ -4,6 +4,11 @@ and a second process's first and second pass over it (``x *= 2``).
     .venv/bin/python benches/huge_pages.py [--size 1G] [--repeats 7]
 
 Prints min and median of each, and the ratios memfd / huge pages.
+
+The worker lets go of each array after its task (``ndshare.release_kept``),
+so that every repeat starts from the same free memory: otherwise it keeps
+the arrays of earlier repeats mapped (``NDSHARE_KEEP_SECONDS``), and the
+next array's creation pays for finding huge pages beside them.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ def main() -> None:
                 a = ndshare.array(src, huge_pages=huge)
                 create = time.perf_counter() - t0
                 backing, first, second = pool.apply(two_passes, (a,))
+                pool.apply(ndshare.release_kept)
                 backings[label] = backing
                 assert a[1] == 4.0
                 row = times.setdefault(label, {"create+fill": [], "first pass": [], "second pass": []})
