@@ -57,8 +57,9 @@ class SharedArray(np.ndarray):
         *,
         name: Optional[str] = None,
         mode: int = 0o600,
+        huge_pages: bool = True,
     ) -> "SharedArray":
-        a = empty(shape, dtype, order, name=name, mode=mode)
+        a = empty(shape, dtype, order, name=name, mode=mode, huge_pages=huge_pages)
         return a if cls is SharedArray else a.view(cls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -360,12 +361,20 @@ _ZEROED: Any = object()
 
 
 def _new(
-    shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int, content: Any = _ZEROED
+    shape: ShapeLike,
+    dtype: DTypeLike,
+    order: str,
+    name: Optional[str],
+    mode: int,
+    content: Any = _ZEROED,
+    huge_pages: bool = True,
 ) -> SharedArray:
     """A new shared array, zero-filled, or holding ``content`` (broadcast and
     cast as ``np.copyto`` does) when it is given. A named array gets its name
     only once its data is final: no process ever finds it half-written, and a
-    creation that fails (or is killed) leaves no name."""
+    creation that fails (or is killed) leaves no name. A large anonymous
+    array goes on huge pages where the system allows, unless ``huge_pages``
+    is false."""
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
     if dt.itemsize == 0:
@@ -381,9 +390,9 @@ def _new(
         raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
     order = _check_order(order, "CF")
     if content is _ZEROED:
-        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode)
+        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, huge_pages=huge_pages)
         return view_of_segment(remember(seg), dt, dims, seg.strides)
-    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False)
+    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False, huge_pages=huge_pages)
     a = view_of_segment(seg, dt, dims, seg.strides)
     try:
         if (
@@ -411,27 +420,27 @@ def _new(
     return a
 
 
-def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array. Its memory is reserved and zero-filled (as with
     ``zeros``): shared memory always comes zeroed from the kernel."""
-    return _new(shape, dtype, order, name, mode)
+    return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of zeros."""
-    return _new(shape, dtype, order, name, mode)
+    return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of ones."""
-    return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode)
+    return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.array(fill_value).dtype
-    return _new(shape, dtype, order, name, mode, fill_value)
+    return _new(shape, dtype, order, name, mode, fill_value, huge_pages)
 
 
 def _like_order(prototype: Any, order: str) -> str:
@@ -442,23 +451,23 @@ def _like_order(prototype: Any, order: str) -> str:
     return o
 
 
-def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array with the shape and dtype of ``prototype``."""
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
-    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode)
+    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode, huge_pages=huge_pages)
 
 
-def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of zeros with the shape and dtype of ``prototype``."""
-    return empty_like(prototype, dtype, order, shape, name=name, mode=mode)
+    return empty_like(prototype, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of ones with the shape and dtype of ``prototype``."""
-    return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode)
+    return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
     return _new(
@@ -468,14 +477,15 @@ def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] 
         name,
         mode,
         fill_value,
+        huge_pages,
     )
 
 
-def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """Copies any array-like (non-contiguous arrays included) into a new
     shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
     src = np.asarray(object, dtype=dtype)
-    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src)
+    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src, huge_pages)
 
 
 def attach(name: str, readonly: bool = False) -> SharedArray:

@@ -71,6 +71,12 @@ class ArrayInfo:
     #: Why :func:`ndshare.attach` refuses the file (the message of the
     #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
     reason: Optional[str] = None
+    #: What memory backs an array this process maps (``SharedArray.info``):
+    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None. Not
+    #: compared: it describes this process's mapping, not the array.
+    backing: Optional[str] = dataclasses.field(default=None, compare=False)
+    #: The page size of this process's mapping of it, in bytes; else None.
+    page_size: Optional[int] = dataclasses.field(default=None, compare=False)
 
     @property
     def stale(self) -> bool:
@@ -134,7 +140,7 @@ def info(name: str) -> ArrayInfo:
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
     """The same for a mapped segment (anonymous ones included); status
     "unlinked", and no path, if the name it was mapped by no longer names it."""
-    return _info(seg.describe())
+    return dataclasses.replace(_info(seg.describe()), backing=seg.backing, page_size=seg.page_size)
 
 
 def unlink(name: str) -> None:

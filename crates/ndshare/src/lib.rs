@@ -107,7 +107,7 @@ pub use format::header::Header;
 pub use format::layout::{Layout, Order};
 pub use human::size as human_size;
 pub use liveness::ProcessStamp;
-pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
+pub use segment::{unlink, Access, Backing, Segment, DEFAULT_MODE, HUGE_THRESHOLD};
 pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp, RawBuffer};
 pub use sync::barrier::Barrier;
 pub use sync::event::Event;

@@ -48,6 +48,21 @@ fn making_an_array_is_unsupported() {
 }
 
 #[test]
+fn making_a_large_array_on_huge_pages_is_unsupported() {
+    let big = Layout::contiguous(&[ndshare::HUGE_THRESHOLD * 4], 1, Order::C).unwrap();
+    for huge_pages in [true, false] {
+        unsupported(Segment::create_unpublished_with(
+            big.clone(),
+            "|u1",
+            None,
+            0o600,
+            huge_pages,
+        ));
+    }
+    unsupported(Builder::new().huge_pages(true).zeros::<u8>(&[64 << 20]));
+}
+
+#[test]
 fn reaching_an_array_is_unsupported() {
     unsupported(Segment::attach("unsupported", Access::ReadOnly));
     unsupported(Segment::attach_file(

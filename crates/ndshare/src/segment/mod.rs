@@ -16,8 +16,10 @@ use crate::named::attachers::{self, Registered, Registration, Table};
 use crate::named::lifetime;
 use crate::named::name::{self, check_named};
 use crate::named::status::Status;
+mod backing;
 pub(crate) mod sealing;
 use crate::sys::{self, ErrorKind, Fd, FdRef, FileInfo, Mapping};
+pub use backing::{Backing, HUGE_THRESHOLD};
 
 /// How a segment is mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -155,6 +157,22 @@ impl Segment {
         name: Option<&str>,
         mode: u32,
     ) -> Result<Segment> {
+        Segment::create_unpublished_with(layout, dtype, name, mode, true)
+    }
+
+    /// [`Segment::create_unpublished`], choosing whether a large anonymous
+    /// segment may go on huge pages (see [`Backing`]; named segments live in
+    /// /dev/shm whatever `huge_pages` says).
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_unpublished_with(
+        layout: Layout,
+        dtype: &str,
+        name: Option<&str>,
+        mode: u32,
+        huge_pages: bool,
+    ) -> Result<Segment> {
         let path = name.map(name::path_for).transpose()?;
         let flags = if name.is_some() { FLAG_NAMED } else { 0 };
         let header = Header::new(layout, dtype, flags, ProcessStamp::current(), now_ns())?;
@@ -165,28 +183,37 @@ impl Segment {
                 return Err(Error::AlreadyExists { name: n.to_owned() });
             }
         }
-        let fd = if path.is_some() {
-            sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
+        let (fd, anon) = if path.is_some() {
+            let fd = sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
                 limits::open_failed(
                     e,
                     "cannot create a file in the shared-memory directory",
                     None,
                 )
-            })?
+            })?;
+            (fd, None)
         } else {
-            sys::memfd("ndshare").map_err(|e| limits::open_failed(e, "memfd_create", None))?
+            let (fd, todo) = backing::create_anonymous(len, huge_pages)
+                .map_err(|e| limits::open_failed(e, "memfd_create", None))?;
+            (fd, Some(todo))
         };
-        sys::reserve(fd.borrow(), len).map_err(|e| match sys::error_kind(&e) {
-            ErrorKind::NoSpace | ErrorKind::OutOfMemory => {
-                out_of_memory(len, name.is_some(), fd.borrow(), e)
-            }
-            _ => Error::io("cannot reserve shared memory", e),
-        })?;
-        if path.is_none() {
+        if !anon.is_some_and(|a| a.reserved) {
+            sys::reserve(fd.borrow(), len).map_err(|e| match sys::error_kind(&e) {
+                ErrorKind::NoSpace | ErrorKind::OutOfMemory => {
+                    out_of_memory(len, name.is_some(), fd.borrow(), e)
+                }
+                _ => Error::io("cannot reserve shared memory", e),
+            })?;
+        }
+        if anon.is_some_and(|a| a.sealable) {
             sys::seal_size(fd.borrow()).map_err(|e| Error::io("cannot seal the memfd", e))?;
         }
         let map = Mapping::new(fd.borrow(), len as usize, true)
             .map_err(|e| limits::map_failed(e, len, "mmap"))?;
+        if anon.is_some_and(|a| a.advise_huge) {
+            // Advice only: without it the pages are small, nothing else.
+            let _ = sys::huge::advise_huge(&map);
+        }
         let bytes = header.encode();
         // SAFETY: the mapping is `len >= bytes.len()` bytes, writable, and new:
         // no other process can reach it yet (the memfd has not been handed out;

@@ -25,6 +25,13 @@ mod imp;
 #[cfg(all(target_os = "linux", not(ndshare_unsupported)))]
 pub mod sigbus;
 
+#[cfg_attr(all(target_os = "linux", not(ndshare_unsupported)), path = "huge.rs")]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    path = "huge_unsupported.rs"
+)]
+pub mod huge;
+
 mod fd;
 
 pub use fd::{Fd, FdRef};
