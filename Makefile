@@ -160,9 +160,10 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
-lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, mypy --strict, stubtest, the unsupported backend.
+lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, rustdoc, mypy --strict, stubtest, the unsupported backend.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc -p ndshare --no-deps --quiet
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest ndshare._ndshare
 

@@ -77,7 +77,7 @@ impl<'a> Barrier<'a> {
     ///
     /// # Errors
     /// [`Error::InvalidShape`] if `parties` is 0 or more than
-    /// [`MAX_PARTIES`]; the errors of [`Segment::create`].
+    /// 2^24 - 1 (16,777,215); the errors of [`Segment::create`].
     pub fn create(parties: u32) -> Result<Segment> {
         if parties == 0 || parties > MAX_PARTIES {
             return Err(Error::InvalidShape(format!(
