@@ -25,6 +25,7 @@ from ._array import (
     zeros,
     zeros_like,
 )
+from ._io import asarray, load, save
 from ._ndshare import FormatError, UnreachableError
 from ._pickling import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
@@ -52,6 +53,7 @@ __all__ = [
     "SharedArray",
     "UnreachableError",
     "array",
+    "asarray",
     "atomic",
     "attach",
     "by_reference",
@@ -62,8 +64,10 @@ __all__ = [
     "full_like",
     "info",
     "list",
+    "load",
     "ones",
     "ones_like",
+    "save",
     "unlink",
     "zeros",
     "zeros_like",
