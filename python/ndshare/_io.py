@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import os
+import struct
 import traceback
 from typing import IO, Any, Optional, Tuple, Union
 
@@ -103,7 +105,14 @@ def asarray(
     return array(x, dtype, o, name=name, mode=mode)
 
 
-def load(file: FileLike, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+#: The longest .npy header :func:`load` parses unless told otherwise: numpy's
+#: own default, a bound on the work of parsing an untrusted file.
+MAX_HEADER_SIZE = 10_000
+
+
+def load(
+    file: FileLike, *, name: Optional[str] = None, mode: int = 0o600, max_header_size: int = MAX_HEADER_SIZE
+) -> SharedArray:
     """Reads a ``.npy`` file straight into a new shared array.
 
     The file's bytes are read into the shared memory itself, with no private
@@ -132,6 +141,10 @@ def load(file: FileLike, *, name: Optional[str] = None, mode: int = 0o600) -> Sh
         by default.
     mode : int, optional
         Permission bits of a named array's file (default ``0o600``).
+    max_header_size : int, optional
+        The longest header parsed, as in :func:`numpy.load`: a file whose
+        header is longer (a structured dtype of thousands of fields) is
+        refused with ``ValueError`` unless you trust it and raise this.
 
     Returns
     -------
@@ -165,12 +178,12 @@ def load(file: FileLike, *, name: Optional[str] = None, mode: int = 0o600) -> Sh
     """
     if isinstance(file, (str, bytes, os.PathLike)):
         with open(file, "rb") as f:
-            return _load_from(f, name, mode)
-    return _load_from(file, name, mode)
+            return _load_from(f, name, mode, max_header_size)
+    return _load_from(file, name, mode, max_header_size)
 
 
-def _load_from(f: IO[bytes], name: Optional[str], mode: int) -> SharedArray:
-    shape, fortran, dt = _read_header(f)
+def _load_from(f: IO[bytes], name: Optional[str], mode: int, max_header_size: int) -> SharedArray:
+    shape, fortran, dt = _read_header(f, max_header_size)
     if dt.hasobject:
         raise TypeError(
             f"the file holds an array of Python objects (dtype {dt}), which cannot be shared: "
@@ -185,7 +198,7 @@ def _load_from(f: IO[bytes], name: Optional[str], mode: int) -> SharedArray:
     order = "F" if fortran else "C"
     seg = Segment.create(to_descr(dt), dt.itemsize, shape, order, name, mode, publish=False)
     try:
-        _read_into(f, np.asarray(seg), seg.nbytes)
+        _read_into(f, np.asarray(seg).data, seg.nbytes)
         a = view_of_segment(seg, dt, shape, seg.strides)
     except BaseException as e:
         # Nothing of a failed load is kept: its memory goes now (the frames
@@ -198,7 +211,7 @@ def _load_from(f: IO[bytes], name: Optional[str], mode: int) -> SharedArray:
     return a
 
 
-def _read_header(f: IO[bytes]) -> Tuple[Tuple[int, ...], bool, np.dtype[Any]]:
+def _read_header(f: IO[bytes], max_header_size: int) -> Tuple[Tuple[int, ...], bool, np.dtype[Any]]:
     fmt = np.lib.format
     # The magic and version, read here rather than by read_magic so that a
     # zip archive gets its own message; the file need not be seekable (a pipe).
@@ -210,21 +223,52 @@ def _read_header(f: IO[bytes]) -> Tuple[Tuple[int, ...], bool, np.dtype[Any]]:
         )
     version = fmt.read_magic(io.BytesIO(magic))
     if version == (1, 0):
-        shape, fortran, dt = fmt.read_array_header_1_0(f)
+        shape, fortran, dt = fmt.read_array_header_1_0(f, max_header_size=max_header_size)
     elif version == (2, 0):
-        shape, fortran, dt = fmt.read_array_header_2_0(f)
+        shape, fortran, dt = fmt.read_array_header_2_0(f, max_header_size=max_header_size)
+    elif version == (3, 0):
+        shape, fortran, dt = _read_header_3_0(f, max_header_size)
     else:
-        # Version 3.0 is 2.0 with a UTF-8 header (field names numpy cannot
-        # write in latin-1); numpy reads it with the same private function
-        # that its two public readers call, and so do we.
-        shape, fortran, dt = fmt._read_array_header(f, version)  # type: ignore[attr-defined]
+        raise ValueError(f"an .npy file of format version {version[0]}.{version[1]}, which this numpy does not know")
     return tuple(int(d) for d in shape), bool(fortran), np.dtype(dt)
 
 
-def _read_into(f: IO[bytes], data: "np.ndarray[Any, np.dtype[np.uint8]]", nbytes: int) -> None:
-    """Fills the segment's data (a writable byte array) from ``f``: each
-    ``readinto`` is one read(2) into the shared memory, GIL released."""
-    view = memoryview(data)[:nbytes]
+def _read_header_3_0(f: IO[bytes], max_header_size: int) -> Tuple[Any, Any, np.dtype[Any]]:
+    """Version 3.0 is 2.0 with a UTF-8 header (for field names outside
+    latin-1), which numpy reads with no public function of its own: the same
+    checks, from numpy's public pieces (``descr_to_dtype``)."""
+    (length,) = struct.unpack("<I", _read_exactly(f, 4))
+    if length > max_header_size:
+        raise ValueError(
+            f"Header info length ({length}) is large and may not be safe to load securely: "
+            "pass a larger max_header_size if you trust the file"
+        )
+    try:
+        header = ast.literal_eval(_read_exactly(f, length).decode("utf-8"))
+    except (SyntaxError, ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot parse the .npy header: {e}") from None
+    if (
+        not isinstance(header, dict)
+        or set(header) != {"descr", "fortran_order", "shape"}
+        or not isinstance(header["shape"], tuple)
+        or not all(isinstance(d, int) and d >= 0 for d in header["shape"])
+        or not isinstance(header["fortran_order"], bool)
+    ):
+        raise ValueError(f"not a valid .npy header: {header!r}")
+    return header["shape"], header["fortran_order"], np.lib.format.descr_to_dtype(header["descr"])
+
+
+def _read_exactly(f: IO[bytes], n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise ValueError("the file ends inside its .npy header")
+    return data
+
+
+def _read_into(f: IO[bytes], data: memoryview, nbytes: int) -> None:
+    """Fills the segment's data (``data``, its writable bytes) from ``f``:
+    each ``readinto`` is one read(2) into the shared memory, GIL released."""
+    view = data[:nbytes]
     done = 0
     while done < nbytes:
         got = f.readinto(view[done:])  # type: ignore[attr-defined]
@@ -276,4 +320,4 @@ def save(file: FileLike, a: ArrayLike) -> None:
             f"an array of Python objects (dtype {arr.dtype}) would be saved as a pickle, which "
             "ndshare.load refuses: use numpy.save(..., allow_pickle=True) for it"
         )
-    np.save(file, arr, allow_pickle=False)  # type: ignore[arg-type]
+    np.save(file, arr, allow_pickle=False)
