@@ -197,7 +197,10 @@ def test_load_versions_2_and_3(tmp_path: Path) -> None:
     header3 = repr({"descr": src3.dtype.descr, "fortran_order": False, "shape": (2,)}).encode() + b"\n"
     path.write_bytes(b"\x93NUMPY\x03\x00" + len(header3).to_bytes(4, "little") + header3 + src3.tobytes())
     _same(ndshare.load(path), src3)
-    for bad in (b"{'descr': '<f8'}\n", b"[1, 2]\n", b"{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}\n", b"\xff\n"):
+    bad_headers = (
+        b"{'descr': '<f8'}\n", b"[1, 2]\n", b"{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}\n", b"\xff\n"
+    )
+    for bad in bad_headers:
         path.write_bytes(b"\x93NUMPY\x03\x00" + len(bad).to_bytes(4, "little") + bad)
         with pytest.raises(ValueError, match="header"):
             ndshare.load(path)

