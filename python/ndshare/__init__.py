@@ -23,6 +23,7 @@ from ._array import (
     zeros,
     zeros_like,
 )
+from ._io import asarray, load, save
 from ._ndshare import FormatError, UnreachableError
 from ._kept import release_kept
 from ._reduce import by_reference
@@ -50,6 +51,7 @@ __all__ = [
     "SharedArray",
     "UnreachableError",
     "array",
+    "asarray",
     "atomic",
     "attach",
     "by_reference",
@@ -60,9 +62,11 @@ __all__ = [
     "full_like",
     "info",
     "list",
+    "load",
     "ones",
     "ones_like",
     "release_kept",
+    "save",
     "unlink",
     "zeros",
     "zeros_like",
