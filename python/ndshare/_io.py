@@ -12,7 +12,7 @@ from typing import IO, Any, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _pickling
+from ._mapped import remember
 from ._array import SharedArray, _check_order, array, view_of_segment
 from ._dtype import to_descr
 from ._ndshare import Segment
@@ -208,7 +208,7 @@ def _load_from(f: IO[bytes], name: Optional[str], mode: int, max_header_size: in
         del seg
         raise
     seg.publish()
-    _pickling.remember(seg)
+    remember(seg)
     return a
 
 

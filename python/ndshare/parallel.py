@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union, cast
 import numpy as np
 
 from ._array import SharedArray
-from ._pickling import by_reference
+from ._reduce import by_reference
 
 #: What ``pool=`` accepts: a ``multiprocessing`` pool or a
 #: ``concurrent.futures`` executor (``ProcessPoolExecutor``, or a
