@@ -11,7 +11,7 @@ import pytest
 
 import ndshare
 from ndshare import FormatError, SharedArray
-from ndshare._pickling import _rebuild_located
+from ndshare._array import _rebuild_located
 
 from conftest import run_python
 

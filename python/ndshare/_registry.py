@@ -48,7 +48,10 @@ class ArrayInfo:
     header_bytes: Optional[int] = None
     format_version: Optional[str] = None
     creator_start_ticks: Optional[int] = None
-    #: Every entry of the attacher table, live or left by a dead process.
+    #: Every entry of the attacher table, live or left by a dead process. A
+    #: process that received the array keeps its mapping, and so its entry,
+    #: for up to ``NDSHARE_KEEP_SECONDS`` (10 s) after its last use
+    #: (``ndshare.release_kept()`` lets go at once).
     attachers: Tuple[Attacher, ...] = ()
     #: Live processes the table names.
     live_attachers: int = 0
@@ -70,6 +73,12 @@ class ArrayInfo:
     reason: Optional[str] = None
     #: Whether the header marks the array as named (None: unreadable).
     named: Optional[bool] = None
+    #: What memory backs an array this process maps (``SharedArray.info``):
+    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None. Not
+    #: compared: it describes this process's mapping, not the array.
+    backing: Optional[str] = dataclasses.field(default=None, compare=False)
+    #: The page size of this process's mapping of it, in bytes; else None.
+    page_size: Optional[int] = dataclasses.field(default=None, compare=False)
 
     @property
     def stale(self) -> bool:
@@ -115,7 +124,7 @@ def info(name: str) -> ArrayInfo:
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
     """The same for a mapped segment (anonymous ones included); status
     "unlinked", and no path, if the name it was mapped by no longer names it."""
-    return _info(seg.describe())
+    return dataclasses.replace(_info(seg.describe()), backing=seg.backing, page_size=seg.page_size)
 
 
 def unlink(name: str) -> None:

@@ -10,6 +10,10 @@ use pyo3::exceptions::{
 };
 use pyo3::PyErr;
 
+// What `threading.Barrier` raises: code written for threads catches it
+// from an ndshare barrier too.
+pyo3::import_exception!(threading, BrokenBarrierError);
+
 // The module is `ndshare` (where the package re-exports them), so that
 // pickle finds the classes by name: an exception raised in a worker process
 // crosses back to its parent (multiprocessing, joblib, Dask) as itself.
@@ -49,17 +53,18 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         Error::Io { .. } => os_error::<PyOSError>(&err, msg),
         Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
         Error::Unreachable { .. } => UnreachableError::new_err(msg),
-        Error::TypeMismatch { .. } | Error::Misaligned(_) => PyTypeError::new_err(msg),
-        // numpy says ValueError for a dtype string it cannot read back from
-        // a header, and the shape and size refusals are ValueErrors too;
-        // Python refuses object dtypes with TypeError before the core sees them.
-        Error::InvalidDtype(_)
-        | Error::InvalidShape(_)
-        | Error::InvalidName { .. }
-        | Error::InvalidHandle(_) => PyValueError::new_err(msg),
+        // A dtype that cannot be shared is refused as numpy refuses a type
+        // it cannot use: TypeError, as for Python objects.
+        Error::TypeMismatch { .. } | Error::Misaligned(_) | Error::InvalidDtype(_) => {
+            PyTypeError::new_err(msg)
+        }
+        Error::InvalidShape(_) | Error::InvalidName { .. } | Error::InvalidHandle(_) => {
+            PyValueError::new_err(msg)
+        }
         Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
         Error::Unsupported { .. } => PyNotImplementedError::new_err(msg),
         Error::Timeout => PyTimeoutError::new_err(msg),
+        Error::BrokenBarrier { .. } => BrokenBarrierError::new_err(msg),
         Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
         Error::IndexOutOfBounds(_) => PyIndexError::new_err(msg),
     }

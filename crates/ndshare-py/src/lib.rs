@@ -20,7 +20,6 @@ use segment::PySegment;
 
 #[pyo3::pymodule]
 mod _ndshare {
-    use pyo3::prelude::*;
 
     #[pymodule_export]
     use crate::errors::{FormatError, UnreachableError};
@@ -35,7 +34,7 @@ mod _ndshare {
     use crate::sync::{LockOwnerDied, PyArrayLock, PyBarrier, PyEvent};
 
     #[pymodule_export]
-    use crate::atomic::{atomic_many, atomic_one};
+    use crate::atomic::{atomic_many, atomic_one, atomic_ops};
 
     #[pymodule_export]
     use crate::fdserver::{fd_fetch, fd_offer, fd_wait_until_taken};
@@ -50,13 +49,4 @@ mod _ndshare {
     /// The major version of the segment format this build reads and writes.
     #[pymodule_export]
     const FORMAT_VERSION: u16 = ndshare::format::VERSION_MAJOR;
-
-    #[pymodule_init]
-    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        // The names the barrier and event classes had before; kept so that
-        // code importing them from `ndshare._ndshare` goes on working.
-        m.add("BarrierHandle", m.getattr("SegmentBarrier")?)?;
-        m.add("EventHandle", m.getattr("SegmentEvent")?)?;
-        Ok(())
-    }
 }

@@ -38,7 +38,7 @@ impl PySegment {
     #[staticmethod]
     #[allow(clippy::needless_pass_by_value)] // extracted from a Python sequence
     #[allow(clippy::too_many_arguments)] // the keyword arguments of one call
-    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600, publish=true))]
+    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600, publish=true, huge_pages=true))]
     fn create(
         py: Python<'_>,
         dtype: &str,
@@ -48,6 +48,7 @@ impl PySegment {
         name: Option<&str>,
         mode: u32,
         publish: bool,
+        huge_pages: bool,
     ) -> PyResult<Self> {
         let order = match order {
             "C" => Order::C,
@@ -61,11 +62,11 @@ impl PySegment {
         let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
         let inner = py
             .detach(|| {
+                let seg = Segment::create_unpublished_with(layout, dtype, name, mode, huge_pages)?;
                 if publish {
-                    Segment::create(layout, dtype, name, mode)
-                } else {
-                    Segment::create_unpublished(layout, dtype, name, mode)
+                    seg.publish()?;
                 }
+                Ok(seg)
             })
             .map_err(to_py)?;
         Ok(PySegment { inner })
@@ -262,6 +263,19 @@ impl PySegment {
     fn file_id(&self) -> (u64, u64) {
         let f = self.inner.file_info();
         (f.dev, f.ino)
+    }
+
+    /// The kind of memory behind the segment: "memfd", "huge-tmpfs",
+    /// "tmpfs", "hugetlb", "shm" or "other".
+    #[getter]
+    fn backing(&self) -> &'static str {
+        self.inner.backing().as_str()
+    }
+
+    /// The page size of this process's mapping of the segment, in bytes.
+    #[getter]
+    fn page_size(&self) -> u64 {
+        self.inner.page_size()
     }
 
     /// Whether the segment is a named array (also when it arrived by

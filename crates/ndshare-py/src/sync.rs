@@ -330,12 +330,31 @@ impl PyBarrier {
     }
 
     /// Waits for the round to fill; returns the arrival index (0 to
-    /// parties - 1). `TimeoutError` after `timeout` seconds, having left the
-    /// round.
+    /// parties - 1). `threading.BrokenBarrierError` when the barrier is or
+    /// gets broken, and after `timeout` seconds (which breaks it).
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
         let timeout = duration(timeout)?;
         blocking(py, timeout, |wait| self.barrier()?.wait_with(wait))?.map_err(to_py)
+    }
+
+    /// Breaks the barrier: its waiters, and later waits until `reset`, get
+    /// `threading.BrokenBarrierError`.
+    fn abort(&self) -> PyResult<()> {
+        self.barrier().map_err(to_py)?.abort();
+        Ok(())
+    }
+
+    /// Empties the barrier and mends it; its waiters get
+    /// `threading.BrokenBarrierError`.
+    fn reset(&self) -> PyResult<()> {
+        self.barrier().map_err(to_py)?.reset();
+        Ok(())
+    }
+
+    #[getter]
+    fn broken(&self) -> PyResult<bool> {
+        Ok(self.barrier().map_err(to_py)?.is_broken())
     }
 
     #[getter]

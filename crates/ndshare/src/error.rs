@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::sys::{self, ErrorKind};
+
 /// Everything that can go wrong in ndshare, by what a caller does about it.
 ///
 /// Match on the variants. Where an OS call failed, the [`io::Error`] is
@@ -86,8 +88,8 @@ pub enum Error {
     #[error("invalid shape: {0}")]
     InvalidShape(String),
     /// A dtype that cannot be shared: a descriptor numpy would not read
-    /// back, Python objects (`O`), or an item size that contradicts the
-    /// descriptor.
+    /// back, Python objects (`O`), a control character, a descriptor too
+    /// long for the header, or an item size that contradicts the descriptor.
     #[error("invalid dtype: {0}")]
     InvalidDtype(String),
     /// A name that cannot be used for a named array.
@@ -123,6 +125,17 @@ pub enum Error {
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
+    /// A barrier wait that cannot complete, as Python's
+    /// `threading.BrokenBarrierError`: a waiter timed out, or the barrier
+    /// was aborted, or reset while this caller waited. Every waiter of the
+    /// round gets it, and later waits too until the barrier is reset.
+    #[error("barrier of {parties} parties: {why}")]
+    BrokenBarrier {
+        /// How many callers each round of the barrier waits for.
+        parties: u32,
+        /// What broke it, as far as this caller can tell.
+        why: String,
+    },
     /// A wait was abandoned because its caller asked to stop (a signal).
     #[error("interrupted")]
     Interrupted,
@@ -154,11 +167,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Wraps an OS error with what was being done; an error of kind
-    /// [`io::ErrorKind::Unsupported`] (what the platform seam returns on a
-    /// system ndshare does not support) is [`Error::Unsupported`].
+    /// Wraps an OS error with what was being done: [`Error::Unsupported`]
+    /// if the platform lacks the call (what the platform seam returns on a
+    /// system ndshare does not support), else [`Error::Io`].
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        if source.kind() == io::ErrorKind::Unsupported {
+        if sys::error_kind(&source) == ErrorKind::Unsupported {
             return Error::Unsupported {
                 what: context.into(),
                 source,
@@ -177,12 +190,15 @@ impl Error {
     /// are not about the OS (a bad shape, a corrupt header, a timeout).
     #[must_use]
     pub fn errno(&self) -> Option<i32> {
-        use rustix::io::Errno;
-        self.raw_os_error().or(match self {
-            Error::NotFound { .. } | Error::Unreachable { .. } => Some(Errno::NOENT.raw_os_error()),
-            Error::AlreadyExists { .. } => Some(Errno::EXIST.raw_os_error()),
-            Error::PermissionDenied { .. } | Error::ReadOnly => Some(Errno::ACCESS.raw_os_error()),
-            Error::Interrupted => Some(Errno::INTR.raw_os_error()),
+        self.raw_os_error().or_else(|| match self {
+            Error::NotFound { .. } | Error::Unreachable { .. } => {
+                sys::errno_of(ErrorKind::NotFound)
+            }
+            Error::AlreadyExists { .. } => sys::errno_of(ErrorKind::AlreadyExists),
+            Error::PermissionDenied { .. } | Error::ReadOnly => {
+                sys::errno_of(ErrorKind::PermissionDenied)
+            }
+            Error::Interrupted => sys::errno_of(ErrorKind::Interrupted),
             _ => None,
         })
     }
@@ -214,36 +230,22 @@ mod tests {
         ));
     }
 
-    /// Built with the backend for systems ndshare does not support
-    /// (`make check-unsupported`'s configuration): what a caller meets there.
-    #[cfg(ndshare_unsupported)]
-    #[test]
-    fn the_unsupported_backend_is_unsupported() {
-        use crate::{Access, Layout, Order, Segment};
-        let layout = Layout::contiguous(&[4], 8, Order::C).unwrap();
-        for err in [
-            Segment::create(layout.clone(), "<f8", None, 0o600).unwrap_err(),
-            Segment::create(layout, "<f8", Some("x"), 0o600).unwrap_err(),
-            Segment::attach("x", Access::ReadOnly).unwrap_err(),
-            crate::named::list().unwrap_err(),
-        ] {
-            assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
-        }
-    }
-
     #[test]
     fn errno_of_each_kind() {
-        let enoent = rustix::io::Errno::NOENT.raw_os_error();
-        assert_eq!(Error::NotFound { name: "a".into() }.errno(), Some(enoent));
+        let errno = |kind| sys::errno_of(kind).unwrap();
+        let not_found = Error::NotFound { name: "a".into() };
+        assert_eq!(not_found.errno(), Some(errno(ErrorKind::NotFound)));
         assert_eq!(
             Error::ReadOnly.errno(),
-            Some(rustix::io::Errno::ACCESS.raw_os_error())
+            Some(errno(ErrorKind::PermissionDenied))
+        );
+        assert_eq!(
+            Error::Interrupted.errno(),
+            Some(errno(ErrorKind::Interrupted))
         );
         assert_eq!(Error::Timeout.errno(), None);
-        let io = io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error());
-        assert_eq!(
-            Error::io("x", io).errno(),
-            Some(rustix::io::Errno::NOSPC.raw_os_error())
-        );
+        let nospc = errno(ErrorKind::NoSpace);
+        let io = io::Error::from_raw_os_error(nospc);
+        assert_eq!(Error::io("x", io).errno(), Some(nospc));
     }
 }

@@ -34,6 +34,7 @@ pub struct Builder {
     name: Option<String>,
     order: Option<Order>,
     mode: u32,
+    huge_pages: bool,
 }
 
 impl Default for Builder {
@@ -51,6 +52,7 @@ impl Builder {
             name: None,
             order: None,
             mode: DEFAULT_MODE,
+            huge_pages: true,
         }
     }
 
@@ -77,6 +79,24 @@ impl Builder {
         self
     }
 
+    /// Whether a large anonymous array may live on huge pages (default
+    /// `true`): see [`crate::Backing`]. `false` gives a memfd, as does the
+    /// environment variable `NDSHARE_HUGE_PAGES=0` for every array of the
+    /// process.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Backing, Builder};
+    /// let a = Builder::new().huge_pages(false).zeros::<f64>(&[1 << 20])?;
+    /// assert_eq!(a.as_raw().segment().backing(), Backing::Memfd);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    #[must_use]
+    pub fn huge_pages(mut self, huge_pages: bool) -> Builder {
+        self.huge_pages = huge_pages;
+        self
+    }
+
     /// The array, with its name (if any) not yet linked: see
     /// [`Segment::create_unpublished`].
     fn create_unpublished(
@@ -94,8 +114,14 @@ impl Builder {
                 self.mode
             )));
         }
-        Segment::create_unpublished(layout, descr, self.name.as_deref(), self.mode)
-            .map(RawArray::from_segment)
+        Segment::create_unpublished_with(
+            layout,
+            descr,
+            self.name.as_deref(),
+            self.mode,
+            self.huge_pages,
+        )
+        .map(RawArray::from_segment)
     }
 
     /// A new array of `T` that `fill` writes before its name is linked: no

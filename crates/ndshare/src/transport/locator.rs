@@ -17,19 +17,12 @@ use crate::segment::{Access, Segment};
 /// # Example
 /// ```
 /// use ndshare::{Access, Builder, Locator};
-/// use std::os::fd::AsRawFd;
 /// # let name = format!("doc-locator-{}", std::process::id());
 /// let a = Builder::new().name(&name).zeros::<u8>(&[4])?;
-/// let f = a.segment().file_info();
-/// let at = Locator {
-///     name: Some(name.clone()),
-///     dev: f.dev,
-///     ino: f.ino,
-///     pid: std::process::id(),
-///     fd: a.segment().fd().as_raw_fd(),
-/// };
+/// let at = Locator::of(a.segment());
+/// assert_eq!((at.name.as_deref(), at.pid), (Some(name.as_str()), std::process::id()));
 /// a.unlink()?; // the name goes: the sender's descriptor still reaches the memory
-/// assert_eq!(at.open(Access::ReadOnly)?.file_info().ino, f.ino);
+/// assert_eq!(at.open(Access::ReadOnly)?.file_info().ino, a.segment().file_info().ino);
 /// # Ok::<(), ndshare::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -47,6 +40,20 @@ pub struct Locator {
 }
 
 impl Locator {
+    /// The locator of a segment this process holds: its name, its file, and
+    /// this process's descriptor of it.
+    #[must_use]
+    pub fn of(segment: &Segment) -> Locator {
+        let file = segment.file_info();
+        Locator {
+            name: segment.name().map(str::to_owned),
+            dev: file.dev,
+            ino: file.ino,
+            pid: std::process::id(),
+            fd: segment.fd_ref().number(),
+        }
+    }
+
     /// Maps the array: by name if the name still leads to the file sent,
     /// else through the sender's descriptor.
     ///
