@@ -13,7 +13,8 @@ use std::os::unix::net::UnixStream;
 use ndshare::named;
 use ndshare::transport::fdserver;
 use ndshare::{
-    Access, Barrier, Builder, Error, Event, Handle, Layout, Order, RawArray, Segment, SharedArray,
+    Access, Barrier, Builder, Error, Event, Handle, Layout, Locator, Order, RawArray, Segment,
+    SharedArray,
 };
 
 #[track_caller]
@@ -93,6 +94,17 @@ fn reaching_an_array_is_unsupported() {
         unsupported(SharedArray::<i64>::open(&handle, Access::ReadWrite));
         unsupported(RawArray::open(&handle, Access::ReadOnly));
     }
+    for name in [Some("unsupported".to_owned()), None] {
+        let locator = Locator {
+            name,
+            dev: 1,
+            ino: 2,
+            pid: 1,
+            fd: 0,
+        };
+        unsupported(locator.open(Access::ReadOnly));
+        unsupported(locator.open_described(Access::ReadWrite, "an array"));
+    }
     let (tx, rx) = UnixStream::pair().unwrap();
     drop(tx);
     unsupported(RawArray::recv(&rx, Access::ReadOnly));
@@ -109,6 +121,8 @@ fn synchronization_objects_are_unsupported() {
 fn named_arrays_are_unsupported() {
     unsupported(named::list());
     unsupported(named::inspect("unsupported"));
+    unsupported(named::report("unsupported"));
+    unsupported(named::reports());
     unsupported(named::collect(true));
     unsupported(named::collect_where(false, |_| true));
     unsupported(named::unlink_if_same("unsupported", (1, 2)));
