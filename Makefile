@@ -161,15 +161,19 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
-lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, mypy --strict, stubtest, the unsupported backend.
+lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, rustdoc, mypy --strict, stubtest, the unsupported backend.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
+	RUSTDOCFLAGS='-D warnings' $(CARGO) doc -p ndshare --no-deps --quiet
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest ndshare._ndshare
 
 .PHONY: check-unsupported
-check-unsupported: ## Check that the core compiles with the backend for systems other than Linux.
-	CARGO_TARGET_DIR=target/unsupported RUSTFLAGS='--cfg ndshare_unsupported -D warnings' $(CARGO) check -p ndshare --quiet
+# Its own target directory: another cfg would otherwise rebuild the normal build.
+UNSUPPORTED := CARGO_TARGET_DIR=target/unsupported RUSTFLAGS='--cfg ndshare_unsupported -D warnings'
+check-unsupported: ## Check that the core builds with the backend for systems other than Linux, and that every operation there is refused.
+	$(UNSUPPORTED) $(CARGO) check -p ndshare --quiet
+	$(UNSUPPORTED) $(CARGO) test -p ndshare --test unsupported --quiet
 
 .PHONY: lock
 lock: ## Re-resolve constraints.txt from requirements-dev.txt (deliberate updates only).

@@ -231,9 +231,9 @@ class NdshareLocator(Ndshare):
             return [pickle.dumps(view[lo:hi]) for lo, hi in parts]
 
     def cleanup(self, keep: Any) -> None:
-        from ndshare import _pickling
+        from ndshare import _keepalive
 
-        _pickling.release_pins()  # the sender's grace period: not needed here
+        _keepalive.release_pins()  # the sender's grace period: not needed here
 
     def open(self, payload: Any) -> Tuple[np.ndarray, Any]:
         import pickle

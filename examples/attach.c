@@ -55,6 +55,30 @@ static int invalid(const char *why) {
     return 3;
 }
 
+/* Whether `s[0..len)` is UTF-8 without control characters (U+0000-U+001F,
+ * U+007F-U+009F), as docs/format.md requires of the dtype descriptor. */
+static int printable_utf8(const unsigned char *s, uint64_t len) {
+    for (uint64_t i = 0; i < len;) {
+        unsigned c = s[i], n, cp;
+        if (c < 0x80) n = 0, cp = c;
+        else if (c >= 0xc2 && c <= 0xdf) n = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef) n = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4) n = 3, cp = c & 0x07;
+        else return 0;
+        if (len - i <= n) return 0;
+        for (unsigned k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
 /* pread until `len` bytes or end of file; returns the count read. */
 static size_t read_at_most(int fd, unsigned char *buf, size_t len) {
     size_t done = 0;
@@ -151,8 +175,8 @@ int main(int argc, char **argv) {
     /* 10. */
     char *dtype = calloc(1, dtype_len + 1);
     memcpy(dtype, h + OFF_SHAPE + 16 * ndim, dtype_len);
-    for (uint64_t i = 0; i < dtype_len; i++)
-        if (dtype[i] < 0x20 || dtype[i] > 0x7e) return invalid("dtype descriptor is not printable ASCII");
+    if (!printable_utf8((const unsigned char *)dtype, dtype_len))
+        return invalid("dtype descriptor is not printable UTF-8");
     /* 11. - 12. */
     uint64_t shape[MAX_NDIM];
     int64_t strides[MAX_NDIM];

@@ -1,10 +1,12 @@
-"""The seed tutorial's program, on ndshare.
+"""The tutorial program ndshare started from, on ndshare.
 
-The original copies a numpy array into ``multiprocessing.sharedctypes.Array``
-(1-D only, a Python loop per element in the child, shareable by inheritance
-only). Here the parent shares the array itself; the child zeroes it with one
-numpy operation; the parent sees zeros. Same five observations as the
-tutorial: the first ten values and the length, at each of its five steps.
+The tutorial ("Share Numpy Array Between Processes With Shared ctypes")
+copies a numpy array into ``multiprocessing.sharedctypes.Array`` (1-D only, a
+Python loop per element in the child, shareable by inheritance only). Here
+the parent shares the array itself; the child zeroes it with one numpy
+operation; the parent sees zeros. The same five observations as the
+tutorial, the first ten values and the length at each of its five steps,
+each printed with who saw it and when.
 """
 
 from multiprocessing import Process
@@ -17,11 +19,11 @@ import ndshare
 # task executed in a child process
 def task(array: ndshare.SharedArray) -> None:
     # check some data in the array
-    print(array[:10], len(array))
+    print("child,  as received:       ", array[:10], len(array))
     # change data in the array: one vectorized write, no Python loop
     array[:] = 0.0
     # confirm the data was changed
-    print(array[:10], len(array))
+    print("child,  after zeroing it:  ", array[:10], len(array))
 
 
 # protect the entry point
@@ -30,11 +32,11 @@ if __name__ == "__main__":
     n = 10000
     # create the numpy array
     data = ones((n,))
-    print(data[:10], data.shape)
+    print("parent, numpy array:       ", data[:10], data.shape)
     # copy it into shared memory: still a numpy array, of any shape and dtype
     array = ndshare.array(data)
     # confirm contents of the shared array
-    print(array[:10], len(array))
+    print("parent, in shared memory:  ", array[:10], len(array))
     # create a child process; the array pickles as a reference, so this works
     # under every start method, and with Pool, Queue and executors too
     child = Process(target=task, args=(array,))
@@ -42,5 +44,5 @@ if __name__ == "__main__":
     child.start()
     # wait for the child process to complete
     child.join()
-    # check some data in the shared array
-    print(array[:10], len(array))
+    # check some data in the shared array: the child's change is here
+    print("parent, after the child:   ", array[:10], len(array))

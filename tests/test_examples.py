@@ -33,11 +33,11 @@ def test_seed_example_prints_the_five_observations() -> None:
     ).stdout.splitlines()
     ones, zeros = "[1. 1. 1. 1. 1. 1. 1. 1. 1. 1.]", "[0. 0. 0. 0. 0. 0. 0. 0. 0. 0.]"
     assert out == [
-        f"{ones} (10000,)",
-        f"{ones} 10000",
-        f"{ones} 10000",
-        f"{zeros} 10000",
-        f"{zeros} 10000",
+        f"parent, numpy array:        {ones} (10000,)",
+        f"parent, in shared memory:   {ones} 10000",
+        f"child,  as received:        {ones} 10000",
+        f"child,  after zeroing it:   {zeros} 10000",
+        f"parent, after the child:    {zeros} 10000",
     ]
 
 

@@ -61,6 +61,16 @@ def test_c_reads_what_numpy_wrote(c_attach: pathlib.Path, name: str, dtype: str,
     assert float(f["sum"]) == float(src.astype(np.float64).sum())
 
 
+def test_c_reads_a_descriptor_with_non_ascii_field_names(c_attach: pathlib.Path, name: str) -> None:
+    dt = np.dtype([("température", "<f4"), ("ß", "<i2"), ("温度", "u1")])
+    ndshare.zeros(3, dtype=dt, name=name)
+    r = subprocess.run([str(c_attach), name], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    f = fields(r.stdout.decode("utf-8"))
+    assert f["dtype"] == "[('température', '<f4'), ('ß', '<i2'), ('温度', '|u1')]"
+    assert int(f["itemsize"]) == dt.itemsize == 7
+
+
 def _u16(at: int, v: int) -> Callable[[bytearray], None]:
     return lambda b: b.__setitem__(slice(at, at + 2), struct.pack("<H", v))
 
@@ -88,6 +98,8 @@ CORRUPTIONS: dict[str, tuple[Callable[[bytearray], None], str]] = {
     "dtype_len": (_u32(44, 0), "bad dtype length"),
     "stride": (_u64(1280 + 16, 1 << 40), "outside the data"),
     "dtype bytes": (lambda b: b.__setitem__(1280 + 32, 7), "not printable"),
+    "dtype not UTF-8": (lambda b: b.__setitem__(1280 + 32, 0xE9), "not printable UTF-8"),
+    "dtype C1 control": (lambda b: b.__setitem__(slice(1280 + 33, 1280 + 35), b"\xc2\x85"), "not printable UTF-8"),
     "short file": (_truncate, "too short"),
 }
 

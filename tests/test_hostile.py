@@ -11,7 +11,7 @@ import pytest
 
 import ndshare
 from ndshare import FormatError, SharedArray
-from ndshare._pickling import _rebuild_located
+from ndshare._array import _rebuild_located
 
 from conftest import run_python
 
@@ -46,7 +46,7 @@ def i64(v: int) -> bytes:
 def test_truncated_by_another_process_reads_zeros_instead_of_sigbus(name: str) -> None:
     a = ndshare.full((8, 4096), 7, dtype="u1", name=name)
     b = ndshare.attach(name, readonly=True)
-    header_len = a.segment.info()["header_bytes"]
+    header_len = a.info().header_bytes
     assert int(b.sum()) == 7 * 8 * 4096
     # Another process, with write permission on the file, cuts it to one data page.
     run_python("import os, sys; os.truncate(sys.argv[1], int(sys.argv[2]))", shm_path(name), str(header_len + 4096))
@@ -115,7 +115,7 @@ def test_header_rewritten_while_attached_changes_no_view(name: str) -> None:
     b = ndshare.attach(name)
     patch(name, SHAPE, u64(3) + u64(2) + i64(16) + i64(8))  # 3 x 2: consistent, but not what was made
     assert a.shape == b.shape == (2, 3) and b.segment.shape == (2, 3)
-    assert b.segment.info()["shape"] == (2, 3), "parsed once, from a private copy"
+    assert b.info().shape == (2, 3), "parsed once, from a private copy"
     assert ndshare.attach(name).shape == (3, 2), "a new attacher reads the new header"
     np.testing.assert_array_equal(b, np.arange(6.0).reshape(2, 3))
 

@@ -382,7 +382,7 @@ for i in range(3000):
         b = pickle.loads(pickle.dumps(v))  # same process: reuses the mapping
     assert b.segment is a.segment
     del a, v, b
-ndshare._pickling.release_pins()  # a reference keeps what it sent alive for a grace period
+ndshare._keepalive.release_pins()  # a reference keeps what it sent alive for a grace period
 gc.collect()
 print(fds(), maps())
 """

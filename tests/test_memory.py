@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ndshare
-from ndshare import _pickling
+from ndshare import _keepalive, _mapped
 from conftest import open_fds, pss_kib
 from _procfs import ShmemWatch, holders_of, wait_until
 
@@ -97,8 +97,8 @@ def _ndshare_fds() -> int:
 
 
 def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 0.0)
-    _pickling.release_pins()  # what earlier tests pickled
+    monkeypatch.setattr(_keepalive, "EXPORT_GRACE_SECONDS", 0.0)
+    _keepalive.release_pins()  # what earlier tests pickled
     gc.collect()
     ndshare_fds = _ndshare_fds()
     fds, maps = open_fds(), _ndshare_maps()
@@ -108,8 +108,8 @@ def test_create_pickle_drop_cycles_leave_nothing(monkeypatch: pytest.MonkeyPatch
             b = pickle.loads(pickle.dumps(a[1:]))
         assert b[0, 0] == i
         del a, b
-    _pickling._pin(ndshare.zeros(1).segment)  # an expired pin is dropped by the next one
-    _pickling.release_pins()
+    _keepalive.pin(ndshare.zeros(1).segment)  # an expired pin is dropped by the next one
+    _keepalive.release_pins()
     gc.collect()
     assert open_fds() == fds
     assert _ndshare_fds() == ndshare_fds
@@ -132,7 +132,7 @@ def _settle(pool: mp.pool.Pool) -> None:
 def test_pool_round_trips_leave_nothing() -> None:
     with mp.get_context("spawn").Pool(1) as pool:
         pool.apply(echo, (ndshare.zeros(1),))  # start-up
-        _pickling.release_pins()
+        _keepalive.release_pins()
         _settle(pool)
         fds, maps = open_fds(), _ndshare_maps()
         for i in range(2000):
@@ -148,23 +148,23 @@ def test_pool_round_trips_leave_nothing() -> None:
 def test_export_pin_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     # A grace far longer than the steps between pickling and the first
     # check, so that a stall of the machine cannot expire it early.
-    monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 3.0)
-    _pickling.release_pins()
+    monkeypatch.setattr(_keepalive, "EXPORT_GRACE_SECONDS", 3.0)
+    _keepalive.release_pins()
     a = ndshare.zeros(10)
     with ndshare.by_reference():
         pickle.dumps(a)
     seg_id = a.segment.file_id
     del a
     gc.collect()
-    assert _pickling.lookup(seg_id, False) is not None  # pinned for the receiver
+    assert _mapped.lookup(seg_id, False) is not None  # pinned for the receiver
     # Then let go of, with nothing more pickled (no timing is asserted: the
     # deadline only bounds a broken implementation).
     deadline = time.monotonic() + 60
-    while _pickling.lookup(seg_id, False) is not None and time.monotonic() < deadline:
+    while _mapped.lookup(seg_id, False) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
         gc.collect()
-    assert _pickling.lookup(seg_id, False) is None
-    _pickling.release_pins()
+    assert _mapped.lookup(seg_id, False) is None
+    _keepalive.release_pins()
 
 
 def test_two_workers_share_not_duplicate_512_mib() -> None:

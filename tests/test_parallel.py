@@ -6,6 +6,7 @@ import concurrent.futures
 import functools
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 from typing import Any, Iterator
 
@@ -183,7 +184,7 @@ def test_module_example() -> None:
     import ndshare.parallel
 
     result = doctest.testmod(ndshare.parallel)
-    assert (result.attempted, result.failed) == (3, 0)
+    assert (result.attempted, result.failed) == (8, 0)
 
 
 def test_blocks_without_elements_may_be_returned_in_place() -> None:
@@ -192,3 +193,155 @@ def test_blocks_without_elements_may_be_returned_in_place() -> None:
     for a in (ndshare.zeros((3, 0)), ndshare.zeros((2, 0, 3))):
         axis = a.ndim - 1 if a.shape[-1] else 0
         assert map_blocks(sqrt_in_place, a, axis=axis, processes=1) is a
+
+
+# --- functions that travel by value, several inputs, overlap -------------
+
+
+def test_lambda_and_closure_under_spawn() -> None:
+    a = ndshare.array(np.arange(40.0))
+    offset = ndshare.full(40, 100.0)  # reached by the closure, by reference
+    out = ndshare.zeros(40)
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        map_blocks(lambda b: b * 3, a, out=out, blocks=4, pool=pool)
+        np.testing.assert_array_equal(out, np.arange(40.0) * 3)
+
+        def shift(b: SharedArray) -> None:
+            b += offset[: len(b)]
+
+        map_blocks(shift, a, blocks=4, pool=pool)
+    np.testing.assert_array_equal(a, np.arange(40.0) + 100)
+
+
+#: A program whose function is defined in __main__ without a file (like a
+#: notebook cell): spawn workers cannot import it by name.
+MAIN_FUNCTION = """
+import multiprocessing as mp, sys
+if sys.argv[1] == "without-cloudpickle":
+    sys.modules["cloudpickle"] = None  # as if neither were installed
+    sys.modules["joblib"] = None
+import numpy as np, ndshare
+from ndshare.parallel import map_blocks
+
+def triple(block):
+    block *= 3
+
+mp.set_start_method("spawn")
+a = ndshare.array(np.arange(10))
+try:
+    map_blocks(triple, a, blocks=2, processes=2)
+except TypeError as e:
+    print("TypeError:", e)
+else:
+    print(a.tolist())
+"""
+
+
+def test_function_of_main_under_spawn() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN_FUNCTION, "with-cloudpickle"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str([3 * i for i in range(10)])
+
+
+def test_without_cloudpickle_the_error_says_what_to_do() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN_FUNCTION, "without-cloudpickle"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("TypeError: map_blocks cannot send triple to worker processes")
+    assert "Define it at module level" in out.stdout and "pip install cloudpickle" in out.stdout
+    lam = "import ndshare, sys; sys.modules['cloudpickle'] = sys.modules['joblib'] = None\n" + (
+        "from ndshare.parallel import map_blocks\n"
+        "try:\n    map_blocks(lambda b: None, ndshare.zeros(4), processes=1)\n"
+        "except TypeError as e:\n    print(e, '|', type(e.__cause__).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", lam], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "cannot send <lambda>" in out.stdout and "install cloudpickle" in out.stdout
+
+
+def weighted_sum(x: SharedArray, y: SharedArray, w: SharedArray) -> Any:
+    return x * w + y
+
+
+def add_into_first(x: SharedArray, y: SharedArray) -> None:
+    x += y.sum(axis=1)
+
+
+def test_several_inputs(pool: Any) -> None:
+    x = ndshare.array(np.arange(30.0).reshape(10, 3))
+    y = ndshare.array(np.ones((10, 3)))
+    w = ndshare.array(np.arange(10.0)[:, None])  # other axes may differ
+    w.flags.writeable = False
+    out = ndshare.zeros((10, 3))
+    assert map_blocks(weighted_sum, x, y, w, out=out, blocks=3, pool=pool) is out
+    np.testing.assert_array_equal(out, np.arange(30.0).reshape(10, 3) * np.arange(10.0)[:, None] + 1)
+    v = ndshare.zeros(10)
+    assert map_blocks(add_into_first, v, x, blocks=4, pool=pool) is v
+    np.testing.assert_array_equal(v, np.arange(30.0).reshape(10, 3).sum(axis=1))
+
+
+def three_point(block: SharedArray) -> Any:
+    """1-2-1 over each index and its neighbours, zero beyond the ends."""
+    p = np.pad(block, 1)
+    return p[:-2] + 2 * p[1:-1] + p[2:]
+
+
+def central_difference(block: SharedArray) -> Any:
+    return np.gradient(block, axis=1)
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 7, 40])
+def test_stencil_with_overlap(blocks: int) -> None:
+    src = np.random.default_rng(blocks).normal(size=40)
+    a = ndshare.array(src)
+    out = ndshare.zeros(40)
+    map_blocks(three_point, a, out=out, overlap=1, blocks=blocks, processes=2)
+    np.testing.assert_allclose(out, np.convolve(src, [1.0, 2.0, 1.0], mode="same"), rtol=0, atol=1e-12)
+    # Without the margin the edges of the blocks are wrong: the margin matters.
+    if blocks > 1:
+        map_blocks(three_point, a, out=out, blocks=blocks, processes=2)
+        assert not np.allclose(out, np.convolve(src, [1.0, 2.0, 1.0], mode="same"))
+
+
+def test_overlap_along_axis_1_of_a_fortran_array(pool: Any) -> None:
+    src = np.asfortranarray(np.random.default_rng(0).normal(size=(5, 50)) ** 2)
+    a = ndshare.array(src)
+    out = ndshare.zeros((5, 50), order="F")
+    map_blocks(central_difference, a, axis=1, out=out, overlap=2, blocks=6, pool=pool)
+    np.testing.assert_allclose(out, np.gradient(src, axis=1), rtol=0, atol=1e-12)
+
+
+def sum_of_block(block: SharedArray) -> Any:
+    return block.sum()
+
+
+def test_overlap_errors() -> None:
+    a = ndshare.zeros(20)
+    out = ndshare.zeros(20)
+    with pytest.raises(ValueError, match="overlap needs out="):
+        map_blocks(three_point, a, overlap=1)
+    with pytest.raises(ValueError, match="overlap must be at least 0"):
+        map_blocks(three_point, a, out=out, overlap=-1)
+    with pytest.raises(ValueError, match="must not share memory with the inputs"):
+        map_blocks(three_point, a, out=a, overlap=1)
+    with pytest.raises(ValueError, match="must not share memory with the inputs"):
+        map_blocks(weighted_sum, out, a, a, out=out[::-1], overlap=1)
+    with pytest.raises(ValueError, match=r"one entry per index of its block along axis 0 \(length 6, margins"):
+        map_blocks(sum_of_block, a, out=out, overlap=1, blocks=4, processes=1)
+    assert not out.any()
+
+
+def test_several_inputs_errors() -> None:
+    a = ndshare.zeros((4, 6))
+    with pytest.raises(ValueError, match=r"input 2 \(shape \(5, 6\)\) must have the first input's length 4 along ax"):
+        map_blocks(add_into_first, a, ndshare.zeros((5, 6)))
+    with pytest.raises(ValueError, match="input 3 .* length 6 along axis 1"):
+        map_blocks(weighted_sum, a, a, ndshare.zeros((4, 5)), axis=1, out=ndshare.zeros((4, 6)))
+    with pytest.raises(TypeError, match=r"needs a SharedArray \(input 2\), not ndarray"):
+        map_blocks(add_into_first, a, np.zeros((4, 6)))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="func must be callable"):
+        map_blocks(3, a)  # type: ignore[arg-type]
+    assert not a.any()

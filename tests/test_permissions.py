@@ -87,7 +87,7 @@ def test_anonymous_arrays_have_no_name_anywhere() -> None:
 AS_NOBODY = """
 import json, os, pickle, sys
 import numpy as np, ndshare
-from ndshare import _pickling, _array
+from ndshare import _arrive, _array, _reduce
 args = json.loads(sys.argv[1])
 os.setgroups([]); os.setgid(%d); os.setuid(%d)
 out = {}

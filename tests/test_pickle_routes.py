@@ -24,7 +24,7 @@ from joblib import Parallel, delayed
 from joblib.externals.loky.backend.reduction import dumps as loky_dumps
 
 import ndshare
-from ndshare import _pickling
+from ndshare import _keepalive
 from conftest import open_fds, run_python
 
 # A creator that stores its arrays by each route, then exits: the array is
@@ -87,7 +87,7 @@ def test_np_save_loads_after_its_creator_exited(stored: Path) -> None:
 
 
 def test_plain_pickling_pins_nothing_and_holds_no_descriptor() -> None:
-    _pickling.release_pins()  # what earlier tests sent by reference
+    _keepalive.release_pins()  # what earlier tests sent by reference
     gc.collect()
     before = open_fds()
     for i in range(2000):
@@ -96,7 +96,7 @@ def test_plain_pickling_pins_nothing_and_holds_no_descriptor() -> None:
         del a
     gc.collect()
     assert open_fds() == before
-    assert len(_pickling._pinned) == 0
+    assert _keepalive.pinned() == 0
     assert pickle.loads(blob).tolist() == [1999.0] * 16
 
 

@@ -24,6 +24,7 @@ DTYPES = [
     "?", "i1", "u1", "<i2", ">u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", ">f8", "<c8", "<c16",
     "<M8[ns]", "<m8[s]", "S5", "<U3", "V4",
     [("a", "<i4"), ("b", "u1")],
+    [("température", "<f4"), ("ß", "<i2"), ("温度", "u1")],
     {"names": ["x", "y"], "formats": ["<f8", "<i2"], "offsets": [0, 10], "itemsize": 16},
 ]  # fmt: skip
 
@@ -121,6 +122,30 @@ def test_views_through_a_pool_match_numpy_byte_for_byte(pool: Any, case: Tuple[n
         assert seen == describe(by_numpy)
     if back.size:
         assert np.shares_memory(back, a), "it came back as the same memory, not a copy"
+
+
+def dtype_of(x: np.ndarray) -> Tuple[Any, ...]:
+    """Runs in the pool: the dtype that arrived, field names included."""
+    return x.dtype, x.dtype.names, x.tobytes()
+
+
+@SETTINGS
+@given(
+    names=st.lists(
+        # Any characters, lone surrogates and control characters included.
+        st.text(st.characters(exclude_categories=()), min_size=1, max_size=12),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+    formats=st.lists(st.sampled_from(["<f4", "u1", ">i2", "S3", "<U2"]), min_size=4, max_size=4),
+)
+def test_any_field_names_cross_to_another_process(pool: Any, names: list[str], formats: list[str]) -> None:
+    dt = np.dtype(list(zip(names, formats)))
+    a = ndshare.zeros(3, dtype=dt)
+    a.view(np.uint8)[...] = np.arange(a.nbytes, dtype=np.uint8).reshape(a.view(np.uint8).shape)
+    seen, seen_names, data = pool.apply(dtype_of, (a,))
+    assert seen == dt and seen_names == tuple(names) and data == a.tobytes()
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)

@@ -71,8 +71,8 @@ def test_rust_creates_python_attaches_and_rust_sees_the_writes(image_stack: path
     assert stack.dtype == np.dtype("<f4") and stack.shape == (5, 32, 48)
     assert stack.flags.c_contiguous
     np.testing.assert_array_equal(stack, pattern(5, 32, 48))
-    info = stack.segment.info()  # type: ignore[union-attr]
-    assert info["named"] is True and info["creator_alive"] is False  # the Rust process has exited
+    info = stack.info()
+    assert info.named is True and info.creator_alive is False  # the Rust process has exited
 
     # Not yet normalized: the Rust check says so, with exit status 1.
     r = rust(image_stack, "check", name)

@@ -318,10 +318,10 @@ def test_a_subclass_returned_by_a_child_arrives_as_itself() -> None:
 def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pickling by reference pins the segment for EXPORT_GRACE_SECONDS, then lets it
     go, even if the process pickles nothing more."""
-    from ndshare import _pickling
+    from ndshare import _keepalive, _mapped
 
-    monkeypatch.setattr(_pickling, "EXPORT_GRACE_SECONDS", 0.2)
-    _pickling.release_pins()
+    monkeypatch.setattr(_keepalive, "EXPORT_GRACE_SECONDS", 0.2)
+    _keepalive.release_pins()
     a = ndshare.zeros(1 << 16)
     file_id = a.segment.file_id
     with ndshare.by_reference():
@@ -329,10 +329,10 @@ def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatc
     del a
     gc.collect()
     deadline = time.monotonic() + 15  # far beyond the grace: no timing is measured
-    while _pickling.lookup(file_id, True) is not None and time.monotonic() < deadline:
+    while _mapped.lookup(file_id, True) is not None and time.monotonic() < deadline:
         time.sleep(0.05)
         gc.collect()
-    assert _pickling.lookup(file_id, True) is None
+    assert _mapped.lookup(file_id, True) is None
     assert tuple(file_id) not in _open_files()
 
 

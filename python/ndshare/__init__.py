@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-from multiprocessing.reduction import ForkingPickler as _ForkingPickler
-
-from . import _dask, _loky, _pickling, parallel
+from . import _dask, _loky, parallel
 from ._array import (
     SharedArray,
     array,
@@ -25,8 +23,10 @@ from ._array import (
     zeros,
     zeros_like,
 )
+from ._io import asarray, load, save
 from ._ndshare import FormatError, UnreachableError
-from ._pickling import by_reference
+from ._kept import release_kept
+from ._reduce import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
 from ._sync import Barrier, Event, LockOwnerDied
 from ._ring import Ring, RingClosed, RingItem, RingSlot, attach_ring
@@ -35,7 +35,6 @@ from . import atomic
 #: ``ndshare.list()``: the named arrays of the machine.
 list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
 
-_ForkingPickler.register(SharedArray, _pickling.reduce_forking)
 _dask.install()
 _loky.install()
 
@@ -57,6 +56,7 @@ __all__ = [
     "SharedArray",
     "UnreachableError",
     "array",
+    "asarray",
     "atomic",
     "attach",
     "attach_ring",
@@ -68,8 +68,11 @@ __all__ = [
     "full_like",
     "info",
     "list",
+    "load",
     "ones",
     "ones_like",
+    "release_kept",
+    "save",
     "unlink",
     "zeros",
     "zeros_like",

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple,
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _loky, _pickling
+from . import _loky, _reduce
+from ._arrive import describe, open_located, open_sent_descriptor
 from ._dtype import check_shareable, from_descr, to_descr
+from ._mapped import base_of, remember
 from ._ndshare import ArrayLock, Segment, check_array
 
 if TYPE_CHECKING:
@@ -55,15 +57,16 @@ class SharedArray(np.ndarray):
         *,
         name: Optional[str] = None,
         mode: int = 0o600,
+        huge_pages: bool = True,
     ) -> "SharedArray":
-        a = empty(shape, dtype, order, name=name, mode=mode)
+        a = empty(shape, dtype, order, name=name, mode=mode, huge_pages=huge_pages)
         return a if cls is SharedArray else a.view(cls)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # multiprocessing and loky look their reducers up by exact type: a
         # subclass too must travel by reference through them.
-        ForkingPickler.register(cls, _pickling.reduce_forking)
+        ForkingPickler.register(cls, reduce_forking)
         _loky.register_class(cls)
 
     def __array_finalize__(self, obj: Any) -> None:
@@ -102,13 +105,13 @@ class SharedArray(np.ndarray):
         return res
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return _pickling.reduce_array(self, 2)
+        return reduce_array(self, 2)
 
     def __reduce_ex__(self, protocol: SupportsIndex) -> Tuple[Any, ...]:
         # Persistence keeps the data: a plain pickle loads as a plain ndarray,
         # as numpy.memmap's does. multiprocessing, joblib's loky and Dask
-        # register their own reducers (references); see ndshare._pickling.
-        return _pickling.reduce_array(self, protocol)
+        # register their own reducers (references); see ndshare._reduce.
+        return reduce_array(self, protocol)
 
     @property
     def imag(self) -> Any:
@@ -183,7 +186,9 @@ class SharedArray(np.ndarray):
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
         attachers, no status; once its name was removed, by
         :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
-        path)."""
+        path). Processes that received the array count as attachers for up
+        to ``NDSHARE_KEEP_SECONDS`` (10 s) after their last use of it: they
+        keep it mapped for the next task (see :func:`ndshare.release_kept`)."""
         from ._registry import segment_info
 
         seg = self._segment
@@ -250,8 +255,7 @@ def view_of_segment(
     hostile reference cannot reach outside; an object dtype (pointers read
     from shared bytes) is refused here."""
     check_shareable(np.dtype(dtype))
-    raw = np.asarray(seg)
-    arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=raw, offset=offset, strides=strides)
+    arr = np.ndarray.__new__(SharedArray, shape, dtype, buffer=base_of(seg), offset=offset, strides=strides)
     arr._segment = seg
     if readonly and arr.flags.writeable:
         arr.flags.writeable = False
@@ -260,6 +264,79 @@ def view_of_segment(
             raise TypeError(f"a shared array cannot arrive as a {cls!r}")
         return arr.view(cls)
     return arr
+
+
+# Pickling: what each route sends is ``_reduce``'s; the view is rebuilt here,
+# where the class is.
+
+
+def reduce_array(arr: SharedArray, protocol: SupportsIndex) -> Tuple[Any, ...]:
+    """``__reduce_ex__``: the data, as a plain ndarray, unless inside
+    ``by_reference()``."""
+    if arr._segment is not None and _reduce.by_reference_here():
+        return reduce_reference(arr)
+    return _reduce.data(arr, protocol)
+
+
+def reduce_reference(arr: SharedArray) -> Tuple[Any, ...]:
+    """A locator, for any pickler (data for an array outside shared memory)."""
+    seg = arr._segment
+    if seg is None:
+        return _reduce.data(arr, 2)
+    return (_rebuild_located, (_reduce.locator(seg),) + _geometry(arr, seg))
+
+
+def reduce_forking(arr: SharedArray) -> Tuple[Any, ...]:
+    """For multiprocessing's ForkingPickler: the descriptor itself."""
+    seg = arr._segment
+    if seg is None:
+        return _reduce.data(arr, 2)
+    return (_rebuild_dupfd, (_reduce.descriptor(seg), seg.file_id, not seg.writable) + _geometry(arr, seg))
+
+
+def _geometry(arr: SharedArray, seg: Segment) -> Tuple[Any, ...]:
+    view = _reduce.geometry(arr, seg)
+    # A subclass arrives as itself, as numpy pickles subclasses.
+    return view if type(arr) is SharedArray else view + (type(arr),)
+
+
+def _rebuild_located(
+    locator: Tuple[Any, ...], offset: int, shape: Any, strides: Any, dtype: Any, readonly: bool, cls: Any = None
+) -> SharedArray:
+    seg = open_located(locator, readonly, describe(locator[1], dtype, shape))
+    return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
+
+
+def _rebuild_dupfd(
+    dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, offset: int, shape: Any, strides: Any, dtype: Any,
+    readonly: bool, cls: Any = None,
+) -> SharedArray:
+    seg = open_sent_descriptor(dupfd, file_id, readonly or sender_readonly, describe(None, dtype, shape))
+    return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
+
+
+class Reference:
+    """An array that pickles as a reference by every pickler: what a
+    :class:`ndshare.Barrier` or :class:`ndshare.Event` sends, since a copy of
+    a synchronization primitive's memory would synchronize nothing. It
+    unpickles as the array itself."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: SharedArray) -> None:
+        self.array = array
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return reduce_reference(self.array)
+
+
+def _reduce_forking_reference(ref: Reference) -> Tuple[Any, ...]:
+    return reduce_forking(ref.array)
+
+
+# multiprocessing sends descriptors (subclasses register in __init_subclass__).
+ForkingPickler.register(SharedArray, reduce_forking)
+ForkingPickler.register(Reference, _reduce_forking_reference)
 
 
 def _shape_tuple(shape: ShapeLike) -> Tuple[int, ...]:
@@ -284,12 +361,20 @@ _ZEROED: Any = object()
 
 
 def _new(
-    shape: ShapeLike, dtype: DTypeLike, order: str, name: Optional[str], mode: int, content: Any = _ZEROED
+    shape: ShapeLike,
+    dtype: DTypeLike,
+    order: str,
+    name: Optional[str],
+    mode: int,
+    content: Any = _ZEROED,
+    huge_pages: bool = True,
 ) -> SharedArray:
     """A new shared array, zero-filled, or holding ``content`` (broadcast and
     cast as ``np.copyto`` does) when it is given. A named array gets its name
     only once its data is final: no process ever finds it half-written, and a
-    creation that fails (or is killed) leaves no name."""
+    creation that fails (or is killed) leaves no name. A large anonymous
+    array goes on huge pages where the system allows, unless ``huge_pages``
+    is false."""
     dims = _shape_tuple(shape)
     dt = np.dtype(float if dtype is None else dtype)
     if dt.itemsize == 0:
@@ -305,9 +390,9 @@ def _new(
         raise ValueError(f"mode must be permission bits between 0 and 0o777, not {mode!r}")
     order = _check_order(order, "CF")
     if content is _ZEROED:
-        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode)
-        return view_of_segment(_pickling.remember(seg), dt, dims, seg.strides)
-    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False)
+        seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, huge_pages=huge_pages)
+        return view_of_segment(remember(seg), dt, dims, seg.strides)
+    seg = Segment.create(descr, dt.itemsize, dims, order, name, mode, publish=False, huge_pages=huge_pages)
     a = view_of_segment(seg, dt, dims, seg.strides)
     try:
         if (
@@ -331,31 +416,31 @@ def _new(
         del a, seg
         raise
     seg.publish()
-    _pickling.remember(seg)
+    remember(seg)
     return a
 
 
-def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array. Its memory is reserved and zero-filled (as with
     ``zeros``): shared memory always comes zeroed from the kernel."""
-    return _new(shape, dtype, order, name, mode)
+    return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of zeros."""
-    return _new(shape, dtype, order, name, mode)
+    return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of ones."""
-    return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode)
+    return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array filled with ``fill_value``."""
     if dtype is None:
         dtype = np.array(fill_value).dtype
-    return _new(shape, dtype, order, name, mode, fill_value)
+    return _new(shape, dtype, order, name, mode, fill_value, huge_pages)
 
 
 def _like_order(prototype: Any, order: str) -> str:
@@ -366,23 +451,23 @@ def _like_order(prototype: Any, order: str) -> str:
     return o
 
 
-def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array with the shape and dtype of ``prototype``."""
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
-    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode)
+    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode, huge_pages=huge_pages)
 
 
-def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of zeros with the shape and dtype of ``prototype``."""
-    return empty_like(prototype, dtype, order, shape, name=name, mode=mode)
+    return empty_like(prototype, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of ones with the shape and dtype of ``prototype``."""
-    return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode)
+    return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
     return _new(
@@ -392,14 +477,15 @@ def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] 
         name,
         mode,
         fill_value,
+        huge_pages,
     )
 
 
-def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600) -> SharedArray:
+def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """Copies any array-like (non-contiguous arrays included) into a new
     shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
     src = np.asarray(object, dtype=dtype)
-    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src)
+    return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src, huge_pages)
 
 
 def attach(name: str, readonly: bool = False) -> SharedArray:
@@ -434,9 +520,9 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
 
 def _whole(seg: Segment, readonly: bool) -> SharedArray:
     """The array a freshly mapped segment holds, as its header describes it;
-    one mapping per segment in this process (see ``_pickling.remember``).
+    one mapping per segment in this process (see ``_mapped.remember``).
     A ring's segment is refused (``TypeError``): ``ndshare.attach_ring``."""
     check_array(seg)
-    seg = _pickling.remember(seg)
+    seg = remember(seg)
     dt = from_descr(seg.dtype, seg.itemsize)
     return view_of_segment(seg, dt, seg.shape, seg.strides, 0, readonly)

@@ -26,7 +26,7 @@ import sys
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from . import _onimport
-from ._pickling import by_reference
+from ._reduce import by_reference
 
 #: The module that defines distributed's serializer registries.
 _TARGET = "distributed.protocol.serialize"

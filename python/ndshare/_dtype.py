@@ -33,7 +33,9 @@ def check_shareable(dtype: np.dtype[Any]) -> None:
 
 
 def to_descr(dtype: np.dtype[Any]) -> str:
-    """The descriptor string for a shareable dtype."""
+    """The descriptor string for a shareable dtype: field names in any script
+    are kept as they are (the header stores UTF-8), and what `repr` escapes
+    (NUL, newlines, lone surrogates) is kept escaped."""
     check_shareable(dtype)
     descr = npy_format.dtype_to_descr(dtype)
     return descr if isinstance(descr, str) else repr(descr)

@@ -3,7 +3,7 @@
 loky pickles the tasks and results of its process pool with its own pickler
 (cloudpickle by default) and a reducer registry of its own,
 ``loky.backend.reduction.register``, which applies to that pickler only. A
-SharedArray registers there the locator of ``_pickling.reduce_reference``, so
+SharedArray registers there the locator of ``_array.reduce_reference``, so
 ``joblib.Parallel`` with the loky backend sends references while a plain
 ``cloudpickle.dumps`` elsewhere stores the data. (Why a locator and not the
 descriptor itself: docs/architecture.md, "Crossing to another process".)
@@ -26,7 +26,7 @@ _TARGETS = ("joblib.externals.loky.backend.reduction", "loky.backend.reduction")
 
 
 def _reduce(arr: Any) -> Tuple[Any, ...]:
-    from ._pickling import reduce_reference
+    from ._array import reduce_reference  # _array registers subclasses here
 
     return reduce_reference(arr)
 

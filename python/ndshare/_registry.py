@@ -48,7 +48,10 @@ class ArrayInfo:
     header_bytes: Optional[int] = None
     format_version: Optional[str] = None
     creator_start_ticks: Optional[int] = None
-    #: Every entry of the attacher table, live or left by a dead process.
+    #: Every entry of the attacher table, live or left by a dead process. A
+    #: process that received the array keeps its mapping, and so its entry,
+    #: for up to ``NDSHARE_KEEP_SECONDS`` (10 s) after its last use
+    #: (``ndshare.release_kept()`` lets go at once).
     attachers: Tuple[Attacher, ...] = ()
     #: Live processes the table names.
     live_attachers: int = 0
@@ -68,6 +71,14 @@ class ArrayInfo:
     #: Why :func:`ndshare.attach` refuses the file (the message of the
     #: ``ndshare.FormatError`` it raises), for an "unusable" one; else None.
     reason: Optional[str] = None
+    #: Whether the header marks the array as named (None: unreadable).
+    named: Optional[bool] = None
+    #: What memory backs an array this process maps (``SharedArray.info``):
+    #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None. Not
+    #: compared: it describes this process's mapping, not the array.
+    backing: Optional[str] = dataclasses.field(default=None, compare=False)
+    #: The page size of this process's mapping of it, in bytes; else None.
+    page_size: Optional[int] = dataclasses.field(default=None, compare=False)
 
     @property
     def stale(self) -> bool:
@@ -82,36 +93,18 @@ class ArrayInfo:
 
 
 def _info(d: dict[str, Any]) -> ArrayInfo:
-    if "error" in d:
-        return ArrayInfo(
-            d["name"], None, None, None, None, None, None, d["error"], path=d.get("path"),
-            status=d["status"], status_detail=d["status_detail"], reason=d["reason"],
-        )
-    created = datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc)
-    creator = d["creator"]
+    """The ``ArrayInfo`` of a report dict of the extension module (its
+    values raw: the fields of ``ArrayInfo``, ``created_ns`` and
+    ``format_version`` as ``(major, minor)``)."""
+    status = {"status": d["status"], "status_detail": d["status_detail"], "reason": d["reason"]}
+    if "dtype" not in d:
+        return ArrayInfo(d["name"], None, None, None, None, None, None, d["error"], path=d["path"], **status)
+    fields = {k: v for k, v in d.items() if k not in ("created_ns", "format_version", "attachers")}
     return ArrayInfo(
-        name=d["name"],
-        shape=tuple(d["shape"]),
-        dtype=d["dtype"],
-        nbytes=d["nbytes"],
-        created=created,
-        creator_pid=creator["pid"],
-        creator_alive=creator["alive"],
-        path=d["path"],
-        strides=tuple(d["strides"]),
-        itemsize=d["itemsize"],
-        order=d["order"],
-        header_bytes=d["header_bytes"],
-        format_version=d["format_version"],
-        creator_start_ticks=creator["start_ticks"],
+        created=datetime.datetime.fromtimestamp(d["created_ns"] / 1e9, tz=datetime.timezone.utc),
+        format_version="%d.%d" % d["format_version"],
         attachers=tuple(Attacher(**a) for a in d["attachers"]),
-        live_attachers=d["live_attachers"],
-        unregistered_attachers=d["unregistered_attachers"],
-        mode=int(d["mode"], 8),
-        uid=d["uid"],
-        status=d["status"],
-        status_detail=d["status_detail"],
-        reason=d["reason"],
+        **fields,
     )
 
 
@@ -131,7 +124,7 @@ def info(name: str) -> ArrayInfo:
 def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
     """The same for a mapped segment (anonymous ones included); status
     "unlinked", and no path, if the name it was mapped by no longer names it."""
-    return _info(seg.describe())
+    return dataclasses.replace(_info(seg.describe()), backing=seg.backing, page_size=seg.page_size)
 
 
 def unlink(name: str) -> None:

@@ -16,9 +16,9 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _pickling
-from ._array import SharedArray, view_of_segment
+from ._array import Reference, SharedArray, view_of_segment
 from ._dtype import check_shareable, from_descr, to_descr
+from ._mapped import remember
 from ._ndshare import RingClosed, RingCore, Segment
 
 __all__ = ["Ring", "RingClosed", "RingItem", "RingSlot", "attach_ring"]
@@ -190,7 +190,7 @@ class Ring:
         self._setup(seg, None)
 
     def _setup(self, seg: Segment, sub: Optional[int]) -> None:
-        self._seg = _pickling.remember(seg)
+        seg = self._seg = remember(seg)
         self._core = RingCore(seg)
         self._array: SharedArray = view_of_segment(seg, np.dtype("u1"), (seg.nbytes,), (1,))
         self._dtype = from_descr(self._core.dtype, self._core.itemsize)
@@ -373,7 +373,7 @@ class Ring:
     # -- travel -----------------------------------------------------------
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_ring, (_pickling.Reference(self._array), self._sub))
+        return (_rebuild_ring, (Reference(self._array), self._sub))
 
     def __copy__(self) -> "Ring":
         return self

@@ -17,8 +17,8 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import _pickling
-from ._array import SharedArray, view_of_segment
+from ._array import Reference, SharedArray, view_of_segment
+from ._mapped import remember
 from ._ndshare import LockOwnerDied, Segment, SegmentBarrier, SegmentEvent
 
 __all__ = ["Barrier", "Event", "LockOwnerDied"]
@@ -28,7 +28,7 @@ _WORD = np.dtype("<u8")
 
 def _words(seg: Segment) -> SharedArray:
     """The primitive segment as an array: what travels to other processes."""
-    return view_of_segment(_pickling.remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
+    return view_of_segment(remember(seg), _WORD, tuple(seg.shape), tuple(seg.strides))
 
 
 def _segment_of(array: SharedArray) -> Segment:
@@ -41,32 +41,61 @@ def _segment_of(array: SharedArray) -> Segment:
 class Barrier:
     """``parties`` processes (or threads) wait in :meth:`wait` until the last
     of them arrives; then all go on, and the barrier is ready for the next
-    round. Like ``threading.Barrier``, across processes.
+    round. ``threading.Barrier``, across processes (without ``action``).
 
     >>> b = Barrier(1)
     >>> b.wait()
     0
 
-    A caller whose ``timeout`` elapses leaves the round with ``TimeoutError``
-    (the round still waits for ``parties`` arrivals); a party that dies
-    leaves the others waiting, so give waits a timeout where that matters.
+    As with ``threading.Barrier``, a wait whose ``timeout`` elapses breaks
+    the barrier: it and every other waiter of the round raise
+    ``threading.BrokenBarrierError``, and so does every later :meth:`wait`
+    until :meth:`reset`. :meth:`abort` breaks it the same way.
+
+    A party that dies (even by ``SIGKILL``) while it waits stays counted as
+    arrived; one that dies before it arrives never arrives. Either way the
+    round cannot fill: waits with a timeout (``timeout`` here, or in
+    :meth:`wait`) then break the barrier for everyone, while waits without
+    one wait until interrupted (Ctrl-C) or until another process calls
+    :meth:`abort` or :meth:`reset`. Give waits a timeout where a party may
+    die.
     """
 
-    __slots__ = ("_array", "_ops")
+    __slots__ = ("_array", "_ops", "_timeout")
 
-    def __init__(self, parties: int) -> None:
+    def __init__(self, parties: int, timeout: Optional[float] = None) -> None:
         n = operator.index(parties)
-        if not 1 <= n < 2**32:
-            raise ValueError(f"parties must be between 1 and 2**32 - 1, not {parties!r}")
+        if not 1 <= n < 2**24:
+            raise ValueError(f"parties must be between 1 and 2**24 - 1, not {parties!r}")
+        self._timeout = _check_timeout(timeout)
         seg = SegmentBarrier.create_segment(n)
         self._array = _words(seg)
         self._ops = SegmentBarrier(seg)
 
     def wait(self, timeout: Optional[float] = None) -> int:
         """Waits for the round to fill; returns this caller's arrival index
-        (0 for the first, ``parties - 1`` for the last). ``TimeoutError``
-        after ``timeout`` seconds. Releases the GIL while it waits."""
-        return int(self._ops.wait(timeout))
+        (0 for the first, ``parties - 1`` for the last). ``timeout=None``
+        uses the barrier's ``timeout``. ``threading.BrokenBarrierError`` if
+        the barrier is broken, or gets broken or reset while this caller
+        waits, or when the timeout elapses (which breaks it for all).
+        Releases the GIL while it waits; Ctrl-C takes the caller out of the
+        round without breaking it."""
+        return int(self._ops.wait(self._timeout if timeout is None else timeout))
+
+    def abort(self) -> None:
+        """Breaks the barrier: every waiter, in any process, and every later
+        :meth:`wait` until :meth:`reset` raise ``threading.BrokenBarrierError``."""
+        self._ops.abort()
+
+    def reset(self) -> None:
+        """Returns the barrier to its initial state: empty and not broken.
+        Callers waiting in it raise ``threading.BrokenBarrierError``."""
+        self._ops.reset()
+
+    @property
+    def broken(self) -> bool:
+        """Whether the barrier is broken (waits fail until :meth:`reset`)."""
+        return bool(self._ops.broken)
 
     @property
     def parties(self) -> int:
@@ -75,11 +104,16 @@ class Barrier:
 
     @property
     def n_waiting(self) -> int:
-        """How many callers wait in the current round."""
+        """How many callers wait in the current round (0 while broken)."""
         return int(self._ops.n_waiting)
 
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds :meth:`wait` waits when not told; ``None``: forever."""
+        return self._timeout
+
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_barrier, (_pickling.Reference(self._array),))
+        return (_rebuild_barrier, (Reference(self._array), self._timeout))
 
     def __copy__(self) -> "Barrier":
         return self
@@ -90,13 +124,24 @@ class Barrier:
         return self
 
     def __repr__(self) -> str:
-        return f"<ndshare.Barrier parties={self.parties} waiting={self.n_waiting}>"
+        state = "broken" if self.broken else f"waiting={self.n_waiting}"
+        return f"<ndshare.Barrier parties={self.parties} {state}>"
 
 
-def _rebuild_barrier(array: SharedArray) -> Barrier:
+def _check_timeout(timeout: Optional[float]) -> Optional[float]:
+    if timeout is None:
+        return None
+    t = float(timeout)
+    if not t >= 0:
+        raise ValueError(f"timeout must be a non-negative number of seconds or None, not {timeout!r}")
+    return t
+
+
+def _rebuild_barrier(array: SharedArray, timeout: Optional[float] = None) -> Barrier:
     b = Barrier.__new__(Barrier)
     b._array = array
     b._ops = SegmentBarrier(_segment_of(array))
+    b._timeout = timeout
     return b
 
 
@@ -136,7 +181,7 @@ class Event:
         return bool(self._ops.wait(timeout))
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_rebuild_event, (_pickling.Reference(self._array),))
+        return (_rebuild_event, (Reference(self._array),))
 
     def __copy__(self) -> "Event":
         return self

@@ -33,11 +33,16 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._array import SharedArray
-from ._ndshare import atomic_many, atomic_one
+from ._ndshare import atomic_many, atomic_one, atomic_ops
 
 __all__ = ["add", "compare_exchange", "exchange", "load", "max", "min", "store", "sub"]
 
 _INT64_MAX = np.iinfo(np.int64).max
+
+# The core numbers its operations; these are the numbers of the ones below.
+_OP = {name: code for code, name in enumerate(atomic_ops())}
+_ADD, _SUB, _MAX, _MIN = _OP["add"], _OP["sub"], _OP["max"], _OP["min"]
+_EXCHANGE, _STORE, _LOAD, _CAS = _OP["exchange"], _OP["store"], _OP["load"], _OP["compare_exchange"]
 
 
 def _index_arrays(a: np.ndarray, index: Any) -> Tuple[List[np.ndarray], Tuple[int, ...]]:
@@ -77,7 +82,7 @@ def _values(value: ArrayLike, a: np.ndarray, shape: Tuple[int, ...]) -> np.ndarr
     return out.view(np.ndarray)
 
 
-def _many(op: str, a: Any, index: Any, value: Any, new: Any, returns: bool) -> Any:
+def _many(op: int, a: Any, index: Any, value: Any, new: Any, returns: bool) -> Any:
     """The ``np.add.at`` form: arrays of indices, prepared for the core."""
     flat, shape = _index_arrays(a, index)
     values = _values(value, a, shape)
@@ -93,51 +98,51 @@ def _many(op: str, a: Any, index: Any, value: Any, new: Any, returns: bool) -> A
 def add(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] += value``, atomically. One element: returns its previous
     value. Arrays of indices (``np.add.at`` form): returns ``None``."""
-    r = atomic_one("add", a, index, value)
-    return _many("add", a, index, value, None, False) if r is NotImplemented else r
+    r = atomic_one(_ADD, a, index, value)
+    return _many(_ADD, a, index, value, None, False) if r is NotImplemented else r
 
 
 def sub(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] -= value``, atomically; returns as :func:`add` does."""
-    r = atomic_one("sub", a, index, value)
-    return _many("sub", a, index, value, None, False) if r is NotImplemented else r
+    r = atomic_one(_SUB, a, index, value)
+    return _many(_SUB, a, index, value, None, False) if r is NotImplemented else r
 
 
 def max(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
     """``a[index] = max(a[index], value)``, atomically; returns as :func:`add` does."""
-    r = atomic_one("max", a, index, value)
-    return _many("max", a, index, value, None, False) if r is NotImplemented else r
+    r = atomic_one(_MAX, a, index, value)
+    return _many(_MAX, a, index, value, None, False) if r is NotImplemented else r
 
 
 def min(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
     """``a[index] = min(a[index], value)``, atomically; returns as :func:`add` does."""
-    r = atomic_one("min", a, index, value)
-    return _many("min", a, index, value, None, False) if r is NotImplemented else r
+    r = atomic_one(_MIN, a, index, value)
+    return _many(_MIN, a, index, value, None, False) if r is NotImplemented else r
 
 
 def exchange(a: SharedArray, index: Any, value: ArrayLike) -> Any:
     """``a[index] = value``, atomically; returns the previous value (an
     array of them, shaped like the indices, for arrays of indices)."""
-    r = atomic_one("exchange", a, index, value)
-    return _many("exchange", a, index, value, None, True) if r is NotImplemented else r
+    r = atomic_one(_EXCHANGE, a, index, value)
+    return _many(_EXCHANGE, a, index, value, None, True) if r is NotImplemented else r
 
 
 def compare_exchange(a: SharedArray, index: Any, expected: ArrayLike, new: ArrayLike) -> Any:
     """Where ``a[index] == expected``, sets ``a[index] = new``, atomically.
     Returns the previous value(s): equal to ``expected`` exactly where the
     exchange happened."""
-    r = atomic_one("cas", a, index, expected, new)
-    return _many("cas", a, index, expected, new, True) if r is NotImplemented else r
+    r = atomic_one(_CAS, a, index, expected, new)
+    return _many(_CAS, a, index, expected, new, True) if r is NotImplemented else r
 
 
 def load(a: SharedArray, index: Any) -> Any:
     """``a[index]``, read atomically (an array for arrays of indices)."""
-    r = atomic_one("load", a, index, 0)
-    return _many("load", a, index, 0, None, True) if r is NotImplemented else r
+    r = atomic_one(_LOAD, a, index, 0)
+    return _many(_LOAD, a, index, 0, None, True) if r is NotImplemented else r
 
 
 def store(a: SharedArray, index: Any, value: ArrayLike) -> None:
     """``a[index] = value``, atomically."""
-    if atomic_one("store", a, index, value) is NotImplemented:
-        _many("store", a, index, value, None, False)
+    if atomic_one(_STORE, a, index, value) is NotImplemented:
+        _many(_STORE, a, index, value, None, False)
 

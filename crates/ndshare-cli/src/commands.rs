@@ -71,12 +71,12 @@ fn print_json(ui: &mut Ui<'_>, v: &serde_json::Value) -> io::Result<()> {
 }
 
 fn list(ui: &mut Ui<'_>, json: bool) -> Result<(), Failure> {
-    let entries = named::list()?;
+    let reports = named::reports()?;
     if json {
-        let all: Vec<_> = entries.iter().map(describe::entry).collect();
+        let all: Vec<_> = reports.iter().map(describe::json).collect();
         print_json(ui, &serde_json::Value::Array(all))?;
     } else {
-        describe::list_table(&entries, ui.out)?;
+        describe::list_table(&reports, ui.out)?;
     }
     Ok(())
 }
@@ -84,14 +84,14 @@ fn list(ui: &mut Ui<'_>, json: bool) -> Result<(), Failure> {
 /// Describes one array; one that cannot be attached is described, and is a
 /// failure (exit code 1, the reason on stderr).
 fn info(ui: &mut Ui<'_>, name: &str, json: bool) -> Result<(), Failure> {
-    let entry = named::inspect(name)?.or_unreadable()?;
+    let report = named::report(name)?;
     if json {
-        print_json(ui, &describe::entry(&entry))?;
+        print_json(ui, &describe::json(&report))?;
     } else {
-        describe::info_text(&entry, ui.out)?;
+        describe::info_text(&report, ui.out)?;
     }
-    if let Some(why) = entry.refusal() {
-        ui.fail(&why);
+    if let Some(why) = report.status.as_ref().and_then(named::Status::reason) {
+        ui.fail(why);
     }
     Ok(())
 }

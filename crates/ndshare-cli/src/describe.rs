@@ -1,100 +1,78 @@
-//! What the command and the Python package show about an array: one JSON
-//! description (`info --json`, `list --json`, `ndshare.info()`), the text of
-//! `info` and the rows of `list`.
+//! How the command shows an [`ArrayReport`]: its JSON form (`info --json`,
+//! `list --json`), the text of `info` and the rows of `list`.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use ndshare::format::VERSION_MAJOR;
-use ndshare::named::{Entry, Snapshot, Status};
-use ndshare::{FileInfo, Header, Order};
+use ndshare::named::{ArrayReport, HeaderReport, Status};
+use ndshare::Order;
 use serde_json::{json, Value};
 
 use crate::human;
 
-fn path_of(name: &str) -> Option<String> {
-    ndshare::named::path_for(name)
-        .ok()
-        .map(|p| p.display().to_string())
-}
-
-fn order_of(h: &Header) -> Option<&'static str> {
-    match h.layout.order() {
+fn order_of(h: &HeaderReport) -> Option<&'static str> {
+    match h.order {
         Some(Order::C) => Some("C"),
         Some(Order::F) => Some("F"),
         None => None,
     }
 }
 
-/// The description of one named array; `{"name", "path", "error"}` and its
-/// status if its header could not be read (`"unusable"` with the `reason`
-/// if attaching it would fail whoever tried).
-#[must_use]
-pub fn entry(e: &Entry) -> Value {
-    match &e.header {
-        Err(err) => {
-            let status = e.status();
-            json!({
-                "name": e.name,
-                "path": path_of(&e.name),
-                "error": err.to_string(),
-                "status": status.label(),
-                "status_detail": status.to_string(),
-                "reason": status.reason(),
-                "stale": status.is_stale(),
-            })
-        }
-        Ok((h, f)) => segment(Some(&e.name), h, f, e.attachers.as_ref(), Some(&e.status())),
-    }
+fn format_version(h: &HeaderReport) -> String {
+    format!("{}.{}", h.format_version.0, h.format_version.1)
 }
 
-/// The description of a segment. `status` is `None` for an anonymous one,
-/// which has no name to keep or remove; an unlinked one has no path.
+/// The JSON form of a report, as `info --json` and `list --json` print it:
+/// the raw values, and beside them the forms people read (`size`,
+/// `created`, `mode` as `ls -l` writes it, the status as a label and a
+/// sentence). `{"name", "path", "error"}` and the status only if the header
+/// could not be read (`"unusable"` with the `reason` if attaching it would
+/// fail whoever tried).
 #[must_use]
-pub fn segment(
-    name: Option<&str>,
-    h: &Header,
-    f: &FileInfo,
-    attachers: Option<&Snapshot>,
-    status: Option<&Status>,
-) -> Value {
-    let empty = Snapshot::default();
-    let table = attachers.unwrap_or(&empty);
-    let path = match status {
-        Some(Status::Unlinked { .. }) => None,
-        _ => name.and_then(path_of),
+pub fn json(r: &ArrayReport) -> Value {
+    let status = r.status.as_ref();
+    let Some(h) = &r.header else {
+        return json!({
+            "name": r.name,
+            "path": r.path,
+            "error": r.error,
+            "status": status.map(Status::label),
+            "status_detail": status.map(ToString::to_string),
+            "reason": status.and_then(Status::reason),
+            "stale": r.is_stale(),
+        });
     };
     json!({
-        "name": name,
-        "path": path,
+        "name": r.name,
+        "path": r.path,
         "dtype": h.dtype,
-        "itemsize": h.layout.itemsize(),
-        "shape": h.layout.shape(),
-        "strides": h.layout.strides(),
+        "itemsize": h.itemsize,
+        "shape": h.shape,
+        "strides": h.strides,
         "order": order_of(h),
-        "nbytes": h.data_len,
-        "size": human::size(h.data_len),
-        "header_bytes": h.header_len,
-        "format_version": format!("{VERSION_MAJOR}.{}", h.version_minor),
-        "named": h.is_named(),
+        "nbytes": h.nbytes,
+        "size": human::size(h.nbytes),
+        "header_bytes": h.header_bytes,
+        "format_version": format_version(h),
+        "named": h.named,
         "created": human::time(h.created_ns),
         "created_ns": h.created_ns,
         "creator": {
             "pid": h.creator.pid,
             "start_ticks": h.creator.start_ticks,
-            "alive": h.creator.is_alive(),
+            "alive": h.creator_alive,
         },
-        "attachers": table.attachers.iter().map(|a| json!({
+        "attachers": h.attachers.iter().map(|a| json!({
             "slot": a.slot,
             "pid": a.process.pid,
             "start_ticks": a.process.start_ticks,
             "alive": a.alive,
             "claiming": a.claiming,
         })).collect::<Vec<_>>(),
-        "live_attachers": table.live_processes(),
-        "unregistered_attachers": table.overflow,
-        "mode": human::mode(f.mode),
-        "uid": f.uid,
+        "live_attachers": h.live_attachers,
+        "unregistered_attachers": h.unregistered_attachers,
+        "mode": human::mode(h.mode),
+        "uid": h.uid,
         "status": status.map(Status::label),
         "status_detail": status.map(ToString::to_string),
         "stale": status.map(Status::is_stale),
@@ -120,47 +98,48 @@ fn alive_or_dead(b: bool) -> &'static str {
 
 /// `ndshare info NAME`: the header and the table, one field per line (the
 /// name, path and status only, if the header could not be read).
-pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
+pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
     let field = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<16}{v}");
-    field(out, "name", e.name.clone())?;
-    field(out, "path", path_of(&e.name).unwrap_or_default())?;
-    field(out, "status", e.status().to_string())?;
-    let Ok((h, f)) = &e.header else {
+    field(out, "name", r.name.clone().unwrap_or_default())?;
+    field(out, "path", r.path.clone().unwrap_or_default())?;
+    field(
+        out,
+        "status",
+        r.status
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )?;
+    let Some(h) = &r.header else {
         return Ok(());
     };
-    let empty = Snapshot::default();
-    let table = e.attachers.as_ref().unwrap_or(&empty);
     field(
         out,
         "dtype",
-        format!("{} ({} bytes per item)", h.dtype, h.layout.itemsize()),
+        format!("{} ({} bytes per item)", h.dtype, h.itemsize),
     )?;
-    field(out, "shape", human::tuple(h.layout.shape()))?;
+    field(out, "shape", human::tuple(&h.shape))?;
     let order = order_of(h).map_or_else(|| "not contiguous".to_owned(), |o| format!("{o} order"));
     field(
         out,
         "strides",
-        format!("{} ({order})", human::tuple(h.layout.strides())),
+        format!("{} ({order})", human::tuple(&h.strides)),
     )?;
     field(
         out,
         "size",
         format!(
             "{} ({} bytes of data after a {}-byte header)",
-            human::size(h.data_len),
-            h.data_len,
-            h.header_len
+            human::size(h.nbytes),
+            h.nbytes,
+            h.header_bytes
         ),
     )?;
-    field(
-        out,
-        "format",
-        format!("{VERSION_MAJOR}.{}", h.version_minor),
-    )?;
+    field(out, "format", format_version(h))?;
     field(
         out,
         "mode",
-        format!("{}, owner uid {}", human::mode(f.mode), f.uid),
+        format!("{}, owner uid {}", human::mode(h.mode), h.uid),
     )?;
     field(
         out,
@@ -170,12 +149,12 @@ pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
             human::time(h.created_ns),
             h.creator.pid,
             h.creator.start_ticks,
-            alive_or_dead(h.creator.is_alive())
+            alive_or_dead(h.creator_alive)
         ),
     )?;
-    let live = table.live_processes();
+    let live = h.live_attachers;
     let mut summary = format!("{live} live process{}", if live == 1 { "" } else { "es" });
-    let dead = table.attachers.iter().filter(|a| !a.alive).count();
+    let dead = h.attachers.iter().filter(|a| !a.alive).count();
     if dead > 0 {
         let _ = write!(
             summary,
@@ -183,17 +162,17 @@ pub fn info_text(e: &Entry, out: &mut dyn Write) -> io::Result<()> {
             if dead == 1 { "" } else { "s" }
         );
     }
-    if table.overflow > 0 {
+    if h.unregistered_attachers > 0 {
         let _ = write!(
             summary,
             ", {} more live that found the table full",
-            table.overflow
+            h.unregistered_attachers
         );
     }
     field(out, "attachers", summary)?;
-    if !table.attachers.is_empty() {
+    if !h.attachers.is_empty() {
         writeln!(out, "  {:<6}{:<10}{:<14}alive", "slot", "pid", "start tick")?;
-        for a in &table.attachers {
+        for a in &h.attachers {
             let alive = if a.claiming {
                 "yes (registering)"
             } else {
@@ -231,7 +210,7 @@ fn status_cell(s: &Status) -> String {
 }
 
 /// `ndshare list`: a table with a heading, one row per array.
-pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
+pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()> {
     const HEAD: [&str; 9] = [
         "NAME",
         "DTYPE",
@@ -246,37 +225,35 @@ pub fn list_table(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
     // Right-aligned columns: numbers.
     const RIGHT: [bool; 9] = [false, false, false, true, false, true, false, true, false];
     let mut rows: Vec<Vec<String>> = vec![HEAD.iter().map(|s| (*s).to_owned()).collect()];
-    for e in entries {
-        rows.push(match &e.header {
-            Ok((h, _)) => {
-                let t = e.attachers.clone().unwrap_or_default();
-                let live = t.live_processes();
-                let attachers = if t.overflow > 0 {
-                    format!("{live}+{}", t.overflow)
-                } else {
-                    live.to_string()
-                };
-                vec![
-                    e.name.clone(),
-                    clip(&h.dtype, DTYPE_WIDTH),
-                    human::tuple(h.layout.shape()),
-                    human::size(h.data_len),
-                    human::time(h.created_ns),
-                    h.creator.pid.to_string(),
-                    yes_no(h.creator.is_alive()).to_owned(),
-                    attachers,
-                    status_cell(&e.status()),
-                ]
-            }
-            Err(err) => {
-                let mut r = vec![e.name.clone()];
-                r.extend(std::iter::repeat_n("?".to_owned(), 7));
-                r.push(match e.status() {
-                    s @ Status::Unusable(_) => status_cell(&s),
-                    _ => format!("unreadable: {err}"),
-                });
-                r
-            }
+    for r in reports {
+        let name = r.name.clone().unwrap_or_default();
+        let status = r.status.as_ref();
+        rows.push(if let Some(h) = &r.header {
+            let live = h.live_attachers;
+            let attachers = if h.unregistered_attachers > 0 {
+                format!("{live}+{}", h.unregistered_attachers)
+            } else {
+                live.to_string()
+            };
+            vec![
+                name,
+                clip(&h.dtype, DTYPE_WIDTH),
+                human::tuple(&h.shape),
+                human::size(h.nbytes),
+                human::time(h.created_ns),
+                h.creator.pid.to_string(),
+                yes_no(h.creator_alive).to_owned(),
+                attachers,
+                status.map(status_cell).unwrap_or_default(),
+            ]
+        } else {
+            let mut row = vec![name];
+            row.extend(std::iter::repeat_n("?".to_owned(), 7));
+            row.push(match status {
+                Some(s @ Status::Unusable(_)) => status_cell(s),
+                _ => format!("unreadable: {}", r.error.as_deref().unwrap_or_default()),
+            });
+            row
         });
     }
     let widths: Vec<usize> = (0..HEAD.len())

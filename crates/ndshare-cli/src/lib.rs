@@ -15,7 +15,7 @@
 
 mod args;
 mod commands;
-pub mod describe;
+mod describe;
 pub mod human;
 
 use std::ffi::OsString;

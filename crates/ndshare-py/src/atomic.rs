@@ -8,11 +8,10 @@
 //! lying struct can reach nothing else.
 
 use std::ffi::{c_char, c_int, c_void};
-use std::ptr::NonNull;
 
-use ndshare::{AtomicElement, AtomicOp as Op};
+use ndshare::{AtomicOp as Op, RawBuffer};
 use ndshare::{Error, Segment};
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyCapsule, PyCapsuleMethods, PyDict, PyInt, PyTuple, PyType};
@@ -157,23 +156,6 @@ fn atomic_error(e: Error) -> PyErr {
     }
 }
 
-fn parse_op(op: &str) -> PyResult<Op> {
-    Ok(match op {
-        "add" => Op::Add,
-        "sub" => Op::Sub,
-        "max" => Op::Max,
-        "min" => Op::Min,
-        "exchange" => Op::Exchange,
-        "store" => Op::Store,
-        "load" => Op::Load,
-        other => {
-            return Err(PyValueError::new_err(format!(
-                "unknown atomic operation {other:?}"
-            )))
-        }
-    })
-}
-
 /// Runs `$body` with `$t` bound to the element type `$typestr` names.
 macro_rules! with_element {
     ($typestr:expr, $t:ident => $body:expr) => {
@@ -229,48 +211,34 @@ fn one_index(index: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i64>>> {
     Ok(integer(index)?.map(|i| vec![i]))
 }
 
-/// One atomic operation on element `index` of the shared array `a`;
-/// returns its previous value (`None` for "store"). `op` "cas" stores
-/// `new` where the element equals `value`. Returns `NotImplemented` when
-/// `index` names many elements: the caller prepares the arrays for
-/// [`atomic_many`].
+/// One atomic operation, numbered `op` (the code of the core's `AtomicOp`), on
+/// element `index` of the shared array `a`; returns its previous value
+/// (`None` for an operation that reports none). `new` is the value
+/// compare-exchange stores. Returns `NotImplemented` when `index` names
+/// many elements: the caller prepares the arrays for [`atomic_many`].
 #[pyfunction]
 #[pyo3(signature = (op, a, index, value, new=None))]
-fn atomic_one<'py>(
-    op: &str,
+pub(crate) fn atomic_one<'py>(
+    op: u8,
     a: &Bound<'py, PyAny>,
     index: &Bound<'py, PyAny>,
     value: &Bound<'py, PyAny>,
     new: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = a.py();
+    let op = Op::from_code(op).map_err(to_py)?;
     let t = target(a)?;
     let Some(index) = one_index(index)? else {
         return Ok(py.NotImplemented().into_bound(py));
     };
-    if index.len() != t.shape.len() {
-        return Err(PyIndexError::new_err(format!(
-            "an array of {} dimensions needs {} indices per element, not {}",
-            t.shape.len(),
-            t.shape.len(),
-            index.len()
-        )));
-    }
     with_element!(t.typestr, T => {
         let view = t.segment().atomic_view::<T>(t.offset, &t.shape, &t.strides).map_err(atomic_error)?;
-        let cell = view.at(&index).map_err(to_py)?;
-        if op == "cas" {
-            let new = new.ok_or_else(|| PyValueError::new_err("compare_exchange needs a new value"))?;
-            let previous = T::compare_exchange(cell, value.extract::<T>()?, new.extract::<T>()?);
-            return Ok(previous.into_pyobject(py)?.into_any());
-        }
-        let op = parse_op(op)?;
-        let v = if op == Op::Load { 0 } else { value.extract::<T>()? };
-        let previous = T::apply(cell, op, v);
-        if op == Op::Store {
-            Ok(py.None().into_bound(py))
-        } else {
+        let new = new.map(PyAnyMethods::extract::<T>).transpose()?;
+        let previous = view.update_one(op, &index, value.extract::<T>()?, new).map_err(to_py)?;
+        if op.reports_previous() {
             Ok(previous.into_pyobject(py)?.into_any())
+        } else {
+            Ok(py.None().into_bound(py))
         }
     })
 }
@@ -282,7 +250,7 @@ fn array_memory(
     typestr: &str,
     itemsize: usize,
     writable: bool,
-) -> PyResult<(NonNull<u8>, usize)> {
+) -> PyResult<RawBuffer<u8>> {
     let bad = |why: &str| {
         PyTypeError::new_err(format!("expected a contiguous 1-D {typestr} array: {why}"))
     };
@@ -309,117 +277,65 @@ fn array_memory(
     if writable && readonly {
         return Err(bad("read-only"));
     }
-    if n == 0 {
-        return Ok((NonNull::dangling(), 0));
-    }
-    let ptr = NonNull::new(addr as *mut u8).ok_or_else(|| bad("null data"))?;
-    if addr % itemsize != 0 {
-        return Err(bad("misaligned"));
-    }
-    Ok((ptr, n))
+    Ok(RawBuffer {
+        ptr: addr as *mut u8,
+        len: n,
+    })
 }
 
-/// Whether `a` (`n` elements of `size` bytes) and `b` overlap.
-fn overlaps((a, n): (NonNull<u8>, usize), size: usize, (b0, b1): (usize, usize)) -> bool {
-    let (a0, a1) = (a.as_ptr() as usize, a.as_ptr() as usize + n * size);
-    n > 0 && b0 < b1 && a0 < b1 && b0 < a1
+/// [`array_memory`] as a buffer of `E`.
+fn buffer<E>(obj: &Bound<'_, PyAny>, typestr: &str, writable: bool) -> PyResult<RawBuffer<E>> {
+    let b = array_memory(obj, typestr, size_of::<E>(), writable)?;
+    Ok(RawBuffer {
+        ptr: b.ptr.cast::<E>(),
+        len: b.len,
+    })
 }
 
-/// Many atomic operations (the `np.add.at` form) on the shared array `a`:
-/// element `k` is at `(indices[0][k], ...)`; `values` holds one value or
-/// one per element; previous values go to `out` if given. `op` "cas"
-/// stores `new[k]` where the element equals `values[k]`, and needs `out`.
+/// Many atomic operations (the `np.add.at` form), numbered `op`, on the
+/// shared array `a`: element `k` is at `(indices[0][k], ...)`; `values`
+/// holds one value or one per element (for compare-exchange: the expected
+/// ones, and `new` the ones stored); previous values go to `out` if given.
 ///
 /// `indices` are contiguous int64 arrays; `values`, `new` and `out`
-/// contiguous arrays of the element type; none may share memory with the
-/// segment, nor `out` with the others (checked). The GIL is held
-/// throughout: no Python code can free or resize them meanwhile.
+/// contiguous arrays of the element type. The core checks them (aligned,
+/// apart from the segment, `out` apart from the others) before it touches
+/// anything. The GIL is held throughout: no Python code can free or resize
+/// them meanwhile.
 #[pyfunction]
 #[pyo3(signature = (op, a, indices, values, new=None, out=None))]
 #[allow(
     clippy::needless_pass_by_value,
-    clippy::cast_ptr_alignment,
-    reason = "pyo3 extracts an owned vector; buffer alignment is checked by array_memory"
+    reason = "pyo3 extracts an owned vector"
 )]
-fn atomic_many(
-    op: &str,
+pub(crate) fn atomic_many(
+    op: u8,
     a: &Bound<'_, PyAny>,
     indices: Vec<Bound<'_, PyAny>>,
     values: &Bound<'_, PyAny>,
     new: Option<&Bound<'_, PyAny>>,
     out: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
+    let op = Op::from_code(op).map_err(to_py)?;
     let t = target(a)?;
-    let seg = t.segment();
-    let segment_range = (
-        seg.base_ptr() as usize,
-        seg.data_ptr() as usize + seg.data_len(),
-    );
-    let apart = |m: (NonNull<u8>, usize), size: usize| {
-        if overlaps(m, size, segment_range) {
-            Err(PyValueError::new_err(
-                "index, value and output arrays must not share memory with the array",
-            ))
-        } else {
-            Ok(m)
-        }
-    };
-    let index_mem = indices
+    let index_buffers = indices
         .iter()
-        .map(|ix| apart(array_memory(ix, "<i8", 8, false)?, 8))
+        .map(|ix| buffer::<i64>(ix, "<i8", false))
         .collect::<PyResult<Vec<_>>>()?;
-    // SAFETY: each (ptr, n) is the live, aligned, contiguous buffer of an
-    // int64 numpy array that `indices` keeps referenced while the GIL is
-    // held for the whole call, outside the segment (checked).
-    let index_slices: Vec<&[i64]> = index_mem
-        .iter()
-        .map(|&(p, n)| unsafe {
-            std::slice::from_raw_parts(p.as_ptr().cast::<i64>().cast_const(), n)
-        })
-        .collect();
     with_element!(t.typestr, T => {
-        let size = size_of::<T>();
-        let view = seg.atomic_view::<T>(t.offset, &t.shape, &t.strides).map_err(atomic_error)?;
-        let inputs = [Some(values), new]
-            .into_iter()
-            .flatten()
-            .map(|obj| apart(array_memory(obj, t.typestr, size, false)?, size))
-            .collect::<PyResult<Vec<_>>>()?;
-        // SAFETY: as for the indices: live, aligned buffers of `T` kept by
-        // the caller's references under the GIL, outside the segment.
-        let slices: Vec<&[T]> = inputs
-            .iter()
-            .map(|&(p, n)| unsafe { std::slice::from_raw_parts(p.as_ptr().cast::<T>().cast_const(), n) })
-            .collect();
-        let out: Option<&mut [T]> = match out {
-            None => None,
-            Some(o) => {
-                let m = apart(array_memory(o, t.typestr, size, true)?, size)?;
-                let span = |&(p, n): &(NonNull<u8>, usize), sz: usize| (p.as_ptr() as usize, p.as_ptr() as usize + n * sz);
-                if inputs.iter().any(|i| overlaps(m, size, span(i, size)))
-                    || index_mem.iter().any(|i| overlaps(m, size, span(i, 8)))
-                {
-                    return Err(PyValueError::new_err("the output array must not share memory with the inputs"));
-                }
-                // SAFETY: a live, aligned, writable buffer of `T` kept by
-                // the caller's reference under the GIL, apart from the
-                // segment and every input (checked): the only reference to
-                // that memory.
-                Some(unsafe { std::slice::from_raw_parts_mut(m.0.as_ptr().cast::<T>(), m.1) })
-            }
-        };
-        if op == "cas" {
-            let (Some(new), Some(out)) = (slices.get(1), out) else {
-                return Err(PyValueError::new_err("compare_exchange needs new values and an output array"));
-            };
-            return view.compare_exchange_at(&index_slices, slices[0], new, out).map_err(to_py);
-        }
-        view.apply(parse_op(op)?, &index_slices, slices[0], out).map_err(to_py)
+        let view = t.segment().atomic_view::<T>(t.offset, &t.shape, &t.strides).map_err(atomic_error)?;
+        let values = buffer::<T>(values, t.typestr, false)?;
+        let new = new.map(|n| buffer::<T>(n, t.typestr, false)).transpose()?;
+        let out = out.map(|o| buffer::<T>(o, t.typestr, true)).transpose()?;
+        // SAFETY: each buffer is the live memory of a numpy array that the
+        // caller's arguments keep referenced, with the GIL held for the
+        // whole call: nothing frees, resizes or writes them meanwhile.
+        unsafe { view.update_raw(op, &index_buffers, values, new, out) }.map_err(to_py)
     })
 }
 
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(atomic_one, m)?)?;
-    m.add_function(wrap_pyfunction!(atomic_many, m)?)?;
-    Ok(())
+/// The names of the atomic operations, in the order of their codes.
+#[pyfunction]
+pub(crate) fn atomic_ops() -> Vec<&'static str> {
+    Op::ALL.iter().map(|op| op.name()).collect()
 }

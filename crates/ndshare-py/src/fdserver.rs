@@ -9,12 +9,12 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::to_py;
+use crate::errors::to_py;
 
 /// Offers a duplicate of `fd` to one receiver; returns the server's address
 /// and the key.
 #[pyfunction]
-fn fd_offer(py: Python<'_>, fd: RawFd) -> PyResult<(Py<PyBytes>, Py<PyBytes>)> {
+pub(crate) fn fd_offer(py: Python<'_>, fd: RawFd) -> PyResult<(Py<PyBytes>, Py<PyBytes>)> {
     // SAFETY: the descriptor is only duplicated through this borrow; an
     // invalid number makes dup fail with EBADF, which is reported.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -27,7 +27,7 @@ fn fd_offer(py: Python<'_>, fd: RawFd) -> PyResult<(Py<PyBytes>, Py<PyBytes>)> {
 
 /// Takes an offered descriptor; the caller owns the returned number.
 #[pyfunction]
-fn fd_fetch(py: Python<'_>, address: &[u8], key: &[u8]) -> PyResult<RawFd> {
+pub(crate) fn fd_fetch(py: Python<'_>, address: &[u8], key: &[u8]) -> PyResult<RawFd> {
     let key: Key = key.try_into().map_err(|_| {
         PyValueError::new_err(format!("a key is {KEY_LEN} bytes, not {}", key.len()))
     })?;
@@ -40,15 +40,8 @@ fn fd_fetch(py: Python<'_>, address: &[u8], key: &[u8]) -> PyResult<RawFd> {
 /// Waits, at most `timeout` seconds, until every offer of this process was
 /// taken; returns whether none is left.
 #[pyfunction]
-fn fd_wait_until_taken(py: Python<'_>, timeout: f64) -> PyResult<bool> {
+pub(crate) fn fd_wait_until_taken(py: Python<'_>, timeout: f64) -> PyResult<bool> {
     let timeout = Duration::try_from_secs_f64(timeout.max(0.0))
         .map_err(|e| PyValueError::new_err(format!("bad timeout {timeout}: {e}")))?;
     Ok(py.detach(|| fdserver::wait_until_taken(timeout)))
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(fd_offer, m)?)?;
-    m.add_function(wrap_pyfunction!(fd_fetch, m)?)?;
-    m.add_function(wrap_pyfunction!(fd_wait_until_taken, m)?)?;
-    Ok(())
 }

@@ -1,452 +1,57 @@
-//! Python bindings: converts arguments, calls the core crate, maps errors to
+//! Python bindings: convert arguments, call the core crate, map errors to
 //! the Python exceptions a user catches. No policy lives here.
 //!
-//! The data reaches numpy through `__array_interface__` rather than the
-//! buffer protocol or numpy's C API: it is part of the stable ABI
-//! (`abi3-py39`) and independent of the numpy version, so one wheel serves
-//! every `CPython` >= 3.9 and numpy 1.x and 2.x. The `Segment` object is the
-//! numpy `base` of every array made from it, so the mapping lives exactly as
-//! long as the last view (rust-numpy's `PySliceContainer` pattern).
+//! One file per part of the module: [`errors`] (the exception classes and
+//! the mapping of every core error), [`segment`] (`Segment`, the numpy base
+//! of every array), [`registry`] (the named arrays), [`sync`], [`atomic`],
+//! [`ring`], [`fdserver`] and [`cli`]. The module below lists what each
+//! exports.
 
 mod atomic;
+mod cli;
+mod errors;
 mod fdserver;
+mod registry;
 mod ring;
+mod segment;
 mod sync;
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+// What the other files reach through the crate root.
+use errors::to_py;
+use segment::PySegment;
 
-use ndshare::{Access, Error, Handle, Layout, Order, Segment};
-use pyo3::create_exception;
-use pyo3::exceptions::{
-    PyFileExistsError, PyFileNotFoundError, PyMemoryError, PyNotImplementedError, PyOSError,
-    PyPermissionError, PyTypeError, PyValueError,
-};
-use pyo3::exceptions::{PyIndexError, PyInterruptedError, PyRuntimeError, PyTimeoutError};
-use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+#[pyo3::pymodule]
+mod _ndshare {
 
-// The module is `ndshare` (where the package re-exports them), so that
-// pickle finds the classes by name: an exception raised in a worker process
-// crosses back to its parent (multiprocessing, joblib, Dask) as itself.
-create_exception!(
-    ndshare,
-    FormatError,
-    PyValueError,
-    "A segment is not a valid ndshare segment: bad magic, unsupported version, or a header that contradicts itself or the segment's size."
-);
-create_exception!(
-    ndshare,
-    UnreachableError,
-    PyFileNotFoundError,
-    "A shared array sent by reference cannot be reached from this process: the process that held it has exited or dropped it, or runs elsewhere."
-);
+    #[pymodule_export]
+    use crate::errors::{FormatError, RingClosed, UnreachableError};
 
-/// Maps a core error to the Python exception a caller would catch.
-#[allow(clippy::needless_pass_by_value)] // used as `map_err(to_py)`
-pub(crate) fn to_py(err: Error) -> PyErr {
-    let msg = err.to_string();
-    let errno = err.raw_os_error();
-    match err {
-        Error::NotFound { .. } => PyFileNotFoundError::new_err((2, msg)),
-        Error::AlreadyExists { .. } => PyFileExistsError::new_err((17, msg)),
-        Error::PermissionDenied { .. } => PyPermissionError::new_err((errno.unwrap_or(13), msg)),
-        Error::Corrupt(_) | Error::VersionMismatch { .. } => FormatError::new_err(msg),
-        Error::Unreachable { .. } => UnreachableError::new_err(msg),
-        Error::TypeMismatch { .. } | Error::Misaligned(_) => PyTypeError::new_err(msg),
-        Error::OutOfMemory { .. } => PyMemoryError::new_err(msg),
-        Error::InvalidShape(_) | Error::InvalidName { .. } | Error::InvalidHandle(_) => {
-            PyValueError::new_err(msg)
-        }
-        Error::Unsupported(_) => PyNotImplementedError::new_err(msg),
-        Error::Timeout => PyTimeoutError::new_err(msg),
-        Error::Deadlock(_) | Error::NotOwner(_) => PyRuntimeError::new_err(msg),
-        Error::HeaderReadOnly => PyPermissionError::new_err((13, msg)),
-        Error::IndexOutOfBounds(_) => PyIndexError::new_err(msg),
-        Error::Interrupted => PyInterruptedError::new_err((4, msg)),
-        _ => match errno {
-            Some(n) => PyOSError::new_err((n, msg)),
-            None => PyOSError::new_err(msg),
-        },
-    }
-}
+    #[pymodule_export]
+    use crate::segment::PySegment;
 
-fn access(readonly: bool) -> Access {
-    if readonly {
-        Access::ReadOnly
-    } else {
-        Access::ReadWrite
-    }
-}
+    #[pymodule_export]
+    use crate::registry::{info, list_named, unlink};
 
-/// One mapped segment; the numpy base of every array over it.
-#[pyclass(frozen, weakref, module = "ndshare._ndshare", name = "Segment")]
-pub(crate) struct PySegment {
-    pub(crate) inner: Segment,
-}
+    #[pymodule_export]
+    use crate::sync::{LockOwnerDied, PyArrayLock, PyBarrier, PyEvent};
 
-#[pymethods]
-impl PySegment {
-    /// Creates a zero-filled segment for an array. With `publish=False` a
-    /// named segment gets its name only from `publish()`, once filled.
-    #[staticmethod]
-    #[allow(clippy::needless_pass_by_value)] // extracted from a Python sequence
-    #[allow(clippy::too_many_arguments)] // the keyword arguments of one call
-    #[pyo3(signature = (dtype, itemsize, shape, order="C", name=None, mode=0o600, publish=true))]
-    fn create(
-        py: Python<'_>,
-        dtype: &str,
-        itemsize: u64,
-        shape: Vec<u64>,
-        order: &str,
-        name: Option<&str>,
-        mode: u32,
-        publish: bool,
-    ) -> PyResult<Self> {
-        let order = match order {
-            "C" => Order::C,
-            "F" => Order::F,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "order must be 'C' or 'F', not {other:?}"
-                )))
-            }
-        };
-        let layout = Layout::contiguous(&shape, itemsize, order).map_err(to_py)?;
-        let inner = py
-            .detach(|| {
-                if publish {
-                    Segment::create(layout, dtype, name, mode)
-                } else {
-                    Segment::create_unpublished(layout, dtype, name, mode)
-                }
-            })
-            .map_err(to_py)?;
-        Ok(PySegment { inner })
-    }
+    #[pymodule_export]
+    use crate::atomic::{atomic_many, atomic_one, atomic_ops};
 
-    /// Links the name of a segment created with `publish=False`; nothing to
-    /// do for an anonymous or published one.
-    fn publish(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.publish()).map_err(to_py)
-    }
+    #[pymodule_export]
+    use crate::fdserver::{fd_fetch, fd_offer, fd_wait_until_taken};
 
-    /// Maps the named array `name`.
-    #[staticmethod]
-    #[pyo3(signature = (name, readonly=false))]
-    fn attach(py: Python<'_>, name: &str, readonly: bool) -> PyResult<Self> {
-        let inner = py
-            .detach(|| Segment::attach(name, access(readonly)))
-            .map_err(to_py)?;
-        Ok(PySegment { inner })
-    }
+    #[pymodule_export]
+    use crate::ring::{check_array, PyRing};
 
-    /// Maps the segment behind descriptor `fd` (which the caller keeps and
-    /// closes: the segment holds a duplicate).
-    #[staticmethod]
-    #[pyo3(signature = (fd, readonly=false))]
-    fn from_fd(fd: i32, readonly: bool) -> PyResult<Self> {
-        if fd < 0 {
-            return Err(PyValueError::new_err("negative file descriptor"));
-        }
-        // SAFETY: the descriptor is only duplicated, never closed or used
-        // for I/O through this borrow; an invalid number makes dup fail with
-        // EBADF, which is reported.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        Segment::from_borrowed_fd(borrowed, access(readonly))
-            .map(|inner| PySegment { inner })
-            .map_err(to_py)
-    }
+    #[pymodule_export]
+    use crate::cli::cli_main;
 
-    /// Maps the segment that live process `pid` holds as descriptor `fd`,
-    /// if that is still the file `(dev, ino)`.
-    #[staticmethod]
-    #[pyo3(signature = (pid, fd, dev, ino, readonly=false))]
-    fn from_process_fd(pid: u32, fd: i32, dev: u64, ino: u64, readonly: bool) -> PyResult<Self> {
-        Segment::from_process_fd(pid, fd, (dev, ino), access(readonly))
-            .map(|inner| PySegment { inner })
-            .map_err(to_py)
-    }
+    /// Where named arrays live.
+    #[pymodule_export]
+    const SHM_DIR: &str = ndshare::named::SHM_DIR;
 
-    /// Maps the segment a handle string names
-    /// (`ndshare:named:<dev>:<ino>:<name>`, `ndshare:name:<name>` or
-    /// `ndshare:proc:<pid>:<fd>:<dev>:<ino>`, as the Rust API prints them).
-    #[staticmethod]
-    #[pyo3(signature = (handle, readonly=false))]
-    fn from_handle(py: Python<'_>, handle: &str, readonly: bool) -> PyResult<Self> {
-        let handle: Handle = handle.parse().map_err(to_py)?;
-        let inner = py.detach(|| handle.open(access(readonly))).map_err(to_py)?;
-        Ok(PySegment { inner })
-    }
-
-    /// The handle string another process (Python, Rust or C) opens this
-    /// segment with: its name and file, else this process's descriptor of it.
-    #[getter]
-    fn handle(&self) -> String {
-        Handle::of(&self.inner).to_string()
-    }
-
-    /// Copies `nbytes` bytes from address `address` into the data at
-    /// `offset`, through the file, with the GIL released.
-    ///
-    /// For `ndshare.array`: the caller passes the address of a contiguous
-    /// numpy array that it keeps alive (and so unresizable) during the call.
-    #[pyo3(signature = (address, nbytes, offset=0))]
-    fn _write_from_address(
-        &self,
-        py: Python<'_>,
-        address: usize,
-        nbytes: usize,
-        offset: usize,
-    ) -> PyResult<()> {
-        if nbytes == 0 {
-            return Ok(());
-        }
-        if address == 0 {
-            return Err(PyValueError::new_err("null source address"));
-        }
-        // SAFETY: the private caller (`ndshare._array`) passes the data
-        // pointer and byte length of a contiguous numpy array it holds a
-        // reference to for the whole call: the bytes stay allocated, and the
-        // array cannot be resized while referenced. Another Python thread
-        // may write to those bytes while the GIL is released; the slice is
-        // only handed to pwrite(2), whose copy the kernel does, so no Rust
-        // code reads the bytes and a concurrent write tears only the copy.
-        let src = unsafe { std::slice::from_raw_parts(address as *const u8, nbytes) };
-        py.detach(|| self.inner.write_data(offset, src))
-            .map_err(to_py)
-    }
-
-    /// The data as numpy sees it: one flat run of bytes.
-    #[getter]
-    fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("version", 3)?;
-        d.set_item("shape", (self.inner.data_len(),))?;
-        d.set_item("typestr", "|u1")?;
-        d.set_item(
-            "data",
-            (self.inner.data_ptr() as usize, !self.inner.is_writable()),
-        )?;
-        Ok(d)
-    }
-
-    /// Address of the first data byte.
-    #[getter]
-    fn data_address(&self) -> usize {
-        self.inner.data_ptr() as usize
-    }
-
-    /// Bytes of data.
-    #[getter]
-    fn nbytes(&self) -> usize {
-        self.inner.data_len()
-    }
-
-    /// The dtype descriptor (numpy's `.npy` `descr` string).
-    #[getter]
-    fn dtype(&self) -> &str {
-        self.inner.dtype()
-    }
-
-    #[getter]
-    fn itemsize(&self) -> u64 {
-        self.inner.layout().itemsize()
-    }
-
-    #[getter]
-    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.inner.layout().shape())
-    }
-
-    #[getter]
-    fn strides<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.inner.layout().strides())
-    }
-
-    #[getter]
-    fn name(&self) -> Option<&str> {
-        self.inner.name()
-    }
-
-    /// Whether the data is mapped writable.
-    #[getter]
-    fn writable(&self) -> bool {
-        self.inner.is_writable()
-    }
-
-    /// The segment's descriptor in this process (valid while this object lives).
-    #[getter]
-    fn fd(&self) -> i32 {
-        self.inner.fd().as_raw_fd()
-    }
-
-    /// `(dev, ino)`: names the memory, whatever descriptor or name reaches it.
-    #[getter]
-    fn file_id(&self) -> (u64, u64) {
-        let f = self.inner.file_info();
-        (f.dev, f.ino)
-    }
-
-    /// Whether the segment is a named array (also when it arrived by
-    /// descriptor and does not know its name).
-    #[getter]
-    fn named(&self) -> bool {
-        self.inner.header().is_named()
-    }
-
-    /// The header, as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        header_dict(py, self.inner.header(), Some(self.inner.file_info()))
-    }
-
-    /// The description `ndshare info --json` gives (header, attacher table,
-    /// status), as a dict; read now.
-    fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let seg = &self.inner;
-        let (h, f) = (seg.header(), seg.file_info());
-        let status = seg.status().map_err(to_py)?;
-        let table = if h.is_named() {
-            Some(seg.attachers().map_err(to_py)?)
-        } else {
-            None
-        };
-        to_python(
-            py,
-            &ndshare_cli::describe::segment(seg.name(), h, &f, table.as_ref(), status.as_ref()),
-        )
-    }
-
-    /// Registers this process as an attacher of a named segment inherited
-    /// through fork (call in the child).
-    fn register_after_fork(&self) {
-        self.inner.register_after_fork();
-    }
-
-    /// Removes the array's name if it still names this array; returns whether
-    /// it did.
-    fn unlink_name(&self) -> PyResult<bool> {
-        self.inner.unlink_name().map_err(to_py)
-    }
-
-    fn __repr__(&self) -> String {
-        let h = self.inner.header();
-        format!(
-            "<ndshare Segment {} dtype={} shape={:?} {} bytes>",
-            self.inner
-                .name()
-                .map_or_else(|| "anonymous".to_owned(), |n| format!("{n:?}")),
-            h.dtype,
-            h.layout.shape(),
-            h.data_len
-        )
-    }
-}
-
-fn header_dict<'py>(
-    py: Python<'py>,
-    h: &ndshare::Header,
-    file: Option<ndshare::FileInfo>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("dtype", &h.dtype)?;
-    d.set_item("shape", PyTuple::new(py, h.layout.shape())?)?;
-    d.set_item("strides", PyTuple::new(py, h.layout.strides())?)?;
-    d.set_item("itemsize", h.layout.itemsize())?;
-    d.set_item("nbytes", h.data_len)?;
-    d.set_item("header_bytes", h.header_len)?;
-    d.set_item(
-        "format_version",
-        format!("{}.{}", ndshare::format::VERSION_MAJOR, h.version_minor),
-    )?;
-    d.set_item("named", h.is_named())?;
-    d.set_item("created_ns", h.created_ns)?;
-    d.set_item("creator_pid", h.creator.pid)?;
-    d.set_item("creator_alive", h.creator.is_alive())?;
-    if let Some(f) = file {
-        d.set_item("mode", f.mode)?;
-        d.set_item("uid", f.uid)?;
-    }
-    Ok(d)
-}
-
-/// A JSON value as the Python object `json.loads` would make of it.
-fn to_python<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => u.into_pyobject(py)?.into_any(),
-            (None, Some(i)) => i.into_pyobject(py)?.into_any(),
-            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
-        },
-        Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_python(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let d = PyDict::new(py);
-            for (k, item) in map {
-                d.set_item(k, to_python(py, item)?)?;
-            }
-            d.into_any()
-        }
-    })
-}
-
-/// Removes a named array's name; mappings stay valid.
-#[pyfunction]
-fn unlink(name: &str) -> PyResult<()> {
-    ndshare::unlink(name).map_err(to_py)
-}
-
-/// The named arrays of the machine: a list of dicts as `ndshare list --json`
-/// prints them (`name`, `path`, `error` and the status only for an
-/// unreadable one).
-#[pyfunction]
-fn list_named(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyAny>>> {
-    let entries = py.detach(ndshare::named::list).map_err(to_py)?;
-    entries
-        .iter()
-        .map(|e| to_python(py, &ndshare_cli::describe::entry(e)))
-        .collect()
-}
-
-/// The named array `name` as `ndshare info --json` describes it (also one
-/// that cannot be attached: its status says why).
-#[pyfunction]
-fn info<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    let entry = py
-        .detach(|| ndshare::named::inspect(name).and_then(ndshare::named::Entry::or_unreadable))
-        .map_err(to_py)?;
-    to_python(py, &ndshare_cli::describe::entry(&entry))
-}
-
-/// Runs the `ndshare` command with `argv` (program name first); returns its
-/// exit code. Output goes to this process's stdout and stderr.
-#[pyfunction]
-fn cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
-    py.detach(|| ndshare_cli::run(argv))
-}
-
-#[pymodule]
-fn _ndshare(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PySegment>()?;
-    m.add_function(wrap_pyfunction!(unlink, m)?)?;
-    m.add_function(wrap_pyfunction!(list_named, m)?)?;
-    m.add_function(wrap_pyfunction!(info, m)?)?;
-    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
-    m.add("FormatError", m.py().get_type::<FormatError>())?;
-    m.add("UnreachableError", m.py().get_type::<UnreachableError>())?;
-    m.add("SHM_DIR", ndshare::named::SHM_DIR)?;
-    m.add("FORMAT_VERSION", ndshare::format::VERSION_MAJOR)?;
-    sync::register(m)?;
-    atomic::register(m)?;
-    fdserver::register(m)?;
-    ring::register(m)?;
-    Ok(())
+    /// The major version of the segment format this build reads and writes.
+    #[pymodule_export]
+    const FORMAT_VERSION: u16 = ndshare::format::VERSION_MAJOR;
 }

@@ -4,39 +4,13 @@
 //! views of them over the ring's `Segment`. Blocking calls release the GIL
 //! and check for signals between sleeps, as the locks' do.
 
-use std::os::fd::AsFd;
-
 use ndshare::{Access, Claim, Delivery, Error, RawRing, Segment, Subscriber, Taken};
-use pyo3::create_exception;
-use pyo3::exceptions::{PyEOFError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::sync::{blocking, duration};
 use crate::{to_py, PySegment};
-
-create_exception!(
-    ndshare,
-    RingClosed,
-    PyEOFError,
-    "The stream of a ring has ended: it was closed (or every producer has exited) and \
-     everything in it was delivered; or an item was put into a closed ring. `reason` says which."
-);
-
-fn ring_err(e: Error) -> PyErr {
-    match e {
-        Error::RingClosed { reason } => closed(reason),
-        other => to_py(other),
-    }
-}
-
-fn closed(reason: String) -> PyErr {
-    Python::attach(|py| {
-        let err = RingClosed::new_err(reason.clone());
-        let _ = err.value(py).setattr("reason", reason);
-        err
-    })
-}
 
 fn delivery_of(mode: &str) -> PyResult<Delivery> {
     match mode {
@@ -92,7 +66,7 @@ impl PyRing {
     fn new(segment: &Bound<'_, PySegment>) -> PyResult<Self> {
         let seg = &segment.get().inner;
         let ring = RawRing::from_segment(
-            Segment::from_borrowed_fd(seg.fd().as_fd(), Access::ReadWrite).map_err(to_py)?,
+            Segment::from_borrowed_fd(seg.fd(), Access::ReadWrite).map_err(to_py)?,
         )
         .map_err(to_py)?;
         Ok(PyRing { ring })
@@ -103,18 +77,18 @@ impl PyRing {
     #[pyo3(signature = (timeout=None))]
     fn claim(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<(u32, u64)> {
         let t = duration(timeout)?;
-        let c = blocking(py, t, |wait| self.ring.claim(wait))?.map_err(ring_err)?;
+        let c = blocking(py, t, |wait| self.ring.claim(wait))?.map_err(to_py)?;
         Ok((c.slot, c.seq))
     }
 
     /// Publishes a claimed slot.
     fn commit(&self, slot: u32, seq: u64) -> PyResult<()> {
-        self.ring.commit(Claim { slot, seq }).map_err(ring_err)
+        self.ring.commit(Claim { slot, seq }).map_err(to_py)
     }
 
     /// Gives a claimed slot up.
     fn abort(&self, slot: u32, seq: u64) -> PyResult<()> {
-        self.ring.abort(Claim { slot, seq }).map_err(ring_err)
+        self.ring.abort(Claim { slot, seq }).map_err(to_py)
     }
 
     /// Takes the next item: `(slot, seq, missed)`, or `None` once the
@@ -128,7 +102,7 @@ impl PyRing {
     ) -> PyResult<Option<(u32, u64, u64)>> {
         let t = duration(timeout)?;
         let sub = subscriber.map(Subscriber::from_index);
-        let got = blocking(py, t, |wait| self.ring.take(sub, wait))?.map_err(ring_err)?;
+        let got = blocking(py, t, |wait| self.ring.take(sub, wait))?.map_err(to_py)?;
         Ok(got.map(|t| (t.slot, t.seq, t.missed)))
     }
 
@@ -142,29 +116,26 @@ impl PyRing {
                 missed: 0,
                 subscriber: subscriber.map(Subscriber::from_index),
             })
-            .map_err(ring_err)
+            .map_err(to_py)
     }
 
     /// A new subscriber's index (broadcast rings).
     fn subscribe(&self) -> PyResult<u32> {
-        self.ring
-            .subscribe()
-            .map(Subscriber::index)
-            .map_err(ring_err)
+        self.ring.subscribe().map(Subscriber::index).map_err(to_py)
     }
 
     /// Makes this process the owner of subscriber `index`.
     fn adopt(&self, index: u32) -> PyResult<()> {
         self.ring
             .adopt(Subscriber::from_index(index))
-            .map_err(ring_err)
+            .map_err(to_py)
     }
 
     /// Removes subscriber `index`.
     fn unsubscribe(&self, index: u32) -> PyResult<()> {
         self.ring
             .unsubscribe(Subscriber::from_index(index))
-            .map_err(ring_err)
+            .map_err(to_py)
     }
 
     /// Closes the ring.
@@ -202,7 +173,7 @@ impl PyRing {
         match blocking(py, t, |wait| self.ring.wait_changed(for_items, token, wait))? {
             Ok(()) => Ok(true),
             Err(Error::Timeout) => Ok(false),
-            Err(e) => Err(ring_err(e)),
+            Err(e) => Err(to_py(e)),
         }
     }
 
@@ -258,7 +229,8 @@ impl PyRing {
 }
 
 /// `TypeError` unless `segment` holds an array (not a ring).
-fn check_array(segment: &Bound<'_, PySegment>) -> PyResult<()> {
+#[pyfunction]
+pub(crate) fn check_array(segment: &Bound<'_, PySegment>) -> PyResult<()> {
     let h = segment.get().inner.header();
     if h.is_array() {
         Ok(())
@@ -268,16 +240,4 @@ fn check_array(segment: &Bound<'_, PySegment>) -> PyResult<()> {
             h.kind_label()
         )))
     }
-}
-
-#[pyfunction(name = "check_array")]
-fn check_array_py(segment: &Bound<'_, PySegment>) -> PyResult<()> {
-    check_array(segment)
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyRing>()?;
-    m.add_function(wrap_pyfunction!(check_array_py, m)?)?;
-    m.add("RingClosed", m.py().get_type::<RingClosed>())?;
-    Ok(())
 }

@@ -12,7 +12,8 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeWarning, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::{to_py, PySegment};
+use crate::errors::to_py;
+use crate::segment::PySegment;
 
 create_exception!(
     _ndshare,
@@ -329,12 +330,31 @@ impl PyBarrier {
     }
 
     /// Waits for the round to fill; returns the arrival index (0 to
-    /// parties - 1). `TimeoutError` after `timeout` seconds, having left the
-    /// round.
+    /// parties - 1). `threading.BrokenBarrierError` when the barrier is or
+    /// gets broken, and after `timeout` seconds (which breaks it).
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
         let timeout = duration(timeout)?;
         blocking(py, timeout, |wait| self.barrier()?.wait_with(wait))?.map_err(to_py)
+    }
+
+    /// Breaks the barrier: its waiters, and later waits until `reset`, get
+    /// `threading.BrokenBarrierError`.
+    fn abort(&self) -> PyResult<()> {
+        self.barrier().map_err(to_py)?.abort();
+        Ok(())
+    }
+
+    /// Empties the barrier and mends it; its waiters get
+    /// `threading.BrokenBarrierError`.
+    fn reset(&self) -> PyResult<()> {
+        self.barrier().map_err(to_py)?.reset();
+        Ok(())
+    }
+
+    #[getter]
+    fn broken(&self) -> PyResult<bool> {
+        Ok(self.barrier().map_err(to_py)?.is_broken())
     }
 
     #[getter]
@@ -405,16 +425,4 @@ impl PyEvent {
             Err(e) => Err(to_py(e)),
         }
     }
-}
-
-pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyArrayLock>()?;
-    m.add_class::<PyBarrier>()?;
-    m.add_class::<PyEvent>()?;
-    // The names these classes had before; kept so that code importing them
-    // from `ndshare._ndshare` goes on working.
-    m.add("BarrierHandle", m.getattr("SegmentBarrier")?)?;
-    m.add("EventHandle", m.getattr("SegmentEvent")?)?;
-    m.add("LockOwnerDied", m.py().get_type::<LockOwnerDied>())?;
-    Ok(())
 }

@@ -2,12 +2,18 @@
 
 use std::io;
 
+use crate::sys::{self, ErrorKind};
+
 /// Everything that can go wrong in ndshare, by what a caller does about it.
 ///
-/// The variants are stable: match on them. Where an OS call failed, the
-/// [`io::Error`] is kept as the source.
+/// Match on the variants. Where an OS call failed, the [`io::Error`] is
+/// kept as the source.
+///
+/// The enum is exhaustive on purpose: a program that maps every variant to
+/// something of its own (the Python bindings map each to an exception
+/// class) is told by the compiler when a version adds one, instead of
+/// sending it to a catch-all.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// No named array of that name exists.
     #[error("no shared array named {name:?} (see `ndshare list` for the named arrays)")]
@@ -77,9 +83,15 @@ pub enum Error {
         /// Why it cannot be reached.
         reason: String,
     },
-    /// Shape, strides, item size or dtype descriptor are not acceptable.
+    /// Shape, strides or sizes are not acceptable (too many dimensions, a
+    /// size that overflows, strides that reach outside the data).
     #[error("invalid shape: {0}")]
     InvalidShape(String),
+    /// A dtype that cannot be shared: a descriptor numpy would not read
+    /// back, Python objects (`O`), a control character, a descriptor too
+    /// long for the header, or an item size that contradicts the descriptor.
+    #[error("invalid dtype: {0}")]
+    InvalidDtype(String),
     /// A name that cannot be used for a named array.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName {
@@ -88,16 +100,28 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
-    /// A write was asked of an array mapped read-only
-    /// ([`Access::ReadOnly`](crate::Access::ReadOnly)).
-    #[error("the array is mapped read-only")]
+    /// A write was asked of memory this process mapped read-only: the data
+    /// of an array attached with [`Access::ReadOnly`](crate::Access::ReadOnly),
+    /// or the lock words of a header this process mapped read-only (as it
+    /// does for an array attached read-only from a file it may not write).
+    #[error(
+        "read-only: this process mapped the array read-only (attached read-only, or from a \
+         file it may not write, which maps the header read-only too: the lock words live there)"
+    )]
     ReadOnly,
     /// A handle string or message is not one ndshare writes.
     #[error("invalid handle: {0}")]
     InvalidHandle(String),
-    /// The operation is not available on this platform.
-    #[error("not supported on this platform: {0}")]
-    Unsupported(&'static str),
+    /// The operation is not available on this platform: every OS call of a
+    /// system ndshare does not support yet fails with this.
+    #[error("{what}: not supported on this platform: {source}")]
+    Unsupported {
+        /// What was being done.
+        what: String,
+        /// The OS error, of kind [`io::ErrorKind::Unsupported`].
+        #[source]
+        source: io::Error,
+    },
     /// A wait ended at its deadline (for the `try_*` forms: the lock was busy).
     #[error("timed out")]
     Timeout,
@@ -106,6 +130,17 @@ pub enum Error {
     RingClosed {
         /// Why (closed by a process, or every producer has exited).
         reason: String,
+    },
+    /// A barrier wait that cannot complete, as Python's
+    /// `threading.BrokenBarrierError`: a waiter timed out, or the barrier
+    /// was aborted, or reset while this caller waited. Every waiter of the
+    /// round gets it, and later waits too until the barrier is reset.
+    #[error("barrier of {parties} parties: {why}")]
+    BrokenBarrier {
+        /// How many callers each round of the barrier waits for.
+        parties: u32,
+        /// What broke it, as far as this caller can tell.
+        why: String,
     },
     /// A wait was abandoned because its caller asked to stop (a signal).
     #[error("interrupted")]
@@ -116,13 +151,6 @@ pub enum Error {
     /// The calling thread releases a lock it does not hold.
     #[error("not held: {0}")]
     NotOwner(&'static str),
-    /// The lock words cannot be used: this process mapped the segment's
-    /// header read-only.
-    #[error(
-        "cannot lock: this process mapped the array's header read-only (it was attached \
-         read-only from a file it may not write), and the lock words live in the header"
-    )]
-    HeaderReadOnly,
     /// An address that does not suit the operation (atomics need elements
     /// aligned to their size).
     #[error("misaligned: {0}")]
@@ -145,12 +173,40 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Wraps an OS error with what was being done.
+    /// Wraps an OS error with what was being done: [`Error::Unsupported`]
+    /// if the platform lacks the call (what the platform seam returns on a
+    /// system ndshare does not support), else [`Error::Io`].
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        if sys::error_kind(&source) == ErrorKind::Unsupported {
+            return Error::Unsupported {
+                what: context.into(),
+                source,
+            };
+        }
         Error::Io {
             context: context.into(),
             source,
         }
+    }
+
+    /// The `errno` a C caller would see for this error: the OS error's own
+    /// number if there is one, else the number of the same kind
+    /// (`ENOENT` for [`Error::NotFound`], `EEXIST`, `EACCES` for a
+    /// permission or [`Error::ReadOnly`], `EINTR`); `None` for errors that
+    /// are not about the OS (a bad shape, a corrupt header, a timeout).
+    #[must_use]
+    pub fn errno(&self) -> Option<i32> {
+        self.raw_os_error().or_else(|| match self {
+            Error::NotFound { .. } | Error::Unreachable { .. } => {
+                sys::errno_of(ErrorKind::NotFound)
+            }
+            Error::AlreadyExists { .. } => sys::errno_of(ErrorKind::AlreadyExists),
+            Error::PermissionDenied { .. } | Error::ReadOnly => {
+                sys::errno_of(ErrorKind::PermissionDenied)
+            }
+            Error::Interrupted => sys::errno_of(ErrorKind::Interrupted),
+            _ => None,
+        })
     }
 
     /// The OS error number behind this error, if any.
@@ -159,8 +215,43 @@ impl Error {
         match self {
             Error::PermissionDenied { source, .. }
             | Error::OutOfMemory { source, .. }
+            | Error::Unsupported { source, .. }
             | Error::Io { source, .. } => source.raw_os_error(),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_os_call_is_unsupported() {
+        let e = Error::io("memfd_create", io::ErrorKind::Unsupported.into());
+        assert!(matches!(&e, Error::Unsupported { what, .. } if what == "memfd_create"));
+        assert!(matches!(
+            Error::io("x", io::ErrorKind::Other.into()),
+            Error::Io { .. }
+        ));
+    }
+
+    #[test]
+    fn errno_of_each_kind() {
+        let errno = |kind| sys::errno_of(kind).unwrap();
+        let not_found = Error::NotFound { name: "a".into() };
+        assert_eq!(not_found.errno(), Some(errno(ErrorKind::NotFound)));
+        assert_eq!(
+            Error::ReadOnly.errno(),
+            Some(errno(ErrorKind::PermissionDenied))
+        );
+        assert_eq!(
+            Error::Interrupted.errno(),
+            Some(errno(ErrorKind::Interrupted))
+        );
+        assert_eq!(Error::Timeout.errno(), None);
+        let nospc = errno(ErrorKind::NoSpace);
+        let io = io::Error::from_raw_os_error(nospc);
+        assert_eq!(Error::io("x", io).errno(), Some(nospc));
     }
 }

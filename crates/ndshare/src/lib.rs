@@ -7,8 +7,7 @@
 //! (the `ndshare` package), Rust and C programs map the same segments.
 //!
 //! Every OS call goes through one private module, the platform seam; on a
-//! system other than Linux every operation returns an error of kind
-//! [`std::io::ErrorKind::Unsupported`].
+//! system other than Linux every operation returns [`Error::Unsupported`].
 //!
 //! # Rust API
 //!
@@ -87,6 +86,8 @@ mod human;
 mod limits;
 mod liveness;
 pub mod named;
+#[cfg(unix)]
+mod os_fd;
 mod ring;
 mod segment;
 mod sync;
@@ -110,8 +111,8 @@ pub use liveness::ProcessStamp;
 pub use ring::control::Delivery;
 pub use ring::raw::{Claim, RawRing, ReadSlot, RingStats, Subscriber, Taken, WriteSlot};
 pub use ring::typed::Ring;
-pub use segment::{unlink, Access, Segment, DEFAULT_MODE};
-pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp};
+pub use segment::{unlink, Access, Backing, Segment, DEFAULT_MODE, HUGE_THRESHOLD};
+pub use sync::atomic::{AtomicElement, AtomicView, Op as AtomicOp, RawBuffer};
 pub use sync::barrier::Barrier;
 pub use sync::event::Event;
 pub use sync::lock::{Acquired, LockError, LockGuard, LockResult, LockedMut, RawLock};
@@ -120,6 +121,7 @@ pub use sync::rwlock::{RawRwLock, ReadGuard, WriteGuard};
 pub use sync::wait::Wait;
 pub use sys::{truncated_pages_replaced, FileInfo};
 pub use transport::handle::Handle;
+pub use transport::locator::Locator;
 
 /// What several modules' unit tests share.
 #[cfg(test)]

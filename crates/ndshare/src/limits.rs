@@ -5,14 +5,8 @@
 
 use std::io;
 
-use rustix::io::Errno;
-
 use crate::error::{Error, Result};
-use crate::sys;
-
-fn errno(e: &io::Error) -> Option<Errno> {
-    e.raw_os_error().map(Errno::from_raw_os_error)
-}
+use crate::sys::{self, ErrorKind};
 
 /// Refuses at once a segment larger than the machine's RAM and swap
 /// together. Reserving it could never succeed, and trying would first push
@@ -31,7 +25,7 @@ pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
                 "the machine has {} of RAM and swap in all",
                 crate::human::size(total)
             ),
-            source: io::Error::from_raw_os_error(Errno::NOMEM.raw_os_error()),
+            source: sys::out_of_memory(),
         });
     }
     Ok(())
@@ -40,7 +34,7 @@ pub(crate) fn check_fits_in_memory(bytes: u64) -> Result<()> {
 /// The error for a failed `mmap` of `bytes` bytes; errors other than a
 /// shortage go through [`classify`] with `what`.
 pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
-    if errno(&e) == Some(Errno::NOMEM) {
+    if sys::error_kind(&e) == ErrorKind::OutOfMemory {
         let hint = match sys::address_space_limit() {
             Some(limit) => format!(
                 "this process's address space is limited to {} (RLIMIT_AS); \
@@ -63,8 +57,8 @@ pub(crate) fn map_failed(e: io::Error, bytes: u64, what: &str) -> Error {
 /// The error for a failed open or `memfd_create`, saying what to do when the
 /// descriptors ran out; other errors go through [`classify`].
 pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error {
-    match errno(&e) {
-        Some(Errno::MFILE) => {
+    match sys::error_kind(&e) {
+        ErrorKind::TooManyOpenFiles => {
             let limit = sys::open_files_hard_limit()
                 .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
             Error::io(
@@ -77,7 +71,7 @@ pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error
                 e,
             )
         }
-        Some(Errno::NFILE) => Error::io(
+        ErrorKind::FileTableFull => Error::io(
             format!("{what}: the system's file table is full (fs.file-max)"),
             e,
         ),
@@ -87,11 +81,10 @@ pub(crate) fn open_failed(e: io::Error, what: &str, name: Option<&str>) -> Error
 
 /// Maps an OS error to the variant a caller acts on.
 pub(crate) fn classify(err: io::Error, what: &str, name: Option<&str>) -> Error {
-    let errno = err.raw_os_error().map(Errno::from_raw_os_error);
-    match (errno, name) {
-        (Some(Errno::NOENT), Some(n)) => Error::NotFound { name: n.to_owned() },
-        (Some(Errno::EXIST), Some(n)) => Error::AlreadyExists { name: n.to_owned() },
-        (Some(Errno::ACCESS | Errno::PERM), _) => Error::PermissionDenied {
+    match (sys::error_kind(&err), name) {
+        (ErrorKind::NotFound, Some(n)) => Error::NotFound { name: n.to_owned() },
+        (ErrorKind::AlreadyExists, Some(n)) => Error::AlreadyExists { name: n.to_owned() },
+        (ErrorKind::PermissionDenied, _) => Error::PermissionDenied {
             what: what.to_owned(),
             source: err,
         },

@@ -178,7 +178,7 @@ fn raw_arrays_of_any_dtype() {
         assert!(
             matches!(
                 Builder::new().raw_zeros(descr, size, &[1]),
-                Err(Error::InvalidShape(_))
+                Err(Error::InvalidDtype(_))
             ),
             "{descr}"
         );

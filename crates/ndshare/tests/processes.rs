@@ -341,3 +341,32 @@ fn creation_beyond_a_limit_is_out_of_memory_not_a_crash() {
     );
     assert_success(&out);
 }
+
+/// A structured dtype whose field names are not ASCII, as Python writes its
+/// descriptor: another process reads the descriptor back intact, with the
+/// item size, and the bytes.
+#[test]
+fn non_ascii_field_names_reach_another_process() {
+    const DESCR: &str =
+        "[('temp\u{e9}rature', '<f4'), ('\u{df}', '<i2'), ('\u{6e29}\u{5ea6}', '|u1')]";
+    if let Some(name) = child_arg() {
+        let a = RawArray::attach(&name, Access::ReadOnly).unwrap();
+        assert_eq!(a.dtype(), DESCR);
+        assert_eq!(a.itemsize(), 7);
+        assert_eq!(a.layout().shape(), &[3]);
+        assert_eq!(a.as_bytes(), (0..21).collect::<Vec<u8>>());
+        return;
+    }
+    let name = Name::new("fields");
+    let mut a = Builder::new()
+        .name(&name.0)
+        .raw_zeros(DESCR, 7, &[3])
+        .unwrap();
+    for (i, b) in a.as_bytes_mut().unwrap().iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    assert_success(&run_child(
+        "non_ascii_field_names_reach_another_process",
+        &name.0,
+    ));
+}

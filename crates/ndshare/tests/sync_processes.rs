@@ -156,3 +156,79 @@ fn a_holder_killed_is_reported_to_the_next_taker() {
     assert!(seg.0.write_lock().is_ok());
     assert_eq!(seg.0.raw_rwlock().unwrap().readers(), 0);
 }
+
+/// A barrier of three parties between processes: the child waits; the
+/// parent's abort breaks its wait, a reset makes the barrier usable again,
+/// and a parent's timeout breaks the child's next wait. The child prints what each wait returned.
+#[test]
+fn barrier_abort_reset_and_timeout_reach_another_process() {
+    const TEST: &str = "barrier_abort_reset_and_timeout_reach_another_process";
+    let outcome = |r: ndshare::Result<u32>| match r {
+        Ok(i) => format!("index {i}"),
+        Err(ndshare::Error::BrokenBarrier { parties, .. }) => format!("broken {parties}"),
+        Err(e) => format!("error {e}"),
+    };
+    if let Some((_, handle)) = role() {
+        let seg = handle
+            .parse::<ndshare::Handle>()
+            .unwrap()
+            .open(Access::ReadWrite)
+            .unwrap();
+        let b = ndshare::Barrier::open(&seg).unwrap();
+        for round in 0..3 {
+            if round > 0 {
+                // A broken barrier fails at once: wait for the parent's reset.
+                while b.is_broken() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            println!("outcome: {}", outcome(b.wait()));
+        }
+        return;
+    }
+    let seg = ndshare::Barrier::create(3).unwrap();
+    let b = ndshare::Barrier::open(&seg).unwrap();
+    let mut child = Reaped(spawn(TEST, "wait", &ndshare::Handle::of(&seg).to_string()));
+    // The child's test harness prints its own words first, on the same line.
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut next = || loop {
+        let line = lines.next().expect("the child's output").unwrap();
+        if let Some((_, said)) = line.split_once("outcome: ") {
+            return said.to_owned();
+        }
+    };
+    let until_waiting = || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while b.n_waiting() != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child never waited"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    until_waiting();
+    b.abort();
+    assert_eq!(next(), "broken 3");
+    assert!(b.is_broken());
+    b.reset();
+    until_waiting();
+    // This process is two of the three parties.
+    let mut two = std::thread::scope(|s| {
+        let other = s.spawn(|| b.wait());
+        [b.wait().unwrap(), other.join().unwrap().unwrap()]
+    });
+    two.sort_unstable();
+    assert_eq!(two, [1, 2]);
+    assert_eq!(next(), "index 0");
+    until_waiting();
+    match b.wait_timeout(Duration::from_millis(50)) {
+        Err(e @ ndshare::Error::BrokenBarrier { .. }) => assert_eq!(
+            e.to_string(),
+            "barrier of 3 parties: 2 arrived before the timeout of 0.05 s"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next(), "broken 3");
+    assert!(child.0.wait().unwrap().success());
+}

@@ -34,6 +34,7 @@ pub struct Builder {
     name: Option<String>,
     order: Option<Order>,
     mode: u32,
+    huge_pages: bool,
 }
 
 impl Default for Builder {
@@ -51,6 +52,7 @@ impl Builder {
             name: None,
             order: None,
             mode: DEFAULT_MODE,
+            huge_pages: true,
         }
     }
 
@@ -77,6 +79,24 @@ impl Builder {
         self
     }
 
+    /// Whether a large anonymous array may live on huge pages (default
+    /// `true`): see [`crate::Backing`]. `false` gives a memfd, as does the
+    /// environment variable `NDSHARE_HUGE_PAGES=0` for every array of the
+    /// process.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Backing, Builder};
+    /// let a = Builder::new().huge_pages(false).zeros::<f64>(&[1 << 20])?;
+    /// assert_eq!(a.as_raw().segment().backing(), Backing::Memfd);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    #[must_use]
+    pub fn huge_pages(mut self, huge_pages: bool) -> Builder {
+        self.huge_pages = huge_pages;
+        self
+    }
+
     /// The array, with its name (if any) not yet linked: see
     /// [`Segment::create_unpublished`].
     fn create_unpublished(
@@ -94,8 +114,14 @@ impl Builder {
                 self.mode
             )));
         }
-        Segment::create_unpublished(layout, descr, self.name.as_deref(), self.mode)
-            .map(RawArray::from_segment)
+        Segment::create_unpublished_with(
+            layout,
+            descr,
+            self.name.as_deref(),
+            self.mode,
+            self.huge_pages,
+        )
+        .map(RawArray::from_segment)
     }
 
     /// A new array of `T` that `fill` writes before its name is linked: no
@@ -208,7 +234,7 @@ impl Builder {
     /// list for a structured dtype), `itemsize` its size in bytes.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] if `descr` is not a shareable type string or
+    /// [`Error::InvalidDtype`] if `descr` is not a shareable type string or
     /// names another item size (a structured descriptor is not parsed: numpy
     /// checks it when Python maps the array); the errors of
     /// [`Builder::zeros`].
@@ -218,15 +244,15 @@ impl Builder {
     /// use ndshare::{Builder, Error};
     /// let pts = Builder::new().raw_zeros("[('x', '<f4'), ('y', '<f4')]", 8, &[100])?;
     /// assert_eq!(pts.as_bytes().len(), 800);
-    /// assert!(matches!(Builder::new().raw_zeros("<f8", 4, &[1]), Err(Error::InvalidShape(_))));
+    /// assert!(matches!(Builder::new().raw_zeros("<f8", 4, &[1]), Err(Error::InvalidDtype(_))));
     /// # Ok::<(), ndshare::Error>(())
     /// ```
     pub fn raw_zeros(&self, descr: &str, itemsize: usize, shape: &[usize]) -> Result<RawArray> {
         match dtype::itemsize_of(descr)? {
-            Some(n) if n != itemsize as u64 => Err(Error::InvalidShape(format!(
+            Some(n) if n != itemsize as u64 => Err(Error::InvalidDtype(format!(
                 "dtype {descr:?} has item size {n}, not {itemsize}"
             ))),
-            _ if itemsize == 0 => Err(Error::InvalidShape("item size 0".into())),
+            _ if itemsize == 0 => Err(Error::InvalidDtype("item size 0".into())),
             _ => {
                 let raw = self.create_unpublished(
                     descr,
@@ -303,7 +329,7 @@ impl RawArray {
     /// for a name, an order or permission bits.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] if `descr` is not a shareable dtype or names
+    /// [`Error::InvalidDtype`] if `descr` is not a shareable dtype or names
     /// another item size; the errors of [`Segment::create`].
     ///
     /// # Example

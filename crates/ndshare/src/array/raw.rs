@@ -1,11 +1,8 @@
 //! [`RawArray`]: a shared array of any dtype, seen as bytes.
 
-use std::os::fd::AsFd;
-
 use crate::error::{Error, Result};
 use crate::format::layout::Layout;
 use crate::segment::{Access, Segment};
-use crate::transport::fdpass;
 use crate::transport::handle::Handle;
 
 /// A shared array of any dtype: its descriptor, its layout and its bytes.
@@ -97,41 +94,6 @@ impl RawArray {
     /// ```
     pub fn open(handle: &Handle, access: Access) -> Result<RawArray> {
         handle.open(access).and_then(RawArray::from_array_segment)
-    }
-
-    /// Receives an array that [`RawArray::send`] (or
-    /// [`SharedArray::send`](crate::SharedArray::send)) sent over a Unix
-    /// socket, descriptor and all.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHandle`] if the message is not one ndshare sends or
-    /// carries no descriptor; [`Error::Io`] for socket errors; the errors of
-    /// [`Segment::from_fd`].
-    ///
-    /// # Example
-    /// ```
-    /// use std::os::unix::net::UnixStream;
-    /// use ndshare::{Access, Builder, RawArray};
-    /// let (tx, rx) = UnixStream::pair()?;
-    /// let sent = Builder::new().raw_zeros("|b1", 1, &[16])?;
-    /// sent.send(&tx)?;
-    /// let got = RawArray::recv(&rx, Access::ReadWrite)?;
-    /// assert_eq!(got.file_id(), sent.file_id());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn recv(sock: impl AsFd, access: Access) -> Result<RawArray> {
-        fdpass::recv(sock.as_fd(), access).and_then(RawArray::from_array_segment)
-    }
-
-    /// Sends this array over a Unix socket (`SCM_RIGHTS`): the receiver maps
-    /// the same memory with [`RawArray::recv`], even if this process drops the
-    /// array or exits right after. Works for anonymous arrays, which have no
-    /// name to send.
-    ///
-    /// # Errors
-    /// [`Error::Io`] for socket errors.
-    pub fn send(&self, sock: impl AsFd) -> Result<()> {
-        fdpass::send(sock.as_fd(), &self.seg)
     }
 
     /// A handle by which another process can map this array: its name, or,

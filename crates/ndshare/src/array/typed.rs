@@ -1,7 +1,6 @@
 //! [`SharedArray<T>`]: a typed shared array with `ndarray` views.
 
 use std::marker::PhantomData;
-use std::os::fd::AsFd;
 
 use ndarray::{ArrayView, ArrayViewD, ArrayViewMut, ArrayViewMutD, Dimension, IxDyn, ShapeBuilder};
 
@@ -104,28 +103,6 @@ impl<T: Element> SharedArray<T> {
     /// [`Handle::open`].
     pub fn open(handle: &Handle, access: Access) -> Result<SharedArray<T>> {
         RawArray::open(handle, access)?.typed()
-    }
-
-    /// Receives an array sent with [`SharedArray::send`] over a Unix socket.
-    ///
-    /// # Errors
-    /// [`Error::TypeMismatch`] if it does not hold `T`; the errors of
-    /// [`RawArray::recv`].
-    ///
-    /// # Example
-    /// ```
-    /// use std::os::unix::net::UnixStream;
-    /// use ndshare::{Access, Order, SharedArray};
-    /// let (tx, rx) = UnixStream::pair()?;
-    /// let a = SharedArray::from_slice(&[1.0f32, 2.0], &[2], Order::C)?;
-    /// a.send(&tx)?;
-    /// drop(a); // the memory travels with the descriptor
-    /// let b = SharedArray::<f32>::recv(&rx, Access::ReadWrite)?;
-    /// assert_eq!(b.as_slice(), &[1.0, 2.0]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn recv(sock: impl AsFd, access: Access) -> Result<SharedArray<T>> {
-        RawArray::recv(sock, access)?.typed()
     }
 
     /// A typed array over a [`RawArray`], checking the dtype.
@@ -344,15 +321,6 @@ impl<T: Element> SharedArray<T> {
     #[must_use]
     pub fn handle(&self) -> Handle {
         self.raw.handle()
-    }
-
-    /// Sends the array, descriptor and all, over a Unix socket; the peer
-    /// calls [`SharedArray::recv`] (or [`RawArray::recv`]).
-    ///
-    /// # Errors
-    /// [`Error::Io`] for socket errors.
-    pub fn send(&self, sock: impl AsFd) -> Result<()> {
-        self.raw.send(sock)
     }
 
     /// Removes the array's name if it still names this array: see

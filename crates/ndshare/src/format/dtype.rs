@@ -54,7 +54,7 @@ element! {
 /// header's item size when Python maps the segment.
 ///
 /// # Errors
-/// [`Error::InvalidShape`] for a type string numpy would not read back, and
+/// [`Error::InvalidDtype`] for a type string numpy would not read back, and
 /// for `O` (Python objects: pointers into one process's memory).
 ///
 /// # Example
@@ -72,7 +72,7 @@ pub fn itemsize_of(descr: &str) -> Result<Option<u64>> {
         return Ok(None);
     }
     let bad = |why: &str| {
-        Err(Error::InvalidShape(format!(
+        Err(Error::InvalidDtype(format!(
             "dtype descriptor {descr:?}: {why}"
         )))
     };
@@ -101,7 +101,7 @@ pub fn itemsize_of(descr: &str) -> Result<Option<u64>> {
         'S' | 'V' if n > 0 => n,
         'U' if n > 0 => n
             .checked_mul(4)
-            .ok_or_else(|| Error::InvalidShape("dtype too large".into()))?,
+            .ok_or_else(|| Error::InvalidDtype("dtype too large".into()))?,
         'O' => return bad("Python objects cannot be shared between processes"),
         _ => return bad("not a fixed-size numpy type string"),
     };
@@ -161,7 +161,7 @@ mod tests {
             "<U99999999999999999999",
             "xyz",
         ] {
-            assert!(matches!(itemsize_of(d), Err(Error::InvalidShape(_))), "{d}");
+            assert!(matches!(itemsize_of(d), Err(Error::InvalidDtype(_))), "{d}");
         }
     }
 }

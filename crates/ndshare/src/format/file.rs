@@ -1,10 +1,8 @@
 //! Reading a segment's header from its file, with `pread`, without mapping it.
 
-use std::os::fd::BorrowedFd;
-
 use crate::error::{Error, Result};
 use crate::format::header::{self, Header};
-use crate::sys::{self, FileInfo};
+use crate::sys::{self, FdRef, FileInfo};
 
 /// Reads and checks the header of the segment behind `fd`, without mapping
 /// it: with `pread`, so a file shorter than it claims is an error, not a
@@ -15,7 +13,7 @@ use crate::sys::{self, FileInfo};
 ///
 /// # Panics
 /// Never: the slices it converts are of checked length.
-pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
+pub fn read_header(fd: FdRef<'_>) -> Result<(Header, FileInfo)> {
     let file = sys::file_info(fd).map_err(|e| Error::io("fstat", e))?;
     if !file.regular {
         return Err(Error::Corrupt(
@@ -48,7 +46,7 @@ pub fn read_header(fd: BorrowedFd<'_>) -> Result<(Header, FileInfo)> {
     Ok((Header::decode(&bytes, file.size)?, file))
 }
 
-pub(crate) fn read_prefix(fd: BorrowedFd<'_>, len: usize) -> Result<Vec<u8>> {
+pub(crate) fn read_prefix(fd: FdRef<'_>, len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let done = sys::read_at(fd, &mut buf, 0)
         .map_err(|e| Error::io("cannot read the segment header", e))?;

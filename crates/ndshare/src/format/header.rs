@@ -76,7 +76,7 @@ pub mod offset {
     pub const FLAGS: usize = 32;
     /// `u32` number of dimensions.
     pub const NDIM: usize = 40;
-    /// `u32` length of the dtype descriptor in bytes.
+    /// `u32` length of the dtype descriptor in bytes (of UTF-8, not characters).
     pub const DTYPE_LEN: usize = 44;
     /// `u64` item size in bytes.
     pub const ITEMSIZE: usize = 48;
@@ -175,6 +175,11 @@ pub fn header_len_for(ndim: usize, dtype_len: usize) -> usize {
 
 impl Header {
     /// A header for a new segment holding `layout` with `dtype`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDtype`] for a descriptor a segment cannot hold (empty,
+    /// longer than [`MAX_DTYPE_LEN`] bytes, or with a control character);
+    /// [`Error::InvalidShape`] for too many dimensions or too many bytes.
     pub fn new(
         layout: Layout,
         dtype: &str,
@@ -370,19 +375,23 @@ impl Header {
     }
 }
 
-/// A dtype descriptor must be printable ASCII with no NUL: it is shown by the
-/// CLI and parsed by numpy.
-fn check_dtype_descr(d: &str) -> Result<()> {
+/// A dtype descriptor is 1 to [`MAX_DTYPE_LEN`] bytes of UTF-8 (a `&str`
+/// already is UTF-8) without control characters: the CLI prints it to a
+/// terminal and numpy parses it. Field names are not restricted to ASCII;
+/// Python's `repr`, which writes structured descriptors, escapes every
+/// character it does not print (NUL, newline, a lone surrogate), so no name
+/// numpy accepts is refused.
+pub(crate) fn check_dtype_descr(d: &str) -> Result<()> {
     if d.is_empty() || d.len() > MAX_DTYPE_LEN {
-        return Err(Error::InvalidShape(format!(
-            "dtype descriptor of {} bytes (1 to {MAX_DTYPE_LEN})",
+        return Err(Error::InvalidDtype(format!(
+            "the dtype descriptor is {} bytes of UTF-8; a segment holds 1 to {MAX_DTYPE_LEN}",
             d.len()
         )));
     }
-    if !d.bytes().all(|c| (0x20..0x7f).contains(&c)) {
-        return Err(Error::InvalidShape(
-            "dtype descriptor must be printable ASCII".into(),
-        ));
+    if let Some(c) = d.chars().find(|c| c.is_control()) {
+        return Err(Error::InvalidDtype(format!(
+            "the dtype descriptor holds the control character {c:?}, which is not printable"
+        )));
     }
     Ok(())
 }
@@ -419,6 +428,71 @@ mod tests {
         let b = ready(&h);
         assert_eq!(b.len(), 4096);
         assert_eq!(Header::decode(&b, h.segment_len()).unwrap(), h);
+    }
+
+    #[test]
+    fn non_ascii_descriptor_round_trips_as_utf8() {
+        // What numpy writes for field names of several scripts.
+        let descr = "[('temp\u{e9}rature', '<f4'), ('\u{df}', '<i2'), ('\u{6e29}\u{5ea6}', '<f8')]";
+        let h = Header::new(
+            Layout::contiguous(&[5], 14, Order::C).unwrap(),
+            descr,
+            0,
+            ProcessStamp {
+                pid: 1,
+                start_ticks: 1,
+            },
+            1,
+        )
+        .unwrap();
+        let b = ready(&h);
+        let len = rd_u32(&b, offset::DTYPE_LEN) as usize;
+        assert_eq!(len, descr.len(), "the length counts bytes");
+        assert!(len > descr.chars().count());
+        assert_eq!(
+            &b[offset::SHAPE + 16..offset::SHAPE + 16 + len],
+            descr.as_bytes()
+        );
+        let back = Header::decode(&b, h.segment_len()).unwrap();
+        assert_eq!(back.dtype, descr);
+        assert_eq!(back.layout.itemsize(), 14);
+    }
+
+    #[test]
+    fn descriptor_limits_count_bytes_and_refuse_control_characters() {
+        let layout = || Layout::contiguous(&[1], 4, Order::C).unwrap();
+        let new = |d: &str| {
+            Header::new(
+                layout(),
+                d,
+                0,
+                ProcessStamp {
+                    pid: 1,
+                    start_ticks: 1,
+                },
+                1,
+            )
+        };
+        // 2 bytes a character: within the limit in characters, not in bytes.
+        let long = format!("[('{}', '<f4')]", "\u{e9}".repeat(MAX_DTYPE_LEN / 2));
+        assert!(long.chars().count() < MAX_DTYPE_LEN);
+        assert!(matches!(new(&long), Err(Error::InvalidDtype(m)) if m.contains("bytes")));
+        for d in [
+            "",
+            "[('a\0', '<f4')]",
+            "[('a\n', '<f4')]",
+            "[('\u{85}', '<f4')]",
+        ] {
+            assert!(matches!(new(d), Err(Error::InvalidDtype(_))), "{d:?}");
+        }
+        // A header whose descriptor bytes are not UTF-8 is corrupt.
+        let h = new("<f4").unwrap();
+        let mut b = ready(&h);
+        b[offset::SHAPE + 16 + 1] = 0xe9;
+        assert!(matches!(
+            Header::decode(&b, h.segment_len()),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -32,14 +32,13 @@
 //! such an array. That errs on the side of keeping memory, never of removing
 //! it under a live user.
 
-use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::Result;
 use crate::format::file::read_prefix;
 use crate::format::header::{offset, ATTACH_SLOTS, ATTACH_SLOT_LEN};
 use crate::liveness::ProcessStamp;
-use crate::sys::{self, Mapping};
+use crate::sys::{self, FdRef, Mapping};
 
 /// Every access to the table is sequentially consistent: it happens once per
 /// attach and detach, never on a hot path, and the reasoning stays simple.
@@ -372,7 +371,7 @@ impl Snapshot {
 ///
 /// # Errors
 /// [`crate::Error::Io`] if the file cannot be read.
-pub fn read(fd: BorrowedFd<'_>) -> Result<Snapshot> {
+pub fn read(fd: FdRef<'_>) -> Result<Snapshot> {
     let mut last = read_prefix(fd, offset::ATTACHERS_END)?;
     for _ in 0..100 {
         let now = read_prefix(fd, offset::ATTACHERS_END)?;

@@ -19,8 +19,6 @@
 //! name never takes memory from a process that maps it: the kernel frees a
 //! tmpfs file's pages only when its last name, descriptor and mapping go.
 
-use std::os::fd::AsFd;
-
 use crate::error::{Error, Result};
 use crate::limits::classify;
 use crate::named::name;
@@ -101,10 +99,10 @@ fn remove_if_stale(entry: Entry) -> Verdict {
     let name = entry.name.clone();
     let recheck = name::path_for(&name).and_then(|path| {
         let fd = registry::open(&name, &path)?;
-        let again = Entry::of_fd(&name, fd.as_fd());
+        let again = Entry::of_fd(&name, fd.borrow());
         let status = again.status();
         let removed = if status.is_stale() {
-            let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+            let file = sys::file_info(fd.borrow()).map_err(|e| Error::io("fstat", e))?;
             unlink_if_same(&name, (file.dev, file.ino))?
         } else {
             false

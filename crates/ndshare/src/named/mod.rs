@@ -9,6 +9,7 @@ pub(crate) mod attachers;
 pub(crate) mod lifetime;
 pub(crate) mod name;
 pub(crate) mod registry;
+pub(crate) mod report;
 pub(crate) mod status;
 
 pub use crate::sys::SHM_DIR;
@@ -16,4 +17,5 @@ pub use attachers::{Attacher, Registered, Snapshot};
 pub use lifetime::{collect, collect_where, unlink_if_same, Outcome, Verdict};
 pub use name::{path_for, FILE_PREFIX};
 pub use registry::{inspect, list, Entry};
+pub use report::{report, reports, ArrayReport, HeaderReport};
 pub use status::{readers_who_cannot_register, Status};

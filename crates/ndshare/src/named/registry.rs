@@ -1,6 +1,5 @@
 //! The named arrays of this machine.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -10,7 +9,7 @@ use crate::limits::classify;
 use crate::named::attachers::{self, Snapshot};
 use crate::named::name::{self, check_named};
 use crate::named::status::{self, Status};
-use crate::sys::{self, FileInfo};
+use crate::sys::{self, Fd, FdRef, FileInfo};
 
 /// One file in the shared-memory directory that bears an ndshare name.
 #[derive(Debug)]
@@ -66,7 +65,7 @@ impl Entry {
     }
 
     /// The entry of the file open as `fd`, named `name`.
-    pub(crate) fn of_fd(name: &str, fd: BorrowedFd<'_>) -> Entry {
+    pub(crate) fn of_fd(name: &str, fd: FdRef<'_>) -> Entry {
         let header = read_header(fd);
         let attachers = match header {
             Ok(_) => attachers::read(fd).ok(),
@@ -87,7 +86,7 @@ fn says_file_is_bad(e: &Error) -> bool {
 }
 
 /// Opens the file of a named array for reading its header.
-pub(crate) fn open(name: &str, path: &Path) -> Result<std::os::fd::OwnedFd> {
+pub(crate) fn open(name: &str, path: &Path) -> Result<Fd> {
     sys::open_named(path, false)
         .map_err(|e| classify(e, &format!("cannot open {name:?}"), Some(name)))
 }
@@ -107,7 +106,7 @@ pub fn list() -> Result<Vec<Entry>> {
             let file_name = p.file_name()?.to_str()?;
             let n = name::name_of_file(file_name)?;
             match open(n, p) {
-                Ok(fd) => Some(Entry::of_fd(n, fd.as_fd())),
+                Ok(fd) => Some(Entry::of_fd(n, fd.borrow())),
                 Err(Error::NotFound { .. }) => None,
                 Err(e) => Some(Entry {
                     name: n.to_owned(),
@@ -131,5 +130,5 @@ pub fn list() -> Result<Vec<Entry>> {
 pub fn inspect(name: &str) -> Result<Entry> {
     let path = name::path_for(name)?;
     let fd = open(name, &path)?;
-    Ok(Entry::of_fd(name, fd.as_fd()))
+    Ok(Entry::of_fd(name, fd.borrow()))
 }

@@ -8,7 +8,8 @@ use crate::named::attachers::Snapshot;
 use crate::sys::FileInfo;
 
 /// What the bookkeeping says about a named array.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Live processes map it: `attachers` distinct ones named in the table,
     /// `unregistered` more counted in its overflow counter.

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use crate::error::{Error, Result};
 use crate::format::dtype::itemsize_of;
-use crate::format::header::{MAX_DTYPE_LEN, MAX_NDIM};
+use crate::format::header::{check_dtype_descr, MAX_DTYPE_LEN, MAX_NDIM};
 use crate::segment::Segment;
 
 /// The first 8 bytes of a ring's data.
@@ -188,17 +188,10 @@ impl Geometry {
                 shape.len()
             )));
         }
-        if dtype.is_empty()
-            || dtype.len() > MAX_DTYPE_LEN
-            || !dtype.bytes().all(|c| (0x20..0x7f).contains(&c))
-        {
-            return Err(Error::InvalidShape(
-                "dtype descriptor must be 1 to 65536 bytes of printable ASCII".into(),
-            ));
-        }
+        check_dtype_descr(dtype)?;
         if let Some(n) = itemsize_of(dtype)? {
             if n != itemsize {
-                return Err(Error::InvalidShape(format!(
+                return Err(Error::InvalidDtype(format!(
                     "dtype {dtype:?} has item size {n}, not {itemsize}"
                 )));
             }

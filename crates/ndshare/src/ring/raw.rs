@@ -13,7 +13,6 @@
 
 use std::cell::Cell;
 use std::hint;
-use std::os::fd::AsFd;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -188,8 +187,10 @@ impl RawRing {
     /// process of the user can [`RawRing::attach`] it, once it is complete.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`] (capacity 0 or above 2^20, a bad dtype,
-    /// overflow), and the errors of [`Segment::create`].
+    /// [`Error::InvalidShape`] (capacity 0 or above 2^20, too many
+    /// dimensions, overflow); [`Error::InvalidDtype`] for a descriptor a
+    /// segment cannot hold or one that contradicts `itemsize`; the errors of
+    /// [`Segment::create`].
     pub fn create(
         descr: &str,
         itemsize: u64,
@@ -200,7 +201,8 @@ impl RawRing {
     ) -> Result<RawRing> {
         let geo = Geometry::new(descr, itemsize, shape, capacity, delivery)?;
         let layout = Layout::contiguous(&[geo.data_len()?], 1, Order::C)?;
-        let seg = Segment::create_kind_unpublished(layout, "|u1", name, DEFAULT_MODE, KIND_RING)?;
+        let seg =
+            Segment::create_kind_unpublished(layout, "|u1", name, DEFAULT_MODE, true, KIND_RING)?;
         // SAFETY: the data is `data_len` bytes, writable, zero-filled, and
         // unreachable by any other process until `publish` below; no
         // reference into it exists.
@@ -252,25 +254,6 @@ impl RawRing {
     /// The errors of [`Handle::open`] and [`RawRing::from_segment`].
     pub fn open(handle: &Handle) -> Result<RawRing> {
         RawRing::from_segment(handle.open(Access::ReadWrite)?)
-    }
-
-    /// Receives a ring sent with [`RawRing::send`].
-    ///
-    /// # Errors
-    /// The errors of [`crate::RawArray::recv`] and [`RawRing::from_segment`].
-    pub fn recv(sock: impl AsFd) -> Result<RawRing> {
-        RawRing::from_segment(crate::transport::fdpass::recv(
-            sock.as_fd(),
-            Access::ReadWrite,
-        )?)
-    }
-
-    /// Sends the ring over a Unix socket, descriptor and all.
-    ///
-    /// # Errors
-    /// [`Error::Io`] for socket errors.
-    pub fn send(&self, sock: impl AsFd) -> Result<()> {
-        crate::transport::fdpass::send(sock.as_fd(), &self.seg)
     }
 
     /// A handle another process opens the ring with ([`RawRing::open`],

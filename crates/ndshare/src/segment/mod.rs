@@ -2,7 +2,6 @@
 //! mapped into this process.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,9 +15,12 @@ use crate::liveness::ProcessStamp;
 use crate::named::attachers::{self, Registered, Registration, Table};
 use crate::named::lifetime;
 use crate::named::name::{self, check_named};
+use crate::named::report::ArrayReport;
 use crate::named::status::Status;
+mod backing;
 pub(crate) mod sealing;
-use crate::sys::{self, FileInfo, Mapping};
+use crate::sys::{self, ErrorKind, Fd, FdRef, FileInfo, Mapping};
+pub use backing::{Backing, HUGE_THRESHOLD};
 
 /// How a segment is mapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,7 +42,7 @@ pub const DEFAULT_MODE: u32 = 0o600;
 #[derive(Debug)]
 pub struct Segment {
     map: Mapping,
-    fd: OwnedFd,
+    fd: Fd,
     header: Header,
     file: FileInfo,
     /// The name, given or pending (see `published`).
@@ -72,7 +74,7 @@ fn process_fd_gone(pid: u32, what: String) -> Error {
     Error::Unreachable { what, reason }
 }
 
-fn out_of_memory(bytes: u64, named: bool, fd: BorrowedFd<'_>, source: io::Error) -> Error {
+fn out_of_memory(bytes: u64, named: bool, fd: FdRef<'_>, source: io::Error) -> Error {
     let hint = if named {
         let free =
             sys::free_bytes_of(fd).map_or_else(|_| "unknown space".to_owned(), crate::human::size);
@@ -109,8 +111,8 @@ impl Segment {
     /// never a `SIGBUS` later.
     ///
     /// # Errors
-    /// [`Error::InvalidShape`], [`Error::InvalidName`], [`Error::AlreadyExists`],
-    /// [`Error::OutOfMemory`], [`Error::PermissionDenied`], [`Error::Io`].
+    /// [`Error::InvalidShape`], [`Error::InvalidDtype`], [`Error::InvalidName`],
+    /// [`Error::AlreadyExists`], [`Error::OutOfMemory`], [`Error::PermissionDenied`], [`Error::Io`].
     ///
     /// # Example
     /// ```
@@ -156,16 +158,33 @@ impl Segment {
         name: Option<&str>,
         mode: u32,
     ) -> Result<Segment> {
-        Segment::create_kind_unpublished(layout, dtype, name, mode, header::KIND_ARRAY)
+        Segment::create_unpublished_with(layout, dtype, name, mode, true)
     }
 
-    /// [`Segment::create_unpublished`] for a segment of `kind` (a ring's
-    /// header says so; its data is then laid out by the ring module).
+    /// [`Segment::create_unpublished`], choosing whether a large anonymous
+    /// segment may go on huge pages (see [`Backing`]; named segments live in
+    /// /dev/shm whatever `huge_pages` says).
+    ///
+    /// # Errors
+    /// As [`Segment::create`].
+    pub fn create_unpublished_with(
+        layout: Layout,
+        dtype: &str,
+        name: Option<&str>,
+        mode: u32,
+        huge_pages: bool,
+    ) -> Result<Segment> {
+        Segment::create_kind_unpublished(layout, dtype, name, mode, huge_pages, header::KIND_ARRAY)
+    }
+
+    /// [`Segment::create_unpublished_with`] for a segment of `kind` (a
+    /// ring's header says so; its data is then laid out by the ring module).
     pub(crate) fn create_kind_unpublished(
         layout: Layout,
         dtype: &str,
         name: Option<&str>,
         mode: u32,
+        huge_pages: bool,
         kind: u32,
     ) -> Result<Segment> {
         let path = name.map(name::path_for).transpose()?;
@@ -179,31 +198,37 @@ impl Segment {
                 return Err(Error::AlreadyExists { name: n.to_owned() });
             }
         }
-        let fd = if path.is_some() {
-            sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
+        let (fd, anon) = if path.is_some() {
+            let fd = sys::create_unnamed_in_shm(mode & 0o777).map_err(|e| {
                 limits::open_failed(
                     e,
                     "cannot create a file in the shared-memory directory",
                     None,
                 )
-            })?
+            })?;
+            (fd, None)
         } else {
-            sys::memfd("ndshare").map_err(|e| limits::open_failed(e, "memfd_create", None))?
+            let (fd, todo) = backing::create_anonymous(len, huge_pages)
+                .map_err(|e| limits::open_failed(e, "memfd_create", None))?;
+            (fd, Some(todo))
         };
-        sys::reserve(fd.as_fd(), len).map_err(|e| {
-            use rustix::io::Errno;
-            match e.raw_os_error().map(Errno::from_raw_os_error) {
-                Some(Errno::NOSPC | Errno::NOMEM | Errno::FBIG) => {
-                    out_of_memory(len, name.is_some(), fd.as_fd(), e)
+        if !anon.is_some_and(|a| a.reserved) {
+            sys::reserve(fd.borrow(), len).map_err(|e| match sys::error_kind(&e) {
+                ErrorKind::NoSpace | ErrorKind::OutOfMemory => {
+                    out_of_memory(len, name.is_some(), fd.borrow(), e)
                 }
                 _ => Error::io("cannot reserve shared memory", e),
-            }
-        })?;
-        if path.is_none() {
-            sys::seal_size(fd.as_fd()).map_err(|e| Error::io("cannot seal the memfd", e))?;
+            })?;
         }
-        let map = Mapping::new(fd.as_fd(), len as usize, true)
+        if anon.is_some_and(|a| a.sealable) {
+            sys::seal_size(fd.borrow()).map_err(|e| Error::io("cannot seal the memfd", e))?;
+        }
+        let map = Mapping::new(fd.borrow(), len as usize, true)
             .map_err(|e| limits::map_failed(e, len, "mmap"))?;
+        if anon.is_some_and(|a| a.advise_huge) {
+            // Advice only: without it the pages are small, nothing else.
+            let _ = sys::huge::advise_huge(&map);
+        }
         let bytes = header.encode();
         // SAFETY: the mapping is `len >= bytes.len()` bytes, writable, and new:
         // no other process can reach it yet (the memfd has not been handed out;
@@ -214,7 +239,7 @@ impl Segment {
         #[allow(clippy::cast_ptr_alignment)]
         let state = unsafe { &*map.as_ptr().add(header::offset::STATE).cast::<AtomicU32>() };
         state.store(STATE_READY, Ordering::Release);
-        let file = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        let file = sys::file_info(fd.borrow()).map_err(|e| Error::io("fstat", e))?;
         let registration =
             Registration::new(Table::of(&map, path.is_some()).as_ref(), || header.creator);
         Ok(Segment {
@@ -252,7 +277,7 @@ impl Segment {
             return Ok(());
         };
         let path = name::path_for(n)?;
-        sys::publish(self.fd.as_fd(), &path).map_err(|e| {
+        sys::publish(self.fd.borrow(), &path).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
                 Error::AlreadyExists { name: n.to_owned() }
             } else {
@@ -327,7 +352,7 @@ impl Segment {
         }
         .map_err(|e| limits::open_failed(e, &what, Some(name)))?;
         if let Some(expected) = file {
-            let found = sys::file_info(fd.as_fd()).map_err(|e| Error::io("fstat", e))?;
+            let found = sys::file_info(fd.borrow()).map_err(|e| Error::io("fstat", e))?;
             if (found.dev, found.ino) != expected {
                 return Err(Error::Unreachable {
                     what: format!("shared array {name:?}"),
@@ -336,48 +361,38 @@ impl Segment {
                 });
             }
         }
-        let (header, file) = read_header(fd.as_fd())?;
+        let (header, file) = read_header(fd.borrow())?;
         check_named(name, &header)?;
         let mut seg = Segment::map_checked(fd, header, file, access)?;
         seg.name = Some(name.to_owned());
         Ok(seg)
     }
 
-    /// Maps the segment behind a descriptor that the caller keeps (and
-    /// closes): the segment holds a duplicate of it.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the descriptor cannot be duplicated (e.g. it is not
-    /// open); the errors of [`Segment::from_fd`].
-    pub fn from_borrowed_fd(fd: BorrowedFd<'_>, access: Access) -> Result<Segment> {
+    /// [`Segment::from_borrowed_fd`] in the seam's terms.
+    pub(crate) fn from_fd_ref(fd: FdRef<'_>, access: Access) -> Result<Segment> {
         let owned = sys::dup(fd)
             .map_err(|e| limits::open_failed(e, "cannot duplicate the descriptor", None))?;
-        Segment::from_fd(owned, access)
+        Segment::from_owned(owned, access)
     }
 
-    /// Maps the segment behind an open descriptor, taking ownership of it.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`] or [`Error::VersionMismatch`] if the file is not a
-    /// valid segment; [`Error::PermissionDenied`] if the descriptor does not
-    /// allow `access`.
-    pub fn from_fd(fd: OwnedFd, access: Access) -> Result<Segment> {
-        let (header, file) = read_header(fd.as_fd())?;
+    /// [`Segment::from_fd`] in the seam's terms.
+    pub(crate) fn from_owned(fd: Fd, access: Access) -> Result<Segment> {
+        let (header, file) = read_header(fd.borrow())?;
         Segment::map_checked(fd, header, file, access)
     }
 
     /// Maps the segment behind `fd`, whose header was read and checked.
-    fn map_checked(fd: OwnedFd, header: Header, file: FileInfo, access: Access) -> Result<Segment> {
-        sealing::check(fd.as_fd(), &header)?;
+    fn map_checked(fd: Fd, header: Header, file: FileInfo, access: Access) -> Result<Segment> {
+        sealing::check(fd.borrow(), &header)?;
         let len = usize::try_from(header.segment_len())
             .map_err(|_| Error::Corrupt("segment too large to map".into()))?;
         // Map the header writable when the descriptor allows it (the lock
         // words live there); fall back to a wholly read-only mapping.
-        let (map, header_writable) = match Mapping::new(fd.as_fd(), len, true) {
+        let (map, header_writable) = match Mapping::new(fd.borrow(), len, true) {
             Ok(m) => (m, true),
             Err(e) if access == Access::ReadOnly && e.kind() == io::ErrorKind::PermissionDenied => {
                 (
-                    Mapping::new(fd.as_fd(), len, false)
+                    Mapping::new(fd.borrow(), len, false)
                         .map_err(|e| limits::map_failed(e, len as u64, "mmap"))?,
                     false,
                 )
@@ -439,7 +454,7 @@ impl Segment {
                 limits::open_failed(e, &format!("cannot open {label}"), None)
             }
         })?;
-        let found = sys::file_info(owned.as_fd()).map_err(|e| Error::io("fstat", e))?;
+        let found = sys::file_info(owned.borrow()).map_err(|e| Error::io("fstat", e))?;
         if (found.dev, found.ino) != (dev, ino) {
             return Err(Error::Unreachable {
                 what: label,
@@ -447,7 +462,7 @@ impl Segment {
                     .into(),
             });
         }
-        Segment::from_fd(owned, access)
+        Segment::from_owned(owned, access)
     }
 
     /// Copies `src` into the data, starting `offset` bytes into it, through
@@ -460,7 +475,7 @@ impl Segment {
     /// (the kernel's fault-around) instead of one.
     ///
     /// # Errors
-    /// [`Error::PermissionDenied`] if the data is mapped read-only;
+    /// [`Error::ReadOnly`] if the data is mapped read-only;
     /// [`Error::Io`] if `offset + src.len()` exceeds [`Segment::data_len`] or
     /// the write fails.
     ///
@@ -476,10 +491,7 @@ impl Segment {
     /// ```
     pub fn write_data(&self, offset: usize, src: &[u8]) -> Result<()> {
         if !self.data_writable {
-            return Err(Error::PermissionDenied {
-                what: "the array is mapped read-only".to_owned(),
-                source: io::ErrorKind::PermissionDenied.into(),
-            });
+            return Err(Error::ReadOnly);
         }
         if offset
             .checked_add(src.len())
@@ -495,8 +507,12 @@ impl Segment {
                 io::Error::new(io::ErrorKind::InvalidInput, msg),
             ));
         }
-        sys::write_all_at(self.fd.as_fd(), src, self.header.header_len + offset as u64)
-            .map_err(|e| Error::io("cannot write the data", e))
+        sys::write_all_at(
+            self.fd.borrow(),
+            src,
+            self.header.header_len + offset as u64,
+        )
+        .map_err(|e| Error::io("cannot write the data", e))
     }
 
     /// The checked header.
@@ -550,11 +566,9 @@ impl Segment {
         self.header_writable
     }
 
-    /// The descriptor: hand it to another process (`SCM_RIGHTS`, or fork) to
-    /// share the segment.
-    #[must_use]
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+    /// [`Segment::fd`] in the seam's terms.
+    pub(crate) fn fd_ref(&self) -> FdRef<'_> {
+        self.fd.borrow()
     }
 
     /// `fstat` of the segment's file: `(dev, ino)` names the memory.
@@ -582,7 +596,7 @@ impl Segment {
     /// # Errors
     /// [`Error::Io`] if the segment cannot be read.
     pub fn attachers(&self) -> Result<attachers::Snapshot> {
-        attachers::read(self.fd())
+        attachers::read(self.fd_ref())
     }
 
     /// What the lifetime bookkeeping says about this named array now (in
@@ -613,6 +627,38 @@ impl Segment {
         Ok(Some(Status::of(&self.header, &self.file, &table)))
     }
 
+    /// What `ndshare info` would say of this array, read now: the header
+    /// this process parsed when it mapped the segment, the attacher table
+    /// and the [`Segment::status`] (`None` for an anonymous segment).
+    ///
+    /// # Errors
+    /// Those of [`Segment::status`] and [`Segment::attachers`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{Layout, Order, Segment};
+    /// let seg = Segment::create(Layout::contiguous(&[2, 3], 8, Order::F)?, "<f8", None, 0o600)?;
+    /// let r = seg.report()?;
+    /// let h = r.header.as_ref().unwrap();
+    /// assert_eq!((r.name, r.status, h.strides.as_slice(), h.order), (None, None, &[8i64, 16][..], Some(Order::F)));
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn report(&self) -> Result<ArrayReport> {
+        let status = self.status()?;
+        let table = if self.header.is_named() {
+            Some(self.attachers()?)
+        } else {
+            None
+        };
+        Ok(ArrayReport::new(
+            self.name(),
+            &self.header,
+            &self.file,
+            table.as_ref(),
+            status,
+        ))
+    }
+
     /// Removes this array's name if the name still leads to this very
     /// segment (not to another array made under the same name since); returns
     /// whether it did. An anonymous segment has no name to remove.
@@ -631,7 +677,7 @@ impl Segment {
     /// segments are; named files cannot be sealed).
     #[must_use]
     pub fn is_size_sealed(&self) -> bool {
-        sys::size_is_sealed(self.fd())
+        sys::size_is_sealed(self.fd_ref())
     }
 
     /// Registers the calling process as an attacher of a named segment it

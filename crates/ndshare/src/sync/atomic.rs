@@ -24,7 +24,11 @@ mod sealed {
 
 /// What an operation does to each element. Each returns the element's
 /// previous value (for [`Op::Load`], its value).
+///
+/// Bindings pass an operation as its number ([`Op::code`], the position in
+/// [`Op::ALL`]); [`Op::name`] is the name the Python API gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Op {
     /// `element += value` (wrapping).
     Add,
@@ -40,6 +44,130 @@ pub enum Op {
     Store,
     /// Reads the element; `value` is not used.
     Load,
+    /// `element = new` where `element == value` (the expected value).
+    /// Takes two values: [`AtomicView::update_one`] and
+    /// [`AtomicView::update`] take both, [`AtomicElement::compare_exchange`]
+    /// too; given one value, as [`AtomicElement::apply`] is, it expects and
+    /// stores the same value, which reads the element and changes nothing.
+    CompareExchange,
+}
+
+impl Op {
+    /// Every operation, in the order of their codes.
+    pub const ALL: [Op; 8] = [
+        Op::Add,
+        Op::Sub,
+        Op::Max,
+        Op::Min,
+        Op::Exchange,
+        Op::Store,
+        Op::Load,
+        Op::CompareExchange,
+    ];
+
+    /// The operation's number: its position in [`Op::ALL`].
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The operation numbered `code`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidShape`] if no operation has that number.
+    pub fn from_code(code: u8) -> Result<Op> {
+        Op::ALL
+            .get(usize::from(code))
+            .copied()
+            .ok_or_else(|| Error::InvalidShape(format!("no atomic operation is numbered {code}")))
+    }
+
+    /// The operation's name in the Python API (`ndshare.atomic.<name>`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Max => "max",
+            Op::Min => "min",
+            Op::Exchange => "exchange",
+            Op::Store => "store",
+            Op::Load => "load",
+            Op::CompareExchange => "compare_exchange",
+        }
+    }
+
+    /// Whether the caller is told the element's previous value: every
+    /// operation but [`Op::Store`].
+    #[must_use]
+    pub fn reports_previous(self) -> bool {
+        self != Op::Store
+    }
+
+    /// Whether the operation takes a second value, the new one:
+    /// [`Op::CompareExchange`].
+    #[must_use]
+    pub fn takes_new(self) -> bool {
+        self == Op::CompareExchange
+    }
+}
+
+/// A caller's buffer of `len` elements at `ptr`, not yet trusted: what a
+/// binding holds of another language's array (see
+/// [`AtomicView::update_raw`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RawBuffer<E> {
+    /// First element.
+    pub ptr: *mut E,
+    /// Number of elements.
+    pub len: usize,
+}
+
+impl<E> RawBuffer<E> {
+    /// Byte addresses `[start, end)`.
+    fn span(&self) -> (usize, usize) {
+        let start = self.ptr as usize;
+        (
+            start,
+            start.saturating_add(self.len.saturating_mul(size_of::<E>())),
+        )
+    }
+
+    /// Whether the two buffers share a byte.
+    fn overlaps(&self, (b0, b1): (usize, usize)) -> bool {
+        let (a0, a1) = self.span();
+        a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1
+    }
+
+    /// Checks the buffer is aligned (an empty one may be anywhere) and
+    /// outside `segment`.
+    fn check(&self, segment: (usize, usize), what: &str) -> Result<()> {
+        if self.len > 0 && (self.ptr.is_null() || self.ptr as usize % align_of::<E>() != 0) {
+            return Err(Error::Misaligned(format!(
+                "the {what} are not aligned to their {}-byte elements",
+                size_of::<E>()
+            )));
+        }
+        if self.overlaps(segment) {
+            return Err(Error::InvalidShape(
+                "index, value and output arrays must not share memory with the array".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The buffer as a slice.
+    ///
+    /// # Safety
+    /// As [`AtomicView::update_raw`] requires of its buffers.
+    unsafe fn slice<'b>(&self) -> &'b [E] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the caller's promise: live, readable, aligned (checked),
+        // not written while the slice lives.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast_const(), self.len) }
+    }
 }
 
 /// Integer element types with lock-free atomics of their own size:
@@ -100,6 +228,7 @@ macro_rules! atomic_element {
                         value
                     }
                     Op::Load => a.load(SeqCst),
+                    Op::CompareExchange => Self::compare_exchange(a, value, value),
                 }
             }
 
@@ -118,6 +247,9 @@ atomic_element! { i32 => AtomicI32, i64 => AtomicI64, u32 => AtomicU32, u64 => A
 pub struct AtomicView<'a, T: AtomicElement> {
     /// Address of the element at index (0, ..., 0).
     origin: *mut u8,
+    /// The segment's mapping, `[start, end)`: what no caller's buffer may
+    /// overlap.
+    segment: (usize, usize),
     shape: Vec<u64>,
     strides: Vec<i64>,
     _segment: PhantomData<&'a Segment>,
@@ -195,8 +327,10 @@ impl Segment {
                  (byte offset {offset}, strides {strides:?})"
             )));
         }
+        let start = self.base_ptr() as usize;
         Ok(AtomicView {
             origin,
+            segment: (start, self.data_ptr() as usize + self.data_len()),
             shape: shape.to_vec(),
             strides: strides.to_vec(),
             _segment: PhantomData,
@@ -292,6 +426,147 @@ impl<T: AtomicElement> AtomicView<'_, T> {
         Ok(())
     }
 
+    /// Applies `op` to the element at `index` with `value` (and `new`, the
+    /// value [`Op::CompareExchange`] stores); returns the element's
+    /// previous value.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfBounds`]; [`Error::InvalidShape`] if
+    /// [`Op::CompareExchange`] has no `new` value.
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{AtomicOp, SharedArray, Order};
+    /// let a = SharedArray::<i64>::zeros(&[3], Order::C)?;
+    /// let v = a.segment().atomics::<i64>()?;
+    /// assert_eq!(v.update_one(AtomicOp::Add, &[1], 5, None)?, 0);
+    /// assert_eq!(v.update_one(AtomicOp::CompareExchange, &[1], 5, Some(9))?, 5);
+    /// assert_eq!(v.update_one(AtomicOp::Load, &[-2], 0, None)?, 9);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub fn update_one(&self, op: Op, index: &[i64], value: T, new: Option<T>) -> Result<T> {
+        let cell = self.at(index)?;
+        match (op, new) {
+            (Op::CompareExchange, Some(new)) => Ok(T::compare_exchange(cell, value, new)),
+            (Op::CompareExchange, None) => Err(needs_new()),
+            _ => Ok(T::apply(cell, op, value)),
+        }
+    }
+
+    /// Applies `op` to many elements, as [`AtomicView::apply`] does, and
+    /// for [`Op::CompareExchange`] as [`AtomicView::compare_exchange_at`]
+    /// does with `new`.
+    ///
+    /// # Errors
+    /// As [`AtomicView::apply`]; [`Error::InvalidShape`] if
+    /// [`Op::CompareExchange`] has no `new` values.
+    pub fn update(
+        &self,
+        op: Op,
+        indices: &[&[i64]],
+        values: &[T],
+        new: Option<&[T]>,
+        previous: Option<&mut [T]>,
+    ) -> Result<()> {
+        if op != Op::CompareExchange {
+            return self.apply(op, indices, values, previous);
+        }
+        let new = new.ok_or_else(needs_new)?;
+        let n = self.check_indices(indices)?;
+        let expected = broadcast(values, n, "expected values")?;
+        let new = broadcast(new, n, "new values")?;
+        match previous {
+            None => self.for_each(indices, n, |k, a| {
+                T::compare_exchange(a, expected(k), new(k));
+            }),
+            Some(out) => {
+                check_len(out.len(), n, "previous")?;
+                self.for_each(indices, n, |k, a| {
+                    out[k] = T::compare_exchange(a, expected(k), new(k));
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// [`AtomicView::update`] on buffers a binding holds of another
+    /// language's arrays, checked first: each must be aligned, none may
+    /// share memory with the segment (a view of the array itself as its own
+    /// indices would change under the operation), and `previous` none with
+    /// the inputs.
+    ///
+    /// # Safety
+    /// Every buffer must be live for the call and valid for reads of `len`
+    /// elements (`previous` for writes too), and nothing else may write to
+    /// the inputs or touch `previous` during the call (for Python: the GIL
+    /// is held and the caller keeps the arrays referenced).
+    ///
+    /// # Errors
+    /// [`Error::Misaligned`]; [`Error::InvalidShape`] for buffers that share
+    /// memory; those of [`AtomicView::update`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndshare::{AtomicOp, RawBuffer, SharedArray, Order};
+    /// let a = SharedArray::<u32>::zeros(&[4], Order::C)?;
+    /// let v = a.segment().atomics::<u32>()?;
+    /// let mut index = [3i64, 3, 0];
+    /// let mut one = [1u32];
+    /// let buf = |p: &mut [i64]| RawBuffer { ptr: p.as_mut_ptr(), len: p.len() };
+    /// // SAFETY: local arrays, alive and untouched for the call.
+    /// unsafe {
+    ///     v.update_raw(AtomicOp::Add, &[buf(&mut index)], RawBuffer { ptr: one.as_mut_ptr(), len: 1 }, None, None)?;
+    /// }
+    /// assert_eq!(a.as_slice(), &[1, 0, 0, 2]);
+    /// # Ok::<(), ndshare::Error>(())
+    /// ```
+    pub unsafe fn update_raw(
+        &self,
+        op: Op,
+        indices: &[RawBuffer<i64>],
+        values: RawBuffer<T>,
+        new: Option<RawBuffer<T>>,
+        previous: Option<RawBuffer<T>>,
+    ) -> Result<()> {
+        for ix in indices {
+            ix.check(self.segment, "indices")?;
+        }
+        values.check(self.segment, "values")?;
+        if let Some(n) = &new {
+            n.check(self.segment, "new values")?;
+        }
+        let previous = match previous {
+            None => None,
+            Some(out) => {
+                out.check(self.segment, "previous values")?;
+                let inputs = indices
+                    .iter()
+                    .map(RawBuffer::span)
+                    .chain([values.span()])
+                    .chain(new.iter().map(RawBuffer::span));
+                if inputs.into_iter().any(|span| out.overlaps(span)) {
+                    return Err(Error::InvalidShape(
+                        "the output array must not share memory with the inputs".into(),
+                    ));
+                }
+                Some(if out.len == 0 {
+                    &mut [][..]
+                } else {
+                    // SAFETY: the caller's promise; aligned (checked), apart
+                    // from the segment and every input (checked): the only
+                    // reference to that memory.
+                    unsafe { std::slice::from_raw_parts_mut(out.ptr, out.len) }
+                })
+            }
+        };
+        // SAFETY: the caller's promise; each checked aligned and apart from
+        // the segment, so no atomic of the view aliases them.
+        let index_slices: Vec<&[i64]> = indices.iter().map(|ix| unsafe { ix.slice() }).collect();
+        // SAFETY: as above.
+        let (values, new) = unsafe { (values.slice(), new.map(|n| n.slice())) };
+        self.update(op, &index_slices, values, new, previous)
+    }
+
     /// Index `i` along `axis`, negative counting from the end, checked.
     fn position(&self, axis: usize, i: i64) -> Result<i64> {
         let dim = self.shape[axis];
@@ -352,6 +627,10 @@ impl<T: AtomicElement> AtomicView<'_, T> {
             f(k, a);
         }
     }
+}
+
+fn needs_new() -> Error {
+    Error::InvalidShape("compare_exchange needs new values".into())
 }
 
 fn check_len(got: usize, want: usize, what: &str) -> Result<()> {
@@ -470,6 +749,125 @@ mod tests {
         let whole = seg.atomics::<i32>().unwrap();
         assert_eq!(whole.at(&[1, 1]).unwrap().load(Relaxed), 5);
         assert_eq!(whole.at(&[2, 3]).unwrap().load(Relaxed), 7);
+    }
+
+    #[test]
+    fn op_codes_name_every_operation_once() {
+        for (code, op) in Op::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(op.code()), code);
+            assert_eq!(Op::from_code(op.code()).unwrap(), op);
+        }
+        assert!(matches!(Op::from_code(8), Err(Error::InvalidShape(_))));
+        let names: std::collections::HashSet<_> = Op::ALL.iter().map(|o| o.name()).collect();
+        assert_eq!(names.len(), Op::ALL.len());
+        assert!(!Op::Store.reports_previous() && Op::Load.reports_previous());
+        assert!(Op::CompareExchange.takes_new() && !Op::Exchange.takes_new());
+    }
+
+    #[test]
+    fn compare_exchange_is_an_op_like_the_others() {
+        let seg = segment(&[3], "<i8", 8);
+        let v = seg.atomics::<i64>().unwrap();
+        assert_eq!(v.update_one(Op::Add, &[0], 4, None).unwrap(), 0);
+        assert_eq!(
+            v.update_one(Op::CompareExchange, &[0], 3, Some(9)).unwrap(),
+            4
+        );
+        assert_eq!(
+            v.update_one(Op::CompareExchange, &[0], 4, Some(9)).unwrap(),
+            4
+        );
+        assert!(matches!(
+            v.update_one(Op::CompareExchange, &[0], 9, None),
+            Err(Error::InvalidShape(_))
+        ));
+        // With one value it expects and stores that value: a read.
+        assert_eq!(i64::apply(v.at(&[0]).unwrap(), Op::CompareExchange, 9), 9);
+        assert_eq!(i64::apply(v.at(&[0]).unwrap(), Op::CompareExchange, 1), 9);
+        let mut prev = [0i64; 3];
+        v.update(
+            Op::CompareExchange,
+            &[&[0, 1, 2]],
+            &[9, 1, 0],
+            Some(&[7]),
+            Some(&mut prev),
+        )
+        .unwrap();
+        assert_eq!(prev, [9, 0, 0]);
+        let now: Vec<i64> = (0..3).map(|i| v.at(&[i]).unwrap().load(Relaxed)).collect();
+        assert_eq!(now, [7, 0, 7]);
+        assert!(matches!(
+            v.update(Op::CompareExchange, &[&[0]], &[7], None, None),
+            Err(Error::InvalidShape(_))
+        ));
+        assert!(matches!(
+            v.update_one(Op::Add, &[0, 0], 1, None),
+            Err(Error::IndexOutOfBounds(_))
+        ));
+    }
+
+    #[test]
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "the data is page-aligned; the odd address is the point"
+    )]
+    fn raw_buffers_are_checked_before_anything_changes() {
+        let seg = segment(&[4], "<u4", 4);
+        let v = seg.atomics::<u32>().unwrap();
+        let buf = |p: &mut [i64]| RawBuffer {
+            ptr: p.as_mut_ptr(),
+            len: p.len(),
+        };
+        let mut index = [0i64, 1];
+        let mut ones = [1u32, 1];
+        let values = RawBuffer {
+            ptr: ones.as_mut_ptr(),
+            len: 2,
+        };
+        // Values inside the segment itself.
+        let inside = RawBuffer {
+            ptr: seg.data_ptr().cast::<u32>(),
+            len: 2,
+        };
+        // SAFETY: live local arrays and the segment's own data, untouched
+        // by anything else during the calls.
+        unsafe {
+            assert!(matches!(
+                v.update_raw(Op::Add, &[buf(&mut index)], inside, None, None),
+                Err(Error::InvalidShape(_))
+            ));
+            let into_values = values;
+            assert!(matches!(
+                v.update_raw(
+                    Op::Exchange,
+                    &[buf(&mut index)],
+                    values,
+                    None,
+                    Some(into_values)
+                ),
+                Err(Error::InvalidShape(_))
+            ));
+            let odd = RawBuffer {
+                ptr: ones.as_mut_ptr().cast::<u8>().add(1).cast::<u32>(),
+                len: 1,
+            };
+            assert!(matches!(
+                v.update_raw(Op::Add, &[buf(&mut index)], odd, None, None),
+                Err(Error::Misaligned(_))
+            ));
+            let mut out = [0u32; 2];
+            let prev = RawBuffer {
+                ptr: out.as_mut_ptr(),
+                len: 2,
+            };
+            v.update_raw(Op::Add, &[buf(&mut index)], values, None, Some(prev))
+                .unwrap();
+            v.update_raw(Op::Add, &[buf(&mut index)], values, None, Some(prev))
+                .unwrap();
+            assert_eq!(out, [1, 1]);
+        }
+        let now: Vec<u32> = (0..4).map(|i| v.at(&[i]).unwrap().load(Relaxed)).collect();
+        assert_eq!(now, [2, 2, 0, 0]);
     }
 
     #[test]

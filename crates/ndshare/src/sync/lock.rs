@@ -347,7 +347,7 @@ impl Segment {
     /// The segment's lock word.
     ///
     /// # Errors
-    /// [`Error::HeaderReadOnly`] if this process mapped the header read-only (a
+    /// [`Error::ReadOnly`] if this process mapped the header read-only (a
     /// read-only attach of a file it may not write): the lock words are in
     /// the header.
     pub fn raw_lock(&self) -> Result<&RawLock> {
@@ -363,7 +363,7 @@ impl Segment {
     ///
     /// # Errors
     /// [`LockError::OwnerDied`] (with the lock held) if the previous holder
-    /// died holding it; [`LockError::Failed`] with [`Error::HeaderReadOnly`] or
+    /// died holding it; [`LockError::Failed`] with [`Error::ReadOnly`] or
     /// [`Error::Deadlock`].
     ///
     /// # Example
@@ -407,7 +407,7 @@ impl Segment {
     /// Takes the segment's lock if it is free, without waiting.
     ///
     /// # Errors
-    /// [`Error::Timeout`] if it is held; [`Error::HeaderReadOnly`].
+    /// [`Error::Timeout`] if it is held; [`Error::ReadOnly`].
     pub fn try_lock(&self) -> LockResult<LockGuard<'_>> {
         let lock = self.raw_lock().map_err(LockError::Failed)?;
         guard_result(lock.try_lock().map(|()| Acquired::Clean), || LockGuard {
@@ -434,7 +434,7 @@ impl Segment {
         if self.header_writable() {
             Ok(())
         } else {
-            Err(Error::HeaderReadOnly)
+            Err(Error::ReadOnly)
         }
     }
 }

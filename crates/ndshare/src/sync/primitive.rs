@@ -28,7 +28,7 @@ impl Kind {
     /// Word 0 of the data: eight ASCII bytes, the last one a version.
     fn magic(self) -> u64 {
         u64::from_le_bytes(*match self {
-            Kind::Barrier => b"NDSBARR1",
+            Kind::Barrier => b"NDSBARR2",
             Kind::Event => b"NDSEVNT1",
         })
     }

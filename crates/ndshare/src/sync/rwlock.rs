@@ -381,7 +381,7 @@ impl Segment {
     /// The segment's read/write lock area.
     ///
     /// # Errors
-    /// [`Error::HeaderReadOnly`] if this process mapped the header read-only.
+    /// [`Error::ReadOnly`] if this process mapped the header read-only.
     pub fn raw_rwlock(&self) -> Result<&RawRwLock> {
         self.sync_area(offset::RWLOCK)?;
         // SAFETY: `sync_area` checked that the header is mapped writable;
@@ -395,7 +395,7 @@ impl Segment {
     ///
     /// # Errors
     /// [`LockError::OwnerDied`] (with the read lock held) if a writer died
-    /// holding the lock; [`LockError::Failed`] with [`Error::HeaderReadOnly`] or
+    /// holding the lock; [`LockError::Failed`] with [`Error::ReadOnly`] or
     /// [`Error::Deadlock`].
     ///
     /// # Example
@@ -447,7 +447,7 @@ impl Segment {
     /// # Errors
     /// [`LockError::OwnerDied`] (with the write lock held) if the previous
     /// writer died holding it; [`LockError::Failed`] with
-    /// [`Error::HeaderReadOnly`] or [`Error::Deadlock`].
+    /// [`Error::ReadOnly`] or [`Error::Deadlock`].
     ///
     /// # Example
     /// ```

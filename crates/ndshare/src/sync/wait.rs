@@ -26,6 +26,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// ```
 pub struct Wait<'a> {
     deadline: Deadline,
+    /// The timeout as the caller gave it, for messages.
+    limit: Option<Duration>,
     check: Option<&'a mut dyn FnMut() -> bool>,
 }
 
@@ -44,6 +46,7 @@ impl<'a> Wait<'a> {
     pub fn forever() -> Wait<'a> {
         Wait {
             deadline: Deadline::Never,
+            limit: None,
             check: None,
         }
     }
@@ -61,6 +64,7 @@ impl<'a> Wait<'a> {
                 .map_or(Deadline::Never, Deadline::At)
         };
         Wait {
+            limit: (deadline != Deadline::Never).then_some(timeout),
             deadline,
             check: None,
         }
@@ -71,6 +75,7 @@ impl<'a> Wait<'a> {
     pub fn until(deadline: Instant) -> Wait<'a> {
         Wait {
             deadline: Deadline::At(deadline),
+            limit: Some(deadline.saturating_duration_since(Instant::now())),
             check: None,
         }
     }
@@ -83,6 +88,11 @@ impl<'a> Wait<'a> {
     pub fn with_check(mut self, check: &'a mut dyn FnMut() -> bool) -> Wait<'a> {
         self.check = Some(check);
         self
+    }
+
+    /// The timeout this wait was given (`None`: forever).
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.limit
     }
 
     /// Whether the deadline has passed.

@@ -4,7 +4,7 @@ use std::ffi::c_void;
 use std::fs::File;
 use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
@@ -18,13 +18,64 @@ use rustix::net::{
 };
 use rustix::process::{self, Resource};
 
-use super::{FileInfo, FutexWake, TaskStat};
+use rustix::io::Errno;
+
+use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat};
 
 /// Where named arrays live: a tmpfs shared by every process of the machine.
 pub const SHM_DIR: &str = "/dev/shm";
 
 /// Longest file name the shared-memory file system takes (`NAME_MAX`).
 pub const NAME_MAX: usize = 255;
+
+/// Sorts an error of this backend's calls by what the core does about it
+/// (the error number: `ENOENT`, `EEXIST`, ...).
+#[must_use]
+pub fn error_kind(e: &io::Error) -> ErrorKind {
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
+        Some(Errno::NOENT) => ErrorKind::NotFound,
+        Some(Errno::EXIST) => ErrorKind::AlreadyExists,
+        Some(Errno::ACCESS | Errno::PERM) => ErrorKind::PermissionDenied,
+        Some(Errno::NOMEM) => ErrorKind::OutOfMemory,
+        Some(Errno::NOSPC | Errno::FBIG) => ErrorKind::NoSpace,
+        Some(Errno::MFILE) => ErrorKind::TooManyOpenFiles,
+        Some(Errno::NFILE) => ErrorKind::FileTableFull,
+        Some(Errno::INTR) => ErrorKind::Interrupted,
+        Some(Errno::NOSYS) => ErrorKind::Unsupported,
+        Some(_) => ErrorKind::Other,
+        // Errors made here rather than by the kernel.
+        None => match e.kind() {
+            io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// The error number of a kind, as a C caller of this system sees it
+/// (`ENOENT` for [`ErrorKind::NotFound`], ...); `None` for
+/// [`ErrorKind::Other`], which stands for many.
+#[must_use]
+pub fn errno_of(kind: ErrorKind) -> Option<i32> {
+    let errno = match kind {
+        ErrorKind::NotFound => Errno::NOENT,
+        ErrorKind::AlreadyExists => Errno::EXIST,
+        ErrorKind::PermissionDenied => Errno::ACCESS,
+        ErrorKind::OutOfMemory => Errno::NOMEM,
+        ErrorKind::NoSpace => Errno::NOSPC,
+        ErrorKind::TooManyOpenFiles => Errno::MFILE,
+        ErrorKind::FileTableFull => Errno::NFILE,
+        ErrorKind::Interrupted => Errno::INTR,
+        ErrorKind::Unsupported => Errno::NOSYS,
+        ErrorKind::Other => return None,
+    };
+    Some(errno.raw_os_error())
+}
+
+/// The error of a reservation that can never succeed: `ENOMEM`.
+#[must_use]
+pub fn out_of_memory() -> io::Error {
+    Errno::NOMEM.into()
+}
 
 /// The page size of the machine.
 #[must_use]
@@ -33,7 +84,7 @@ pub fn page_size() -> usize {
 }
 
 /// `fstat` of an open file.
-pub fn file_info(fd: BorrowedFd<'_>) -> io::Result<FileInfo> {
+pub fn file_info(fd: FdRef<'_>) -> io::Result<FileInfo> {
     Ok(stat_to_info(&rfs::fstat(fd)?))
 }
 
@@ -68,7 +119,7 @@ fn stat_to_info(st: &rfs::Stat) -> FileInfo {
 /// ndshare does it only when it is needed.
 fn with_fd_headroom<T>(mut open: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     match open() {
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => {
+        Err(e) if error_kind(&e) == ErrorKind::TooManyOpenFiles => {
             let lim = process::getrlimit(Resource::Nofile);
             match (lim.current, lim.maximum) {
                 (Some(cur), max) if max.is_none_or(|m| m > cur) => {
@@ -93,12 +144,13 @@ fn with_fd_headroom<T>(mut open: impl FnMut() -> io::Result<T>) -> io::Result<T>
 /// The memory belongs to the open descriptors and the mappings of it: when
 /// the last of them goes, in whatever process and however that process ended
 /// (`SIGKILL` included), the kernel frees it. Nothing to clean up, ever.
-pub fn memfd(label: &str) -> io::Result<OwnedFd> {
+pub fn memfd(label: &str) -> io::Result<Fd> {
     with_fd_headroom(|| {
         rfs::memfd_create(
             label,
             rfs::MemfdFlags::CLOEXEC | rfs::MemfdFlags::ALLOW_SEALING,
         )
+        .map(Fd::from)
         .map_err(io::Error::from)
     })
 }
@@ -109,13 +161,13 @@ pub fn memfd(label: &str) -> io::Result<OwnedFd> {
 /// if the memory (or the tmpfs size limit) is not there. `ftruncate` would
 /// only set the size: the pages would be allocated at first touch, and a
 /// touch that finds no memory is a `SIGBUS` in whichever process touched it.
-pub fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+pub fn reserve(fd: FdRef<'_>, len: u64) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
     loop {
         match rfs::fallocate(fd, FallocateFlags::empty(), 0, len) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             other => return other.map_err(io::Error::from),
         }
     }
@@ -128,7 +180,7 @@ pub fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
 /// kernel allocates each page and fills it in one step, without zeroing it
 /// first and without a page fault in any mapping; processes that map the file
 /// see the bytes, since a mapping and the file share the same pages.
-pub fn write_all_at(fd: BorrowedFd<'_>, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+pub fn write_all_at(fd: FdRef<'_>, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     while !buf.is_empty() {
         match rustix::io::pwrite(fd, buf, offset) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -136,7 +188,7 @@ pub fn write_all_at(fd: BorrowedFd<'_>, mut buf: &[u8], mut offset: u64) -> io::
                 buf = &buf[n..];
                 offset += n as u64;
             }
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -149,13 +201,13 @@ pub fn write_all_at(fd: BorrowedFd<'_>, mut buf: &[u8], mut offset: u64) -> io::
 ///
 /// Reading a segment's header this way, rather than through a mapping, makes
 /// a file shorter than it claims a short read instead of a `SIGBUS`.
-pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+pub fn read_at(fd: FdRef<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match rustix::io::pread(fd, &mut buf[done..], offset + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -167,20 +219,20 @@ pub fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<us
 /// From `memfd_create(2)`: with `F_SEAL_SHRINK` "the file in question cannot
 /// be reduced in size", so no process holding the memfd can truncate it under
 /// another's mapping and turn that process's reads into `SIGBUS`.
-pub fn seal_size(fd: BorrowedFd<'_>) -> io::Result<()> {
+pub fn seal_size(fd: FdRef<'_>) -> io::Result<()> {
     rfs::fcntl_add_seals(fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
     Ok(())
 }
 
 /// Whether the file's size is sealed (see [`seal_size`]).
 #[must_use]
-pub fn size_is_sealed(fd: BorrowedFd<'_>) -> bool {
+pub fn size_is_sealed(fd: FdRef<'_>) -> bool {
     rfs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(SealFlags::SHRINK))
 }
 
 /// An unnamed file in the shared-memory directory (`O_TMPFILE`), to be given
 /// its name by [`publish`] only once its header is complete.
-pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
+pub fn create_unnamed_in_shm(mode: u32) -> io::Result<Fd> {
     let fd = with_fd_headroom(|| {
         rfs::openat(
             CWD,
@@ -188,6 +240,7 @@ pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
             Mode::from_raw_mode(mode),
         )
+        .map(Fd::from)
         .map_err(io::Error::from)
     })?;
     // O_TMPFILE applies the umask; the caller's mode is meant exactly.
@@ -203,8 +256,8 @@ pub fn create_unnamed_in_shm(mode: u32) -> io::Result<OwnedFd> {
 /// `CAP_DAC_READ_SEARCH` for `AT_EMPTY_PATH`. Where `/proc` is not mounted
 /// (`ENOENT`), the descriptor is linked itself (`AT_EMPTY_PATH`: allowed with
 /// that capability, and since Linux 6.10 for a file its caller opened).
-pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
-    let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+pub fn publish(fd: FdRef<'_>, path: &Path) -> io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}", fd.number());
     match rfs::linkat(
         CWD,
         proc_path.as_str(),
@@ -212,7 +265,7 @@ pub fn publish(fd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
         path,
         rfs::AtFlags::SYMLINK_FOLLOW,
     ) {
-        Err(rustix::io::Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
+        Err(Errno::NOENT) if !Path::new("/proc/self/fd").exists() => {
             rfs::linkat(fd, "", CWD, path, rfs::AtFlags::EMPTY_PATH)?;
         }
         other => other?,
@@ -231,7 +284,7 @@ fn open_existing<P: rustix::path::Arg + Copy>(
     path: P,
     writable: bool,
     extra: OFlags,
-) -> io::Result<OwnedFd> {
+) -> io::Result<Fd> {
     let access = if writable {
         OFlags::RDWR
     } else {
@@ -244,12 +297,13 @@ fn open_existing<P: rustix::path::Arg + Copy>(
             access | OFlags::CLOEXEC | OFlags::NONBLOCK | extra,
             Mode::empty(),
         )
+        .map(Fd::from)
         .map_err(io::Error::from)
     })
 }
 
 /// Opens an existing named file, never following a symbolic link.
-pub fn open_named(path: &Path, writable: bool) -> io::Result<OwnedFd> {
+pub fn open_named(path: &Path, writable: bool) -> io::Result<Fd> {
     open_existing(path, writable, OFlags::NOFOLLOW)
 }
 
@@ -271,7 +325,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// live process holds, when no descriptor could be passed to it.
 ///
 /// The kernel checks that the caller may trace `pid` (same user, in practice).
-pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd> {
+pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<Fd> {
     // The path is a magic link to the open file: it must be followed.
     open_existing(
         format!("/proc/{pid}/fd/{fd}").as_str(),
@@ -281,8 +335,8 @@ pub fn open_process_fd(pid: u32, fd: i32, writable: bool) -> io::Result<OwnedFd>
 }
 
 /// Duplicates a descriptor (close-on-exec).
-pub fn dup(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    with_fd_headroom(|| fd.try_clone_to_owned())
+pub fn dup(fd: FdRef<'_>) -> io::Result<Fd> {
+    with_fd_headroom(|| fd.as_fd().try_clone_to_owned().map(Fd::from))
 }
 
 /// Lists the shared-memory directory.
@@ -314,7 +368,7 @@ impl Mapping {
     ///
     /// `len` must be non-zero (`mmap(2)`: "EINVAL ... length was 0"): callers
     /// always map the header, which is at least a page.
-    pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
+    pub fn new(fd: FdRef<'_>, len: usize, writable: bool) -> io::Result<Mapping> {
         if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -406,7 +460,7 @@ pub fn is_zombie(pid: u32) -> bool {
 }
 
 /// Free bytes of the file system that holds `fd` (tmpfs: its size limit).
-pub fn free_bytes_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
+pub fn free_bytes_of(fd: FdRef<'_>) -> io::Result<u64> {
     let st = rfs::fstatvfs(fd)?;
     Ok(st.f_bavail * st.f_frsize)
 }
@@ -419,12 +473,12 @@ pub fn free_bytes_of(fd: BorrowedFd<'_>) -> io::Result<u64> {
 /// The descriptor travels with the first byte of `payload`; on a stream
 /// socket the rest of `payload` is sent after it if the first call sent only
 /// part. `MSG_NOSIGNAL`: a closed peer is `EPIPE`, not a `SIGPIPE`.
-pub fn send_with_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) -> io::Result<()> {
+pub fn send_with_fd(sock: FdRef<'_>, payload: &[u8], fd: FdRef<'_>) -> io::Result<()> {
     if payload.is_empty() {
         // Linux delivers no ancillary data without at least one byte.
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty payload"));
     }
-    let fds = [fd];
+    let fds = [fd.as_fd()];
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
@@ -439,17 +493,17 @@ pub fn send_with_fd(sock: BorrowedFd<'_>, payload: &[u8], fd: BorrowedFd<'_>) ->
             &mut control,
             SendFlags::NOSIGNAL,
         ) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             other => break other?,
         }
     };
     send_all(sock, &payload[sent..])
 }
 
-fn send_all(sock: BorrowedFd<'_>, mut rest: &[u8]) -> io::Result<()> {
+fn send_all(sock: FdRef<'_>, mut rest: &[u8]) -> io::Result<()> {
     while !rest.is_empty() {
         match rnet::send(sock, rest, SendFlags::NOSIGNAL) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => rest = &rest[n..],
             Err(e) => return Err(e.into()),
@@ -466,7 +520,7 @@ fn send_all(sock: BorrowedFd<'_>, mut rest: &[u8]) -> io::Result<()> {
 /// (rustix closes what is left in the control buffer when it is dropped), so
 /// a peer cannot make this process leak descriptors. A peer that closes
 /// before `buf` is full is `UnexpectedEof`.
-pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+pub fn recv_with_fd(sock: FdRef<'_>, buf: &mut [u8]) -> io::Result<Option<Fd>> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let msg = loop {
@@ -476,7 +530,7 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
             &mut control,
             RecvFlags::CMSG_CLOEXEC,
         ) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             other => break other?,
         }
     };
@@ -484,7 +538,7 @@ pub fn recv_with_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<O
     for m in control.drain() {
         if let RecvAncillaryMessage::ScmRights(mut fds) = m {
             if fd.is_none() {
-                fd = fds.next();
+                fd = fds.next().map(Fd::from);
             }
             // Any further descriptors are dropped, and so closed, here.
             fds.for_each(drop);
@@ -581,7 +635,7 @@ pub fn task_exists(tid: u32) -> Option<bool> {
     let pid = i32::try_from(tid).ok().and_then(process::Pid::from_raw)?;
     match process::test_kill_process(pid) {
         Ok(()) => Some(true),
-        Err(rustix::io::Errno::SRCH) => None,
+        Err(Errno::SRCH) => None,
         Err(_) => Some(false),
     }
 }
@@ -634,9 +688,9 @@ pub fn futex_wait(
     });
     match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
         Ok(()) => Ok(FutexWake::Woken),
-        Err(rustix::io::Errno::AGAIN) => Ok(FutexWake::Changed),
-        Err(rustix::io::Errno::TIMEDOUT) => Ok(FutexWake::TimedOut),
-        Err(rustix::io::Errno::INTR) => Ok(FutexWake::Interrupted),
+        Err(Errno::AGAIN) => Ok(FutexWake::Changed),
+        Err(Errno::TIMEDOUT) => Ok(FutexWake::TimedOut),
+        Err(Errno::INTR) => Ok(FutexWake::Interrupted),
         Err(e) => Err(e.into()),
     }
 }
@@ -655,39 +709,40 @@ pub fn futex_wake_all(word: &AtomicU32) {
 
 /// A listening Unix stream socket bound to the abstract `name` (`unix(7)`:
 /// no file, gone with its last descriptor), close-on-exec.
-pub fn listen_abstract(name: &[u8], backlog: i32) -> io::Result<OwnedFd> {
+pub fn listen_abstract(name: &[u8], backlog: i32) -> io::Result<Fd> {
     let sock = unix_stream_socket()?;
     rnet::bind(&sock, &rnet::SocketAddrUnix::new_abstract_name(name)?)?;
     rnet::listen(&sock, backlog)?;
     Ok(sock)
 }
 
-fn unix_stream_socket() -> io::Result<OwnedFd> {
+fn unix_stream_socket() -> io::Result<Fd> {
     Ok(rnet::socket_with(
         rnet::AddressFamily::UNIX,
         rnet::SocketType::STREAM,
         rnet::SocketFlags::CLOEXEC,
         None,
-    )?)
+    )?
+    .into())
 }
 
 /// The next connection of `listener`, close-on-exec.
-pub fn accept(listener: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn accept(listener: FdRef<'_>) -> io::Result<Fd> {
     loop {
         match rnet::accept_with(listener, rnet::SocketFlags::CLOEXEC) {
-            Err(rustix::io::Errno::INTR) => {}
-            other => return Ok(other?),
+            Err(Errno::INTR) => {}
+            other => return Ok(other?.into()),
         }
     }
 }
 
 /// A Unix stream socket connected to the abstract `name`, close-on-exec.
-pub fn connect_abstract(name: &[u8]) -> io::Result<OwnedFd> {
+pub fn connect_abstract(name: &[u8]) -> io::Result<Fd> {
     let sock = unix_stream_socket()?;
     let addr = rnet::SocketAddrUnix::new_abstract_name(name)?;
     loop {
         match rnet::connect(&sock, &addr) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             other => break other?,
         }
     }
@@ -696,7 +751,7 @@ pub fn connect_abstract(name: &[u8]) -> io::Result<OwnedFd> {
 
 /// The uid of the process at the other end of a Unix socket, as it was at
 /// `connect` (`SO_PEERCRED`).
-pub fn peer_uid(sock: BorrowedFd<'_>) -> io::Result<u32> {
+pub fn peer_uid(sock: FdRef<'_>) -> io::Result<u32> {
     Ok(rnet::sockopt::socket_peercred(sock)?.uid.as_raw())
 }
 
@@ -708,23 +763,23 @@ pub fn uid() -> u32 {
 
 /// Makes every send and receive on `sock` fail after `timeout` of waiting
 /// (`SO_SNDTIMEO`, `SO_RCVTIMEO`: `EAGAIN`).
-pub fn set_socket_timeouts(sock: BorrowedFd<'_>, timeout: Duration) -> io::Result<()> {
+pub fn set_socket_timeouts(sock: FdRef<'_>, timeout: Duration) -> io::Result<()> {
     rnet::sockopt::set_socket_timeout(sock, rnet::sockopt::Timeout::Recv, Some(timeout))?;
     rnet::sockopt::set_socket_timeout(sock, rnet::sockopt::Timeout::Send, Some(timeout))?;
     Ok(())
 }
 
 /// Sends all of `bytes` (`MSG_NOSIGNAL`).
-pub fn send_bytes(sock: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+pub fn send_bytes(sock: FdRef<'_>, bytes: &[u8]) -> io::Result<()> {
     send_all(sock, bytes)
 }
 
 /// Receives exactly `buf.len()` bytes; `UnexpectedEof` if the peer closes first.
-pub fn recv_exact(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<()> {
+pub fn recv_exact(sock: FdRef<'_>, buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         match rnet::recv(sock, &mut buf[done..], RecvFlags::empty()) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok((n, _)) => done += n,
             Err(e) => return Err(e.into()),
@@ -738,7 +793,7 @@ pub fn random_bytes(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         match rustix::rand::getrandom(&mut buf[done..], rustix::rand::GetRandomFlags::empty()) {
-            Err(rustix::io::Errno::INTR) => {}
+            Err(Errno::INTR) => {}
             Ok(n) => done += n,
             Err(e) => return Err(e.into()),
         }
@@ -771,11 +826,11 @@ pub unsafe fn register_fork_handlers(
 
 /// Receives what has arrived already, up to `buf.len()` bytes, without
 /// waiting (`MSG_DONTWAIT`): 0 if nothing has, or the peer closed.
-pub fn recv_ready(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+pub fn recv_ready(sock: FdRef<'_>, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match rnet::recv(sock, &mut *buf, RecvFlags::DONTWAIT) {
-            Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::AGAIN) => return Ok(0),
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => return Ok(0),
             Ok((n, _)) => return Ok(n),
             Err(e) => return Err(e.into()),
         }

@@ -3,10 +3,15 @@
 //! One backend is chosen here, in one line, as memmap2 does. Each backend has
 //! the same signatures; `unsupported.rs` returns [`io::ErrorKind::Unsupported`]
 //! everywhere so that the crate still builds on other systems and says why it
-//! cannot work there. To check on Linux that it still compiles, build with
-//! `RUSTFLAGS='--cfg ndshare_unsupported'` (`make check-unsupported`).
+//! cannot work there (the core turns that into `Error::Unsupported`). To
+//! check on Linux that it still compiles and refuses every operation, build
+//! with `RUSTFLAGS='--cfg ndshare_unsupported'` (`make check-unsupported`).
 //!
-//! [`io::ErrorKind::Unsupported`]: std::io::ErrorKind::Unsupported
+//! The seam has a vocabulary of its own, so that no other module of the core
+//! is shaped by one system: descriptors are [`Fd`] and [`FdRef`] (`fd.rs`),
+//! failures are [`io::Error`](std::io::Error)s that [`error_kind`] sorts into the
+//! [`ErrorKind`]s the core acts on. Error numbers, `rustix` and `libc` appear
+//! in the backends only.
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -20,7 +25,49 @@ mod imp;
 #[cfg(all(target_os = "linux", not(ndshare_unsupported)))]
 pub mod sigbus;
 
+#[cfg_attr(all(target_os = "linux", not(ndshare_unsupported)), path = "huge.rs")]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    path = "huge_unsupported.rs"
+)]
+pub mod huge;
+
+mod fd;
+
+pub use fd::{Fd, FdRef};
 pub use imp::*;
+
+/// What the core does about a failed OS call: the seam's sorting of the
+/// system's error numbers (see each backend's [`error_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    allow(dead_code, reason = "the unsupported backend runs out of nothing")
+)]
+pub enum ErrorKind {
+    /// The file or name does not exist (`ENOENT`).
+    NotFound,
+    /// The name exists already (`EEXIST`).
+    AlreadyExists,
+    /// Not allowed (`EACCES`, `EPERM`).
+    PermissionDenied,
+    /// Memory, or address space, ran out (`ENOMEM`).
+    OutOfMemory,
+    /// The file system (or the memory behind a memfd) has no room for the
+    /// file (`ENOSPC`, `EFBIG`).
+    NoSpace,
+    /// This process has no descriptor left (`EMFILE`).
+    TooManyOpenFiles,
+    /// The system's table of open files is full (`ENFILE`).
+    FileTableFull,
+    /// A signal arrived during the call (`EINTR`).
+    Interrupted,
+    /// The operation does not exist here: the unsupported backend, or a
+    /// kernel without the call (`ENOSYS`).
+    Unsupported,
+    /// Anything else: reported as it is.
+    Other,
+}
 
 /// How many pages of named arrays cut short under a mapping ndshare has
 /// replaced with zeros in this process: each one is an access that would

@@ -4,10 +4,9 @@
 //! (e.g. `shm_open` + `SCM_RIGHTS` on the BSDs and macOS).
 
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::{FileInfo, FutexWake, TaskStat};
+use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat};
 
 /// Where named arrays would live.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -21,8 +20,36 @@ fn unsupported<T>() -> io::Result<T> {
     ))
 }
 
+/// Sorts an error of this backend: what it returns is
+/// [`ErrorKind::Unsupported`].
+#[must_use]
+pub fn error_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::Unsupported => ErrorKind::Unsupported,
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::OutOfMemory => ErrorKind::OutOfMemory,
+        io::ErrorKind::Interrupted => ErrorKind::Interrupted,
+        _ => ErrorKind::Other,
+    }
+}
+
+/// The error number of a kind: none, as this backend does not know how
+/// the system numbers its errors.
+#[must_use]
+pub fn errno_of(_kind: ErrorKind) -> Option<i32> {
+    None
+}
+
+/// The error of a reservation that can never succeed.
+#[must_use]
+pub fn out_of_memory() -> io::Error {
+    io::ErrorKind::OutOfMemory.into()
+}
+
 /// Unsupported.
-pub fn file_info(_: BorrowedFd<'_>) -> io::Result<FileInfo> {
+pub fn file_info(_: FdRef<'_>) -> io::Result<FileInfo> {
     unsupported()
 }
 /// Unsupported.
@@ -30,40 +57,40 @@ pub fn path_info(_: &Path) -> io::Result<FileInfo> {
     unsupported()
 }
 /// Unsupported.
-pub fn memfd(_: &str) -> io::Result<OwnedFd> {
+pub fn memfd(_: &str) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn reserve(_: BorrowedFd<'_>, _: u64) -> io::Result<()> {
+pub fn reserve(_: FdRef<'_>, _: u64) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn write_all_at(_: BorrowedFd<'_>, _: &[u8], _: u64) -> io::Result<()> {
+pub fn write_all_at(_: FdRef<'_>, _: &[u8], _: u64) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn read_at(_: BorrowedFd<'_>, _: &mut [u8], _: u64) -> io::Result<usize> {
+pub fn read_at(_: FdRef<'_>, _: &mut [u8], _: u64) -> io::Result<usize> {
     unsupported()
 }
 /// Unsupported.
-pub fn seal_size(_: BorrowedFd<'_>) -> io::Result<()> {
+pub fn seal_size(_: FdRef<'_>) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
 #[must_use]
-pub fn size_is_sealed(_: BorrowedFd<'_>) -> bool {
+pub fn size_is_sealed(_: FdRef<'_>) -> bool {
     false
 }
 /// Unsupported.
-pub fn create_unnamed_in_shm(_: u32) -> io::Result<OwnedFd> {
+pub fn create_unnamed_in_shm(_: u32) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn publish(_: BorrowedFd<'_>, _: &Path) -> io::Result<()> {
+pub fn publish(_: FdRef<'_>, _: &Path) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn open_named(_: &Path, _: bool) -> io::Result<OwnedFd> {
+pub fn open_named(_: &Path, _: bool) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
@@ -75,11 +102,11 @@ pub fn rename_noreplace(_: &Path, _: &Path) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn open_process_fd(_: u32, _: i32, _: bool) -> io::Result<OwnedFd> {
+pub fn open_process_fd(_: u32, _: i32, _: bool) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn dup(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn dup(_: FdRef<'_>) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
@@ -95,7 +122,7 @@ pub struct Mapping {
 
 impl Mapping {
     /// Unsupported.
-    pub fn new(_: BorrowedFd<'_>, _: usize, _: bool) -> io::Result<Mapping> {
+    pub fn new(_: FdRef<'_>, _: usize, _: bool) -> io::Result<Mapping> {
         unsupported()
     }
     /// Unreachable: no `Mapping` exists.
@@ -144,15 +171,15 @@ pub fn memory_total() -> u64 {
     0
 }
 /// Unsupported.
-pub fn free_bytes_of(_: BorrowedFd<'_>) -> io::Result<u64> {
+pub fn free_bytes_of(_: FdRef<'_>) -> io::Result<u64> {
     unsupported()
 }
 /// Unsupported.
-pub fn send_with_fd(_: BorrowedFd<'_>, _: &[u8], _: BorrowedFd<'_>) -> io::Result<()> {
+pub fn send_with_fd(_: FdRef<'_>, _: &[u8], _: FdRef<'_>) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn recv_with_fd(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<Option<OwnedFd>> {
+pub fn recv_with_fd(_: FdRef<'_>, _: &mut [u8]) -> io::Result<Option<Fd>> {
     unsupported()
 }
 
@@ -193,19 +220,19 @@ pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
 pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
 
 /// Unsupported.
-pub fn listen_abstract(_: &[u8], _: i32) -> io::Result<OwnedFd> {
+pub fn listen_abstract(_: &[u8], _: i32) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn accept(_: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub fn accept(_: FdRef<'_>) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn connect_abstract(_: &[u8]) -> io::Result<OwnedFd> {
+pub fn connect_abstract(_: &[u8]) -> io::Result<Fd> {
     unsupported()
 }
 /// Unsupported.
-pub fn peer_uid(_: BorrowedFd<'_>) -> io::Result<u32> {
+pub fn peer_uid(_: FdRef<'_>) -> io::Result<u32> {
     unsupported()
 }
 /// Unsupported: 0.
@@ -214,15 +241,15 @@ pub fn uid() -> u32 {
     0
 }
 /// Unsupported.
-pub fn set_socket_timeouts(_: BorrowedFd<'_>, _: std::time::Duration) -> io::Result<()> {
+pub fn set_socket_timeouts(_: FdRef<'_>, _: std::time::Duration) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn send_bytes(_: BorrowedFd<'_>, _: &[u8]) -> io::Result<()> {
+pub fn send_bytes(_: FdRef<'_>, _: &[u8]) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
-pub fn recv_exact(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<()> {
+pub fn recv_exact(_: FdRef<'_>, _: &mut [u8]) -> io::Result<()> {
     unsupported()
 }
 /// Unsupported.
@@ -241,6 +268,6 @@ pub unsafe fn register_fork_handlers(
     unsupported()
 }
 /// Unsupported.
-pub fn recv_ready(_: BorrowedFd<'_>, _: &mut [u8]) -> io::Result<usize> {
+pub fn recv_ready(_: FdRef<'_>, _: &mut [u8]) -> io::Result<usize> {
     unsupported()
 }

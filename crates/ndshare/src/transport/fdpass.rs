@@ -8,11 +8,9 @@
 //! through the descriptor server ([`crate::transport::fdserver`]), or with
 //! `multiprocessing.reduction.DupFd` to a process being started.
 
-use std::os::fd::BorrowedFd;
-
 use crate::error::{Error, Result};
 use crate::segment::{Access, Segment};
-use crate::sys;
+use crate::sys::{self, FdRef};
 
 /// The bytes that carry the descriptor: "ndshare", then the message version.
 pub const MAGIC: [u8; 8] = *b"ndshare\x01";
@@ -21,8 +19,8 @@ pub const MAGIC: [u8; 8] = *b"ndshare\x01";
 ///
 /// # Errors
 /// [`Error::Io`] if the socket refuses it (e.g. not a Unix socket, peer gone).
-pub fn send(sock: BorrowedFd<'_>, seg: &Segment) -> Result<()> {
-    sys::send_with_fd(sock, &MAGIC, seg.fd())
+pub fn send(sock: FdRef<'_>, seg: &Segment) -> Result<()> {
+    sys::send_with_fd(sock, &MAGIC, seg.fd_ref())
         .map_err(|e| Error::io("cannot send the array's descriptor", e))
 }
 
@@ -32,7 +30,7 @@ pub fn send(sock: BorrowedFd<'_>, seg: &Segment) -> Result<()> {
 /// [`Error::InvalidHandle`] if the message is not [`MAGIC`] or carries no
 /// descriptor; [`Error::Io`] for socket errors; the errors of
 /// [`Segment::from_fd`] (the segment is checked like any other).
-pub fn recv(sock: BorrowedFd<'_>, access: Access) -> Result<Segment> {
+pub fn recv(sock: FdRef<'_>, access: Access) -> Result<Segment> {
     let mut buf = [0u8; MAGIC.len()];
     let fd = sys::recv_with_fd(sock, &mut buf)
         .map_err(|e| Error::io("cannot receive an array's descriptor", e))?;
@@ -43,5 +41,5 @@ pub fn recv(sock: BorrowedFd<'_>, access: Access) -> Result<Segment> {
         )));
     }
     let fd = fd.ok_or_else(|| Error::InvalidHandle("the message carried no descriptor".into()))?;
-    Segment::from_fd(fd, access)
+    Segment::from_owned(fd, access)
 }

@@ -20,13 +20,12 @@
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::sys;
+use crate::sys::{self, Fd, FdRef};
 
 /// Length of an offer's key in bytes.
 pub const KEY_LEN: usize = 16;
@@ -44,13 +43,13 @@ const NAME_PREFIX: &str = "ndshare-fd-";
 /// The server of this process.
 struct Table {
     /// The listening socket; `None` before the first offer and in a forked child.
-    listener: Option<OwnedFd>,
+    listener: Option<Fd>,
     /// Where receivers connect: a NUL, then the abstract name.
     address: Vec<u8>,
     /// Offers not taken yet.
-    offers: HashMap<Key, OwnedFd>,
+    offers: HashMap<Key, Fd>,
     /// Offers taken, their descriptor not sent yet.
-    sending: HashMap<Key, OwnedFd>,
+    sending: HashMap<Key, Fd>,
 }
 
 /// A lock that a fork handler can take in one callback and release in
@@ -172,13 +171,11 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Offers a duplicate of `fd` to one receiver, starting this process's
-/// server at the first offer. Returns the server's address and the key.
-///
-/// # Errors
-/// [`Error::Io`] if the descriptor cannot be duplicated or the server
-/// cannot start.
-pub fn offer(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, Key)> {
+#[cfg(unix)]
+pub use crate::os_fd::{fetch, offer};
+
+/// [`offer`] in the seam's terms.
+pub(crate) fn offer_fd(fd: FdRef<'_>) -> Result<(Vec<u8>, Key)> {
     register_fork_handlers()?;
     let dup = sys::dup(fd).map_err(|e| Error::io("cannot duplicate the descriptor to offer", e))?;
     let key = random_key()?;
@@ -193,7 +190,7 @@ pub fn offer(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, Key)> {
     if table.listener.is_none() {
         let listener = sys::listen_abstract(name.as_bytes(), 256)
             .map_err(|e| Error::io("cannot start the descriptor server", e))?;
-        let raw = listener.as_raw_fd();
+        let raw = listener.borrow().number();
         std::thread::Builder::new()
             .name("ndshare-fd-server".into())
             .spawn(move || serve(raw))
@@ -211,28 +208,28 @@ pub fn offer(fd: BorrowedFd<'_>) -> Result<(Vec<u8>, Key)> {
 /// served at once, on this thread (the answer is one byte on a new socket,
 /// which never waits for room). Any other connection is served on a thread
 /// of its own, so that a stalled peer delays nobody else.
-fn serve(listener: RawFd) {
+fn serve(listener: i32) {
     let uid = sys::uid();
     loop {
         // SAFETY: the listening socket is kept open in the table for the
         // life of this process; only a forked child closes its copy, and
         // this thread does not exist there.
-        let listener = unsafe { BorrowedFd::borrow_raw(listener) };
+        let listener = unsafe { FdRef::from_number(listener) };
         let Ok(conn) = sys::accept(listener) else {
             // Out of descriptors or an aborted connection (the listener
             // itself is never closed here): try again.
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
-        if !sys::peer_uid(conn.as_fd()).is_ok_and(|peer| peer == uid) {
+        if !sys::peer_uid(conn.borrow()).is_ok_and(|peer| peer == uid) {
             continue;
         }
         let mut key = [0u8; KEY_LEN];
-        let Ok(ready) = sys::recv_ready(conn.as_fd(), &mut key) else {
+        let Ok(ready) = sys::recv_ready(conn.borrow(), &mut key) else {
             continue;
         };
         if ready == KEY_LEN {
-            if sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT).is_ok() {
+            if sys::set_socket_timeouts(conn.borrow(), CONNECTION_TIMEOUT).is_ok() {
                 let _ = answer(conn, &key);
             }
             continue;
@@ -242,8 +239,8 @@ fn serve(listener: RawFd) {
         let _ = std::thread::Builder::new()
             .name("ndshare-fd-conn".into())
             .spawn(move || {
-                if sys::set_socket_timeouts(conn.as_fd(), CONNECTION_TIMEOUT)
-                    .and_then(|()| sys::recv_exact(conn.as_fd(), &mut key[ready..]))
+                if sys::set_socket_timeouts(conn.borrow(), CONNECTION_TIMEOUT)
+                    .and_then(|()| sys::recv_exact(conn.borrow(), &mut key[ready..]))
                     .is_ok()
                 {
                     let _ = answer(conn, &key);
@@ -255,24 +252,24 @@ fn serve(listener: RawFd) {
 /// Sends the descriptor offered under `key` and forgets the offer, or
 /// refuses. The connection is closed before the offer counts as taken, so
 /// that a process woken by [`wait_until_taken`] holds nothing of it.
-fn answer(conn: OwnedFd, key: &Key) -> io::Result<()> {
+fn answer(conn: Fd, key: &Key) -> io::Result<()> {
     let raw = {
         let mut guard = lock();
         let Some(table) = guard.table() else {
-            return sys::send_bytes(conn.as_fd(), &[REFUSED]);
+            return sys::send_bytes(conn.borrow(), &[REFUSED]);
         };
         let Some(fd) = table.offers.remove(key) else {
             drop(guard);
-            return sys::send_bytes(conn.as_fd(), &[REFUSED]);
+            return sys::send_bytes(conn.borrow(), &[REFUSED]);
         };
-        let raw = fd.as_raw_fd();
+        let raw = fd.borrow().number();
         table.sending.insert(*key, fd);
         raw
     };
     // SAFETY: the descriptor stays open in `sending` until this thread
     // removes it below (a forked child's copy of the table is the child's).
-    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-    let sent = sys::send_with_fd(conn.as_fd(), &[TAKEN], fd);
+    let fd = unsafe { FdRef::from_number(raw) };
+    let sent = sys::send_with_fd(conn.borrow(), &[TAKEN], fd);
     drop(conn);
     {
         let mut guard = lock();
@@ -304,13 +301,8 @@ pub fn wait_until_taken(timeout: Duration) -> bool {
     }
 }
 
-/// Takes the descriptor offered at `address` under `key`.
-///
-/// # Errors
-/// [`Error::InvalidHandle`] if `address` is not an abstract socket address;
-/// [`Error::Io`] if the server cannot be reached (the sender is gone) or
-/// refuses (the offer was taken already, or never made).
-pub fn fetch(address: &[u8], key: &Key) -> Result<OwnedFd> {
+/// [`fetch`] in the seam's terms.
+pub(crate) fn fetch_fd(address: &[u8], key: &Key) -> Result<Fd> {
     let Some(name) = address.strip_prefix(b"\0") else {
         return Err(Error::InvalidHandle(format!(
             "\"{}\" is not a descriptor server's address",
@@ -319,10 +311,10 @@ pub fn fetch(address: &[u8], key: &Key) -> Result<OwnedFd> {
     };
     let unreachable = |e| Error::io("cannot reach the sending process's descriptor server", e);
     let conn = sys::connect_abstract(name).map_err(unreachable)?;
-    sys::set_socket_timeouts(conn.as_fd(), FETCH_TIMEOUT).map_err(unreachable)?;
-    sys::send_bytes(conn.as_fd(), key).map_err(unreachable)?;
+    sys::set_socket_timeouts(conn.borrow(), FETCH_TIMEOUT).map_err(unreachable)?;
+    sys::send_bytes(conn.borrow(), key).map_err(unreachable)?;
     let mut reply = [0u8; 1];
-    let fd = sys::recv_with_fd(conn.as_fd(), &mut reply).map_err(unreachable)?;
+    let fd = sys::recv_with_fd(conn.borrow(), &mut reply).map_err(unreachable)?;
     match fd {
         Some(fd) if reply[0] == TAKEN => Ok(fd),
         _ => Err(Error::io(

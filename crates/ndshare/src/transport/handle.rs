@@ -94,7 +94,6 @@ impl Handle {
     /// ([`Handle::NamedFile`]), else this process's descriptor of it.
     #[must_use]
     pub fn of(seg: &Segment) -> Handle {
-        use std::os::fd::AsRawFd;
         let f = seg.file_info();
         if let Some(n) = seg.name() {
             return Handle::NamedFile {
@@ -105,7 +104,7 @@ impl Handle {
         }
         Handle::Process {
             pid: sys::current_pid(),
-            fd: seg.fd().as_raw_fd(),
+            fd: seg.fd_ref().number(),
             dev: f.dev,
             ino: f.ino,
         }

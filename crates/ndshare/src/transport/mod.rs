@@ -5,5 +5,6 @@
 pub(crate) mod fdpass;
 pub mod fdserver;
 pub(crate) mod handle;
+pub(crate) mod locator;
 
 pub use fdpass::MAGIC as FD_MESSAGE_MAGIC;
