@@ -232,6 +232,7 @@ def test_named_ring_attaches_and_array_readers_refuse_it(name: str) -> None:
         ("S5", b"abc"),
         ("U3", "xyz"),
         ([("x", "<f4"), ("n", "<i2", (2,))], (2.5, (3, 4))),
+        ([("temp\u00e9rature", "<f4"), ("\u6e29\u5ea6", "<i2")], (2.5, 3)),
     ],
 )
 def test_every_shareable_dtype_streams(dtype: Any, value: Any) -> None:
