@@ -13,7 +13,7 @@ use common::{child_arg, Name, CHILD};
 use ndshare::{Access, Builder, Error, Locator, SharedArray};
 
 /// The sender: makes an array (named `arg`, or anonymous if `arg` is
-/// empty) filled with 7, prints its locator, unlinks the name, and holds
+/// empty) filled with 7, unlinks the name, prints its locator, and holds
 /// the array until its stdin closes.
 #[test]
 fn sender() {
@@ -25,6 +25,11 @@ fn sender() {
     let mut a = b.zeros::<u64>(&[512]).unwrap();
     a.as_slice_mut().unwrap().fill(7);
     let f = a.segment().file_info();
+    // Unlinked before the locator is printed: the reader goes on as soon as
+    // it has the line (stdout is line-buffered), and must find no name.
+    if !name.is_empty() {
+        a.unlink().unwrap();
+    }
     // Straight to the pipe: `println!` may be captured by the test harness.
     let mut out = std::io::stdout();
     writeln!(
@@ -36,9 +41,6 @@ fn sender() {
         a.segment().fd().as_raw_fd()
     )
     .unwrap();
-    if !name.is_empty() {
-        a.unlink().unwrap();
-    }
     out.flush().unwrap();
     let mut line = String::new();
     let _ = std::io::stdin().read_line(&mut line);
