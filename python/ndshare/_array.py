@@ -7,6 +7,7 @@ import operator
 import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
+import typing
 from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
@@ -19,15 +20,30 @@ from ._mapped import base_of, remember
 from ._ndshare import ArrayLock, Segment
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from ._registry import ArrayInfo
+else:
+
+    def TypeVar(name: str, *constraints: Any, default: Any = None, **kwargs: Any) -> Any:
+        """``typing.TypeVar``; the ``default`` that Pythons before 3.13 lack
+        is read by type checkers only."""
+        return typing.TypeVar(name, *constraints, **kwargs)
+
 
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
+
+# The type parameters of SharedArray, as numpy.ndarray's: the shape (a
+# tuple) and the dtype. Their defaults make a bare ``SharedArray``
+# annotation mean any shape and any dtype, as a bare ``numpy.ndarray`` does.
+_ShapeT_co = TypeVar("_ShapeT_co", bound=Tuple[int, ...], default=Tuple[int, ...], covariant=True)
+_DTypeT_co = TypeVar("_DTypeT_co", bound="np.dtype[Any]", default="np.dtype[Any]", covariant=True)
 
 _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 _NDARRAY_IMAG = vars(np.ndarray)["imag"]
 
 
-class SharedArray(np.ndarray):
+class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
     """A numpy array whose memory is shared between processes.
 
     Every view of it (slices, transposes, reshapes that need no copy) is a
@@ -52,7 +68,7 @@ class SharedArray(np.ndarray):
     def __new__(
         cls,
         shape: ShapeLike,
-        dtype: DTypeLike = float,
+        dtype: Optional[DTypeLike] = float,
         order: str = "C",
         *,
         name: Optional[str] = None,
@@ -262,7 +278,8 @@ def view_of_segment(
     if cls is not None and cls is not SharedArray:
         if not (isinstance(cls, type) and issubclass(cls, SharedArray)):
             raise TypeError(f"a shared array cannot arrive as a {cls!r}")
-        return arr.view(cls)
+        view: SharedArray = arr.view(cls)
+        return view
     return arr
 
 
@@ -362,7 +379,7 @@ _ZEROED: Any = object()
 
 def _new(
     shape: ShapeLike,
-    dtype: DTypeLike,
+    dtype: Optional[DTypeLike],
     order: str,
     name: Optional[str],
     mode: int,
@@ -420,13 +437,13 @@ def _new(
     return a
 
 
-def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def empty(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array. Its memory is reserved and zero-filled (as with
     ``zeros``): shared memory always comes zeroed from the kernel."""
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def zeros(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
     """A new shared array of zeros."""
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
