@@ -2,7 +2,7 @@
 
 >>> import numpy as np, ndshare
 >>> a = ndshare.array(np.arange(6.0).reshape(2, 3))
->>> type(a).__name__, a.sum()
+>>> type(a).__name__, float(a.sum())
 ('SharedArray', 15.0)
 """
 
@@ -36,7 +36,7 @@ ones_like: Like = _array.ones_like
 full_like: FullLike = _array.full_like
 
 #: ``ndshare.list()``: the named arrays of the machine.
-list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
+list = list_arrays  # noqa: A001 - numpy-like name, as in `ndshare list`
 
 _dask.install()
 _loky.install()

@@ -1273,22 +1273,6 @@ def attach(name: str, readonly: bool = False) -> SharedArray:
     SharedArray
         The whole array, a view of the shared memory.
 
-    >>> import ndshare
-    >>> import os
-    >>> name = f"attach-example-{os.getpid()}"
-    >>> a = ndshare.full((2, 2), 1.5, name=name)
-    >>> b = ndshare.attach(name)
-    >>> b[0, 0] = 3.0
-    >>> float(a[0, 0]), b.name == name
-    (3.0, True)
-    >>> ndshare.unlink(name)
-
-    See Also
-    --------
-    zeros, unlink, list, from_handle
-
-    Examples
-    --------
     Raises
     ------
     FileNotFoundError
@@ -1300,6 +1284,22 @@ def attach(name: str, readonly: bool = False) -> SharedArray:
         program's file); ``ndshare info NAME`` says why. A ``ValueError``.
     ValueError
         ``name`` is not a valid name.
+
+    See Also
+    --------
+    zeros, unlink, list, from_handle
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> import os
+    >>> name = f"attach-example-{os.getpid()}"
+    >>> a = ndshare.full((2, 2), 1.5, name=name)
+    >>> b = ndshare.attach(name)
+    >>> b[0, 0] = 3.0
+    >>> float(a[0, 0]), b.name == name
+    (3.0, True)
+    >>> ndshare.unlink(name)
     """
     return _whole(Segment.attach(name, readonly=readonly), readonly)
 
@@ -1329,19 +1329,6 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
     SharedArray
         The whole array (not the view the handle was taken from).
 
-    >>> import ndshare
-    >>> a = ndshare.zeros(3)
-    >>> b = ndshare.from_handle(a.handle())
-    >>> b[1] = 5.0
-    >>> a
-    SharedArray([0., 5., 0.])
-
-    See Also
-    --------
-    SharedArray.handle, attach
-
-    Examples
-    --------
     Raises
     ------
     ndshare.UnreachableError
@@ -1351,6 +1338,19 @@ def from_handle(handle: str, readonly: bool = False) -> SharedArray:
         ``ndshare:name:`` of a name that does not exist.
     ValueError
         The string is not a handle.
+
+    See Also
+    --------
+    SharedArray.handle, attach
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> a = ndshare.zeros(3)
+    >>> b = ndshare.from_handle(a.handle())
+    >>> b[1] = 5.0
+    >>> a
+    SharedArray([0., 5., 0.])
     """
     return _whole(Segment.from_handle(handle, readonly=readonly), readonly)
 
