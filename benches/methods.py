@@ -384,7 +384,7 @@ class SharedArrayPackage(Method):
 
 
 class RawArrayMethod(Method):
-    """The seed's way: a RawArray can reach a worker only at its start, so the
+    """The sharedctypes tutorial's way: a RawArray can reach a worker only at its start, so the
     hand-off starts a pool of two spawn workers with the array."""
 
     key = "RawArray"

@@ -1,9 +1,10 @@
-"""A small side-by-side timing of the seed's job: a parent shares an array
-with two worker processes, each doubles its half, the parent checks.
+"""A small side-by-side timing of the sharedctypes tutorial's job: a parent
+shares an array with two worker processes, each doubles its half, the
+parent checks.
 
 Three ways, same job, same machine, same run:
   ndshare                  ndshare.array(x), views handed to Pool.map
-  multiprocessing.Array    the seed tutorial's way: copy into a ctypes Array,
+  multiprocessing.Array    the tutorial's way: copy into a ctypes Array,
                            hand it over by inheritance (a Pool initializer),
                            wrap it with np.frombuffer in the worker
   pickling                 Pool.map sends each half, the worker returns it

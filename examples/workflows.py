@@ -1,4 +1,4 @@
-"""The two other workflows the seed tutorial names, on ndshare.
+"""The two other workflows the sharedctypes tutorial names, on ndshare.
 
 1. Children produce arrays that the parent collects: each worker of a pool
    creates a shared array and returns it; only a reference crosses.
@@ -13,8 +13,8 @@ import numpy as np
 import ndshare
 
 
-def produce(seed: int) -> ndshare.SharedArray:
-    rng = np.random.default_rng(seed)
+def produce(stream: int) -> ndshare.SharedArray:
+    rng = np.random.default_rng(stream)
     out = ndshare.empty((500, 500))
     out[:] = rng.standard_normal((500, 500))
     return out

@@ -2,28 +2,17 @@
 
 >>> import numpy as np, ndshare
 >>> a = ndshare.array(np.arange(6.0).reshape(2, 3))
->>> type(a).__name__, a.sum()
+>>> type(a).__name__, float(a.sum())
 ('SharedArray', 15.0)
 """
 
 from __future__ import annotations
 
-from . import _dask, _loky, parallel
-from ._array import (
-    SharedArray,
-    array,
-    attach,
-    empty,
-    empty_like,
-    full,
-    from_handle,
-    full_like,
-    ones,
-    ones_like,
-    zeros,
-    zeros_like,
-)
-from ._io import asarray, load, save
+from typing import TYPE_CHECKING
+
+from . import _array, _dask, _io, _loky, parallel
+from ._array import SharedArray, attach, from_handle
+from ._io import load, save
 from ._ndshare import FormatError, UnreachableError
 from ._kept import release_kept
 from ._reduce import by_reference
@@ -32,8 +21,23 @@ from ._sync import Barrier, Event, LockOwnerDied
 from ._ring import Ring, RingClosed, RingItem, RingSlot, attach_ring
 from . import atomic
 
+if TYPE_CHECKING:
+    from ._typing import Array, AsArray, Full, FullLike, Like, NewArray
+
+# The constructors, typed by the dtype they make (see ``_typing``).
+array: Array = _array.array
+asarray: AsArray = _io.asarray
+empty: NewArray = _array.empty
+zeros: NewArray = _array.zeros
+ones: NewArray = _array.ones
+full: Full = _array.full
+empty_like: Like = _array.empty_like
+zeros_like: Like = _array.zeros_like
+ones_like: Like = _array.ones_like
+full_like: FullLike = _array.full_like
+
 #: ``ndshare.list()``: the named arrays of the machine.
-list = list_arrays  # noqa: A001 - the API DESIGN.md fixes
+list = list_arrays  # noqa: A001 - numpy-like name, as in `ndshare list`
 
 _dask.install()
 _loky.install()

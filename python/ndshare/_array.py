@@ -7,6 +7,7 @@ import operator
 import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
+import typing
 from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
@@ -19,15 +20,30 @@ from ._mapped import base_of, remember
 from ._ndshare import ArrayLock, Segment, check_array
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from ._registry import ArrayInfo
+else:
+
+    def TypeVar(name: str, *constraints: Any, default: Any = None, **kwargs: Any) -> Any:
+        """``typing.TypeVar``; the ``default`` that Pythons before 3.13 lack
+        is read by type checkers only."""
+        return typing.TypeVar(name, *constraints, **kwargs)
+
 
 ShapeLike = Union[SupportsIndex, Sequence[SupportsIndex]]
+
+# The type parameters of SharedArray, as numpy.ndarray's: the shape (a
+# tuple) and the dtype. Their defaults make a bare ``SharedArray``
+# annotation mean any shape and any dtype, as a bare ``numpy.ndarray`` does.
+_ShapeT_co = TypeVar("_ShapeT_co", bound=Tuple[int, ...], default=Tuple[int, ...], covariant=True)
+_DTypeT_co = TypeVar("_DTypeT_co", bound="np.dtype[Any]", default="np.dtype[Any]", covariant=True)
 
 _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 _NDARRAY_IMAG = vars(np.ndarray)["imag"]
 
 
-class SharedArray(np.ndarray):
+class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
     """A numpy array whose memory is shared between processes.
 
     Every view of it (slices, transposes, reshapes that need no copy) is a
@@ -42,6 +58,43 @@ class SharedArray(np.ndarray):
     Make one with :func:`ndshare.array`, :func:`ndshare.zeros` and the other
     constructors, or :func:`ndshare.attach`; ``SharedArray(shape, dtype)`` is
     :func:`ndshare.empty`.
+
+    In the types, ``SharedArray[Shape, DType]`` is generic as
+    ``numpy.ndarray`` is: ``ndshare.zeros(3, dtype="f4")`` is a
+    ``SharedArray[tuple[int, ...], np.dtype[np.float32]]``.
+
+    Parameters
+    ----------
+    shape : int or sequence of ints
+        The shape of the new array.
+    dtype : data-type, optional
+        Any fixed-size numpy dtype (default ``float64``).
+    order : {'C', 'F'}, optional
+        Row-major (the default) or column-major layout.
+    name : str, optional
+        Makes a named array; see :func:`ndshare.zeros`.
+    mode : int, optional
+        Permission bits of a named array's file (default ``0o600``); see
+        :func:`ndshare.zeros`.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages.
+
+    Raises
+    ------
+    TypeError, FileExistsError, ValueError, MemoryError
+        As :func:`ndshare.empty` raises them.
+
+    Examples
+    --------
+    >>> import pickle, numpy as np, ndshare
+    >>> a = ndshare.SharedArray((2, 3), dtype="f4")
+    >>> isinstance(a, np.ndarray), type(a[:, 1:]).__name__, type(a * 2).__name__
+    (True, 'SharedArray', 'ndarray')
+    >>> with ndshare.by_reference():
+    ...     len(pickle.dumps(a)) < 1024
+    True
+    >>> type(pickle.loads(pickle.dumps(a))).__name__  # stored: the data
+    'ndarray'
     """
 
     #: Lose to other subclasses when numpy picks the type of a result.
@@ -52,7 +105,7 @@ class SharedArray(np.ndarray):
     def __new__(
         cls,
         shape: ShapeLike,
-        dtype: DTypeLike = float,
+        dtype: Optional[DTypeLike] = float,
         order: str = "C",
         *,
         name: Optional[str] = None,
@@ -115,8 +168,13 @@ class SharedArray(np.ndarray):
 
     @property
     def imag(self) -> Any:
-        """The imaginary part: a view of a complex array; for a real one,
-        new zeros (so a plain ndarray)."""
+        """The imaginary part: a view of a complex array (a
+        ``SharedArray``); for a real one, new zeros (a plain ndarray).
+
+        >>> import ndshare
+        >>> type(ndshare.zeros(2, "c16").imag).__name__, type(ndshare.zeros(2).imag).__name__
+        ('SharedArray', 'ndarray')
+        """
         return _decay(_NDARRAY_IMAG.__get__(self))
 
     @imag.setter
@@ -128,13 +186,24 @@ class SharedArray(np.ndarray):
         """The name of a named array; ``None`` for an anonymous one, and
         for a named one that reached this process by its descriptor (through
         multiprocessing, or a reference after its name was removed): a
-        descriptor carries no name."""
+        descriptor carries no name.
+
+        >>> import os, ndshare
+        >>> ndshare.zeros(2).name is None
+        True
+        >>> with ndshare.zeros(2, name=f"name-example-{os.getpid()}") as a:
+        ...     a.name == f"name-example-{os.getpid()}"
+        True
+        """
         seg = self._segment
         return None if seg is None else seg.name
 
     @property
     def segment(self) -> Optional[Segment]:
-        """The mapped segment behind this array (``None`` if decayed)."""
+        """The mapped segment behind this array: the numpy ``base`` that
+        owns the mapping; ``None`` for an array that does not live in shared
+        memory (an instance made by ``view(SharedArray)`` of private memory).
+        For the array's description, use :meth:`info`."""
         return self._segment
 
     def handle(self) -> str:
@@ -148,6 +217,25 @@ class SharedArray(np.ndarray):
         :attr:`name`), valid while this process holds the array. It names
         the whole array, not this view of it; to send a view, pickle it (see
         :func:`ndshare.by_reference`).
+
+        Returns
+        -------
+        str
+            The handle, for :func:`ndshare.from_handle`.
+
+        Raises
+        ------
+        ValueError
+            This array does not live in shared memory.
+
+        Examples
+        --------
+        >>> import ndshare
+        >>> a = ndshare.zeros(3)
+        >>> a.handle().startswith("ndshare:proc:")
+        True
+        >>> ndshare.from_handle(a.handle()).shape
+        (3,)
         """
         seg = self._segment
         if seg is None:
@@ -163,6 +251,32 @@ class SharedArray(np.ndarray):
         ``timeout`` seconds, then raises ``TimeoutError``; waiting releases
         the GIL. Not reentrant: taking it again in the holding thread raises
         ``RuntimeError``. See docs/format.md, "Lock word protocol".
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait when entering the ``with`` block (or in
+            ``acquire()``); ``None`` waits as long as it takes.
+
+        Returns
+        -------
+        ArrayLock
+            A handle on the lock: a context manager, with ``acquire``,
+            ``release``, ``locked`` and ``owner``.
+
+        Raises
+        ------
+        TimeoutError
+            On entering, when ``timeout`` elapses first.
+
+        Examples
+        --------
+        >>> import ndshare
+        >>> counts = ndshare.zeros(1, dtype="i8")
+        >>> with counts.lock():
+        ...     counts[0] += 1
+        >>> int(counts[0])
+        1
         """
         if timeout is not None:
             return ArrayLock(self._segment, "lock", timeout)
@@ -174,12 +288,61 @@ class SharedArray(np.ndarray):
 
     def read_lock(self, timeout: Optional[float] = None) -> ArrayLock:
         """A read lock of this array's read/write lock: any number of
-        readers at once, never with a writer (``with a.read_lock():``)."""
+        readers at once, never with a writer (``with a.read_lock():``).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait on entering; ``None`` waits as long as it takes.
+
+        Returns
+        -------
+        ArrayLock
+            A handle on the read side, a context manager.
+
+        Raises
+        ------
+        TimeoutError
+            On entering, when ``timeout`` elapses first.
+
+        Examples
+        --------
+        >>> import ndshare
+        >>> table = ndshare.ones(4)
+        >>> with table.read_lock():
+        ...     float(table.sum())
+        4.0
+        """
         return ArrayLock(self._segment, "read", timeout)
 
     def write_lock(self, timeout: Optional[float] = None) -> ArrayLock:
         """The write lock of this array's read/write lock: no other writer,
-        no reader (``with a.write_lock():``). Independent of :meth:`lock`."""
+        no reader (``with a.write_lock():``). Independent of :meth:`lock`.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait on entering; ``None`` waits as long as it takes.
+
+        Returns
+        -------
+        ArrayLock
+            A handle on the write side, a context manager.
+
+        Raises
+        ------
+        TimeoutError
+            On entering, when ``timeout`` elapses first.
+
+        Examples
+        --------
+        >>> import ndshare
+        >>> table = ndshare.zeros(4)
+        >>> with table.write_lock():
+        ...     table[:] = 2.0
+        >>> float(table.sum())
+        8.0
+        """
         return ArrayLock(self._segment, "write", timeout)
     def info(self) -> "ArrayInfo":
         """What the array's header and attacher table say, read now: the
@@ -188,7 +351,25 @@ class SharedArray(np.ndarray):
         :func:`ndshare.unlink` or a ``with`` block: status "unlinked" and no
         path). Processes that received the array count as attachers for up
         to ``NDSHARE_KEEP_SECONDS`` (10 s) after their last use of it: they
-        keep it mapped for the next task (see :func:`ndshare.release_kept`)."""
+        keep it mapped for the next task (see :func:`ndshare.release_kept`).
+
+        Returns
+        -------
+        ArrayInfo
+            The description, read now.
+
+        Raises
+        ------
+        ValueError
+            This array does not live in shared memory.
+
+        Examples
+        --------
+        >>> import ndshare
+        >>> i = ndshare.zeros((2, 3), dtype="f4").info()
+        >>> i.shape, i.dtype, i.nbytes, i.name
+        ((2, 3), '<f4', 24, None)
+        """
         from ._registry import segment_info
 
         seg = self._segment
@@ -262,7 +443,8 @@ def view_of_segment(
     if cls is not None and cls is not SharedArray:
         if not (isinstance(cls, type) and issubclass(cls, SharedArray)):
             raise TypeError(f"a shared array cannot arrive as a {cls!r}")
-        return arr.view(cls)
+        view: SharedArray = arr.view(cls)
+        return view
     return arr
 
 
@@ -362,7 +544,7 @@ _ZEROED: Any = object()
 
 def _new(
     shape: ShapeLike,
-    dtype: DTypeLike,
+    dtype: Optional[DTypeLike],
     order: str,
     name: Optional[str],
     mode: int,
@@ -420,24 +602,285 @@ def _new(
     return a
 
 
-def empty(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array. Its memory is reserved and zero-filled (as with
-    ``zeros``): shared memory always comes zeroed from the kernel."""
+def empty(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+    """A new shared array of the given shape and dtype, like
+    :func:`numpy.empty`.
+
+    Unlike numpy's, its memory is zero-filled: shared memory always
+    comes zeroed from the kernel, and is reserved now (running out of
+    memory is a ``MemoryError`` here, never a crash in a worker later).
+
+    Parameters
+    ----------
+    shape : int or sequence of ints
+        The shape of the new array, e.g. ``(2, 3)`` or ``2``.
+    dtype : data-type, optional
+        Any fixed-size numpy dtype (default ``float64``): numbers, bool,
+        ``datetime64``, fixed-width ``"S"``/``"U"`` strings, structured
+        dtypes.
+    order : {'C', 'F'}, optional
+        Row-major (C, the default) or column-major (Fortran) layout.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array, zero-filled.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    zeros, empty_like, array
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> a = ndshare.empty((2, 3), dtype="i4")
+    >>> type(a).__name__, a.shape, a.dtype.name, int(a.sum())
+    ('SharedArray', (2, 3), 'int32', 0)
+    """
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def zeros(shape: ShapeLike, dtype: DTypeLike = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array of zeros."""
+def zeros(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+    """A new shared array of zeros, like :func:`numpy.zeros`.
+
+    Parameters
+    ----------
+    shape : int or sequence of ints
+        The shape of the new array, e.g. ``(2, 3)`` or ``2``.
+    dtype : data-type, optional
+        Any fixed-size numpy dtype (default ``float64``): numbers, bool,
+        ``datetime64``, fixed-width ``"S"``/``"U"`` strings, structured
+        dtypes.
+    order : {'C', 'F'}, optional
+        Row-major (C, the default) or column-major (Fortran) layout.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array of zeros.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    ones, full, zeros_like, attach
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ndshare.zeros(3)
+    SharedArray([0., 0., 0.])
+    >>> ndshare.zeros((2, 2), dtype="i8", order="F").flags.f_contiguous
+    True
+
+    A named array, which other processes attach by name:
+
+    >>> import os
+    >>> name = f"zeros-example-{os.getpid()}"
+    >>> a = ndshare.zeros(4, name=name)
+    >>> b = ndshare.attach(name, readonly=True)
+    >>> a[0] = 7
+    >>> float(b[0]), b.flags.writeable
+    (7.0, False)
+    >>> ndshare.unlink(name)
+    """
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
 def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array of ones."""
+    """A new shared array of ones, like :func:`numpy.ones`.
+
+    Parameters
+    ----------
+    shape : int or sequence of ints
+        The shape of the new array, e.g. ``(2, 3)`` or ``2``.
+    dtype : data-type, optional
+        Any fixed-size numpy dtype (default ``float64``): numbers, bool,
+        ``datetime64``, fixed-width ``"S"``/``"U"`` strings, structured
+        dtypes.
+    order : {'C', 'F'}, optional
+        Row-major (C, the default) or column-major (Fortran) layout.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array of ones.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    zeros, full, ones_like
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ndshare.ones((2, 2), dtype="u1")
+    SharedArray([[1, 1],
+                 [1, 1]], dtype=uint8)
+    """
     return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode, huge_pages=huge_pages)
 
 
 def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array filled with ``fill_value``."""
+    """A new shared array filled with ``fill_value``, like
+    :func:`numpy.full`.
+
+    Parameters
+    ----------
+    shape : int or sequence of ints
+        The shape of the new array, e.g. ``(2, 3)`` or ``2``.
+    fill_value : scalar or array_like
+        The value of every element (broadcast to ``shape``, and cast to
+        ``dtype``).
+    dtype : data-type, optional
+        Any fixed-size numpy dtype; default: the dtype of
+        ``numpy.array(fill_value)``.
+    order : {'C', 'F'}, optional
+        Row-major (C, the default) or column-major (Fortran) layout.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array; a named one gets its name only once filled.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    zeros, ones, full_like
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ndshare.full(3, 2.5)
+    SharedArray([2.5, 2.5, 2.5])
+    >>> ndshare.full((2, 2), [1, 2], dtype="i2")
+    SharedArray([[1, 2],
+                 [1, 2]], dtype=int16)
+    """
     if dtype is None:
         dtype = np.array(fill_value).dtype
     return _new(shape, dtype, order, name, mode, fill_value, huge_pages)
@@ -452,23 +895,275 @@ def _like_order(prototype: Any, order: str) -> str:
 
 
 def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array with the shape and dtype of ``prototype``."""
+    """A new shared array with the shape and dtype of ``prototype``, like
+    :func:`numpy.empty_like`; zero-filled (see :func:`empty`).
+
+    Parameters
+    ----------
+    prototype : array_like
+        The array whose shape, dtype and layout the new one takes.
+    dtype : data-type, optional
+        Overrides the dtype of ``prototype``.
+    order : {'K', 'A', 'C', 'F'}, optional
+        Layout: ``'K'`` and ``'A'`` (the default is ``'K'``) keep a
+        Fortran-ordered prototype gives a Fortran-ordered and make anything else
+        C-ordered; ``'C'`` and ``'F'`` force that layout.
+    shape : int or sequence of ints, optional
+        Overrides the shape of ``prototype``.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array, zero-filled.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    empty, zeros_like
+
+    Examples
+    --------
+    >>> import numpy as np, ndshare
+    >>> a = ndshare.empty_like(np.ones((2, 3), dtype="f4"))
+    >>> type(a).__name__, a.shape, a.dtype.name
+    ('SharedArray', (2, 3), 'float32')
+    """
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
     return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode, huge_pages=huge_pages)
 
 
 def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array of zeros with the shape and dtype of ``prototype``."""
+    """A new shared array of zeros with the shape and dtype of
+    ``prototype``, like :func:`numpy.zeros_like`.
+
+    Parameters
+    ----------
+    prototype : array_like
+        The array whose shape, dtype and layout the new one takes.
+    dtype : data-type, optional
+        Overrides the dtype of ``prototype``.
+    order : {'K', 'A', 'C', 'F'}, optional
+        Layout: ``'K'`` and ``'A'`` (the default is ``'K'``) keep a
+        Fortran-ordered prototype gives a Fortran-ordered and make anything else
+        C-ordered; ``'C'`` and ``'F'`` force that layout.
+    shape : int or sequence of ints, optional
+        Overrides the shape of ``prototype``.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array of zeros.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    zeros, ones_like, full_like
+
+    Examples
+    --------
+    >>> import numpy as np, ndshare
+    >>> ndshare.zeros_like(np.arange(3))
+    SharedArray([0, 0, 0])
+    """
     return empty_like(prototype, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
 def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array of ones with the shape and dtype of ``prototype``."""
+    """A new shared array of ones with the shape and dtype of
+    ``prototype``, like :func:`numpy.ones_like`.
+
+    Parameters
+    ----------
+    prototype : array_like
+        The array whose shape, dtype and layout the new one takes.
+    dtype : data-type, optional
+        Overrides the dtype of ``prototype``.
+    order : {'K', 'A', 'C', 'F'}, optional
+        Layout: ``'K'`` and ``'A'`` (the default is ``'K'``) keep a
+        Fortran-ordered prototype gives a Fortran-ordered and make anything else
+        C-ordered; ``'C'`` and ``'F'`` force that layout.
+    shape : int or sequence of ints, optional
+        Overrides the shape of ``prototype``.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array of ones.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    ones, zeros_like, full_like
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ndshare.ones_like([[1, 2], [3, 4]], dtype="f8")
+    SharedArray([[1., 1.],
+                 [1., 1.]])
+    """
     return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
 def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """A new shared array filled with ``fill_value``, shaped like ``prototype``."""
+    """A new shared array filled with ``fill_value``, with the shape and
+    dtype of ``prototype``, like :func:`numpy.full_like`.
+
+    Parameters
+    ----------
+    prototype : array_like
+        The array whose shape, dtype and layout the new one takes.
+    fill_value : scalar or array_like
+        The value of every element (broadcast, and cast to ``dtype``).
+    dtype : data-type, optional
+        Overrides the dtype of ``prototype``.
+    order : {'K', 'A', 'C', 'F'}, optional
+        Layout: ``'K'`` and ``'A'`` (the default is ``'K'``) keep a
+        Fortran-ordered prototype gives a Fortran-ordered and make anything else
+        C-ordered; ``'C'`` and ``'F'`` force that layout.
+    shape : int or sequence of ints, optional
+        Overrides the shape of ``prototype``.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        The new array; a named one gets its name only once filled.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    full, zeros_like, ones_like
+
+    Examples
+    --------
+    >>> import numpy as np, ndshare
+    >>> ndshare.full_like(np.zeros(3, dtype="i4"), 9)
+    SharedArray([9, 9, 9], dtype=int32)
+    """
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
     return _new(
         p.shape if shape is None else shape,
@@ -482,38 +1177,180 @@ def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] 
 
 
 def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
-    """Copies any array-like (non-contiguous arrays included) into a new
-    shared array. ``order='K'`` keeps a Fortran-ordered input Fortran-ordered."""
+    """Copies any array-like into a new shared array, like
+    :func:`numpy.array`.
+
+    Non-contiguous arrays, lists, scalars and other shared arrays are
+    all copied; use :func:`ndshare.asarray` to avoid copying what is
+    already shared.
+
+    Parameters
+    ----------
+    object : array_like
+        What to copy: an ndarray (of any layout), a list, a scalar...
+    dtype : data-type, optional
+        The dtype of the result; default: the input's (cast as
+        :func:`numpy.asarray` casts).
+    order : {'K', 'A', 'C', 'F'}, optional
+        Layout: ``'K'`` and ``'A'`` (the default is ``'K'``) keep a
+        Fortran-ordered input stays Fortran-ordered and make anything else
+        C-ordered; ``'C'`` and ``'F'`` force that layout.
+    name : str, optional
+        Makes a *named* array, the file ``/dev/shm/ndshare.<name>``: any
+        process that ``mode`` lets in may open it with
+        :func:`ndshare.attach` until :func:`ndshare.unlink` removes the
+        name. A name is 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no ``/``, no leading ``.``); it appears only
+        once the data is final. ``None`` (the default) makes an anonymous
+        array, whose memory goes back when the last process using it drops
+        it or dies.
+    mode : int, optional
+        Permission bits of a named array's file, as for ``chmod``, applied
+        exactly (the umask does not change them); default ``0o600``: only
+        your user may attach it. ``0o640`` (``0o644``) lets the file's
+        group (everyone) attach it read-only, ``0o660`` (``0o666``) read
+        and write too. Ignored for an anonymous array.
+    huge_pages : bool, optional
+        Whether a large anonymous array may live on 2 MiB pages where the
+        system allows (default ``True``); ``False`` keeps 4 KiB pages.
+
+    Returns
+    -------
+    SharedArray
+        A new shared array holding a copy of ``object``.
+
+    Raises
+    ------
+    TypeError
+        ``dtype`` is ``object`` (or holds Python objects): such arrays
+        cannot be shared.
+    FileExistsError
+        ``name`` is taken (never reused silently).
+    ValueError
+        ``name``, ``order`` or ``mode`` is not valid, or a dimension is
+        negative.
+    MemoryError
+        The memory cannot be reserved (for a named array: ``/dev/shm`` is
+        full). Running out is an error here, never a crash later.
+
+    See Also
+    --------
+    asarray, load, zeros
+
+    Examples
+    --------
+    >>> import numpy as np, ndshare
+    >>> a = ndshare.array(np.arange(6).reshape(2, 3))
+    >>> a
+    SharedArray([[0, 1, 2],
+                 [3, 4, 5]])
+    >>> type(a[1:]).__name__, type(a + 1).__name__
+    ('SharedArray', 'ndarray')
+    """
     src = np.asarray(object, dtype=dtype)
     return _new(src.shape, src.dtype, _like_order(src, order), name, mode, src, huge_pages)
 
 
 def attach(name: str, readonly: bool = False) -> SharedArray:
-    """The named array ``name``, as its creator made it.
+    """The named array ``name``, as its creator made it (shape, dtype,
+    layout), mapped into this process.
 
-    With ``readonly=True`` the data is mapped read-only: numpy refuses writes
-    (``ValueError``) and the memory could not be written anyway.
+    Writes through it are seen by every process that maps the array,
+    and theirs by this one. The array stays mapped for as long as this
+    process holds any view of it, even after the name is removed.
+
+    Parameters
+    ----------
+    name : str
+        The array's name (see :func:`ndshare.zeros`, ``name``).
+    readonly : bool, optional
+        Map the data read-only: numpy refuses writes (``ValueError``), and
+        the memory could not be written anyway. Needed where ``mode``
+        grants only read permission.
+
+    Returns
+    -------
+    SharedArray
+        The whole array, a view of the shared memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no array of that name.
+    PermissionError
+        The file's mode does not let this user open it so.
+    ndshare.FormatError
+        The file is not a valid ndshare array (corrupt, truncated, another
+        program's file); ``ndshare info NAME`` says why. A ``ValueError``.
+    ValueError
+        ``name`` is not a valid name.
+
+    See Also
+    --------
+    zeros, unlink, list, from_handle
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> import os
+    >>> name = f"attach-example-{os.getpid()}"
+    >>> a = ndshare.full((2, 2), 1.5, name=name)
+    >>> b = ndshare.attach(name)
+    >>> b[0, 0] = 3.0
+    >>> float(a[0, 0]), b.name == name
+    (3.0, True)
+    >>> ndshare.unlink(name)
     """
     return _whole(Segment.attach(name, readonly=readonly), readonly)
 
 
 def from_handle(handle: str, readonly: bool = False) -> SharedArray:
-    """The whole array a handle string names, as its creator made it: the
-    counterpart of :meth:`SharedArray.handle` and of the Rust API's
-    ``Handle``, for handing an array over by text (a command line, a file, a
-    socket) to a process that multiprocessing did not start.
+    """The whole array a handle string names, as its creator made it.
 
-    ``ndshare:named:<dev>:<ino>:<name>`` (what :meth:`SharedArray.handle`
-    gives for a named array) attaches the name if it still names the file
-    ``(dev, ino)``; if the name was removed and given to another array, the
-    error is :class:`ndshare.UnreachableError`, and the other array is not
-    mapped. The name alone, ``ndshare:name:<name>``, attaches whatever array
-    the name holds, like :func:`attach`.
-    ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of live
-    process ``pid`` through ``/proc``, after checking that it is still the
-    memory file ``(dev, ino)``; if the process or its array is gone, the
-    error is :class:`ndshare.UnreachableError`. A string that is no handle
-    is ``ValueError``.
+    The counterpart of :meth:`SharedArray.handle` (and of the Rust API's
+    ``Handle``), for handing an array over by text (a command line, a
+    file, a socket) to a process that multiprocessing did not start.
+
+    Parameters
+    ----------
+    handle : str
+        ``ndshare:named:<dev>:<ino>:<name>`` (what :meth:`SharedArray.handle`
+        gives for a named array) attaches the name if it still names the
+        file ``(dev, ino)``. The name alone, ``ndshare:name:<name>``,
+        attaches whatever array the name holds, like :func:`attach`.
+        ``ndshare:proc:<pid>:<fd>:<dev>:<ino>`` opens the descriptor of the
+        live process ``pid`` through ``/proc``, after checking that it is
+        still the memory file ``(dev, ino)``.
+    readonly : bool, optional
+        Map the data read-only, as in :func:`attach`.
+
+    Returns
+    -------
+    SharedArray
+        The whole array (not the view the handle was taken from).
+
+    Raises
+    ------
+    ndshare.UnreachableError
+        The process or the array is gone, or the name now names another
+        array (which is not mapped). A ``FileNotFoundError``.
+    FileNotFoundError
+        ``ndshare:name:`` of a name that does not exist.
+    ValueError
+        The string is not a handle.
+
+    See Also
+    --------
+    SharedArray.handle, attach
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> a = ndshare.zeros(3)
+    >>> b = ndshare.from_handle(a.handle())
+    >>> b[1] = 5.0
+    >>> a
+    SharedArray([0., 5., 0.])
     """
     return _whole(Segment.from_handle(handle, readonly=readonly), readonly)
 

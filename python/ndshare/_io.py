@@ -59,11 +59,16 @@ def asarray(
         accept ``x`` in any layout; a copy keeps a Fortran-ordered input
         Fortran-ordered and makes anything else C-ordered.
     name : str, optional
-        A name for the result. If ``x`` is a shared array of another name
-        (or none), the result is a new named array holding a copy.
+        A name for the result: 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no leading ``.``), by which other processes
+        :func:`ndshare.attach` it (see :func:`ndshare.zeros`). If ``x`` is a
+        shared array of another name (or none), the result is a new named
+        array holding a copy.
     mode : int, optional
-        Permission bits of a new named array's file (default ``0o600``).
-        Ignored when ``x`` is returned itself.
+        Permission bits of a new named array's file, as for ``chmod``
+        (default ``0o600``: your user only; ``0o644``: everyone may attach
+        it read-only; ``0o666``: read and write). Ignored when ``x`` is
+        returned itself.
 
     Returns
     -------
@@ -138,10 +143,14 @@ def load(
         :func:`numpy.save` writes them). A file object is read from its
         current position, and is left after the array's data.
     name : str, optional
-        A name for the new array (see :func:`ndshare.attach`); anonymous
-        by default.
+        A name for the new array, by which other processes
+        :func:`ndshare.attach` it: 1 to 247 ASCII letters, digits and
+        ``. _ - @ + = , :`` (no leading ``.``; see :func:`ndshare.zeros`).
+        Anonymous by default.
     mode : int, optional
-        Permission bits of a named array's file (default ``0o600``).
+        Permission bits of a named array's file, as for ``chmod`` (default
+        ``0o600``: your user only; ``0o644``: everyone may attach it
+        read-only; ``0o666``: read and write).
     max_header_size : int, optional
         The longest header parsed, as in :func:`numpy.load`: a file whose
         header is longer (a structured dtype of thousands of fields) is

@@ -125,7 +125,23 @@ def release_kept() -> None:
     and faults nothing; at most ``NDSHARE_KEEP_BYTES`` (default 4 GiB) and
     256 arrays. Call this where the memory must come back sooner, e.g. in
     each worker before a large array's last user drops it. Arrays still in
-    use are not affected."""
+    use are not affected.
+
+    Set ``NDSHARE_KEEP_SECONDS=0`` in a process's environment to keep
+    nothing at all; ``NDSHARE_KEEP_BYTES`` (``512M``, ``8G``...) bounds what
+    one process keeps.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    In a worker, at the end of its last task on a large array:
+
+    >>> import ndshare
+    >>> ndshare.release_kept()
+    """
     with _cond:
         dropped = _take_all()
     del dropped

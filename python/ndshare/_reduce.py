@@ -66,6 +66,25 @@ def by_reference() -> Iterator[None]:
     alive for ``EXPORT_GRACE_SECONDS`` (10 s) after pickling. Loaded later,
     or elsewhere, it raises :class:`ndshare.UnreachableError`. Never store
     such a pickle: outside this block, pickling stores the data.
+
+    Returns
+    -------
+    context manager
+        Pickling inside the ``with`` block, in this thread (or asyncio
+        task), sends references.
+
+    Examples
+    --------
+    >>> import pickle, ndshare
+    >>> a = ndshare.zeros((1000, 1000))
+    >>> with ndshare.by_reference():
+    ...     blob = pickle.dumps(a[::2])
+    >>> len(blob) < 1024, len(pickle.dumps(a[::2])) > 4_000_000
+    (True, True)
+    >>> b = pickle.loads(blob)  # the same memory, while this process holds it
+    >>> b[0, 0] = 1.0
+    >>> float(a[0, 0])
+    1.0
     """
     token = _BY_REFERENCE.set(True)
     try:

@@ -11,7 +11,28 @@ from . import _ndshare
 
 @dataclasses.dataclass(frozen=True)
 class Attacher:
-    """A process named in an array's attacher table."""
+    """A process named in an array's attacher table (``ArrayInfo.attachers``).
+
+    Attributes
+    ----------
+    slot : int
+        Its entry in the table.
+    pid : int
+        Its process id.
+    start_ticks : int
+        Its start time, in clock ticks since boot.
+    alive : bool
+        Whether it was alive when the table was read.
+    claiming : bool
+        Whether it was still writing its entry.
+
+    Examples
+    --------
+    >>> import os, ndshare
+    >>> with ndshare.zeros(1, name=f"attacher-example-{os.getpid()}") as a:
+    ...     [(t.pid == os.getpid(), t.alive) for t in a.info().attachers]
+    [(True, True)]
+    """
 
     slot: int
     pid: int
@@ -28,7 +49,57 @@ class Attacher:
 class ArrayInfo:
     """What a shared array's header and attacher table say (see
     ``ndshare.list``, ``ndshare.info`` and ``SharedArray.info``); the same
-    fields as ``ndshare info --json``."""
+    fields as ``ndshare info --json``. Its repr shows ``mode`` in octal.
+
+    Attributes
+    ----------
+    name : str or None
+        The array's name; ``None`` for an anonymous array.
+    shape, strides : tuple of int
+        As numpy's (``None`` for an unreadable header, as every field
+        below but ``name``, ``error``, ``path``, ``status``).
+    dtype : str
+        The dtype descriptor, e.g. ``'<f8'``.
+    itemsize, nbytes, header_bytes : int
+        Bytes per element, of data, of the header before it.
+    order : str or None
+        ``'C'``, ``'F'``, or ``None`` if neither contiguous order.
+    format_version : str
+        The segment format's version (docs/format.md).
+    created : datetime.datetime
+        When it was created (UTC).
+    creator_pid, creator_start_ticks : int
+        The creating process (the start time tells a reused pid apart).
+    creator_alive : bool
+        Whether the creator still runs.
+    attachers : tuple of Attacher
+        Every entry of the attacher table.
+    live_attachers, unregistered_attachers : int
+        Live processes the table names, and those that found it full.
+    path : str or None
+        The file, ``/dev/shm/ndshare.<name>``; ``None`` if anonymous.
+    mode : int or None
+        Permission bits of the file (an int; shown as ``0o600``).
+    uid : int or None
+        The file's owner.
+    status, status_detail : str or None
+        "in use", "creator alive", "unverifiable", "stale", "unusable" or
+        "unlinked", and the same in a sentence (see below).
+    error, reason : str or None
+        Why the header could not be read; why :func:`ndshare.attach`
+        refuses the file.
+    backing, page_size : str or int or None
+        The memory this process's mapping uses and its page size
+        (``SharedArray.info`` only).
+
+    Examples
+    --------
+    >>> import os, ndshare
+    >>> with ndshare.zeros((2, 3), name=f"info-example-{os.getpid()}") as a:
+    ...     i = a.info()
+    ...     i.shape, i.dtype, i.nbytes, oct(i.mode), i.status
+    ((2, 3), '<f8', 48, '0o600', 'in use')
+    """
 
     name: Optional[str]
     shape: Optional[Tuple[int, ...]]
@@ -91,6 +162,17 @@ class ArrayInfo:
         unreadable one, e.g. another user's, may be usable by others)."""
         return self.status != "unusable"
 
+    def __repr__(self) -> str:
+        # The dataclass's repr, with the permission bits in octal as ls and
+        # `ndshare info` show them.
+        fields = (
+            f"{f.name}={oct(v) if f.name == 'mode' and isinstance(v, int) else repr(v)}"
+            for f in dataclasses.fields(self)
+            if f.repr
+            for v in (getattr(self, f.name),)
+        )
+        return f"{type(self).__name__}({', '.join(fields)})"
+
 
 def _info(d: dict[str, Any]) -> ArrayInfo:
     """The ``ArrayInfo`` of a report dict of the extension module (its
@@ -109,15 +191,71 @@ def _info(d: dict[str, Any]) -> ArrayInfo:
 
 
 def list_arrays() -> List[ArrayInfo]:
-    """Every named array on this machine, sorted by name."""
+    """The named arrays of this machine, sorted by name: what ``ndshare
+    list`` shows.
+
+    Every file under an ndshare name in ``/dev/shm`` is listed, with what
+    its header and attacher table say (name, shape, dtype, bytes, creator,
+    whether it is alive, who maps it, and a status: "in use", "stale" for
+    one that ``ndshare gc`` would remove, "unusable" for a file that
+    :func:`ndshare.attach` refuses...). Anonymous arrays have no name and
+    are not listed.
+
+    Returns
+    -------
+    list of ArrayInfo
+        One description per name.
+
+    Examples
+    --------
+    >>> import os, ndshare
+    >>> name = f"list-example-{os.getpid()}"
+    >>> a = ndshare.zeros(3, name=name)
+    >>> [(i.shape, i.creator_alive) for i in ndshare.list() if i.name == name]
+    [((3,), True)]
+    >>> ndshare.unlink(name)
+    """
     return [_info(d) for d in _ndshare.list_named()]
+
+
+# Shown as `ndshare.list` (help, tracebacks); `list_arrays` keeps the builtin
+# usable in this module.
+list_arrays.__name__ = list_arrays.__qualname__ = "list"
 
 
 def info(name: str) -> ArrayInfo:
     """What the header and attacher table of the named array ``name`` say,
-    read now. ``FileNotFoundError`` if there is no such name. A file that
-    :func:`ndshare.attach` would refuse (corrupt, truncated, not an array)
-    is described with status "unusable" and the ``reason``."""
+    read now. A file that :func:`ndshare.attach` would refuse (corrupt,
+    truncated, not an array) is described with status "unusable" and the
+    ``reason``.
+
+    Parameters
+    ----------
+    name : str
+        The array's name.
+
+    Returns
+    -------
+    ArrayInfo
+        The description; ``ndshare info NAME`` prints the same.
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no such name.
+    ValueError
+        ``name`` is not a valid name.
+
+    Examples
+    --------
+    >>> import os, ndshare
+    >>> name = f"info-example-{os.getpid()}"
+    >>> a = ndshare.zeros((2, 2), dtype="i4", name=name, mode=0o640)
+    >>> i = ndshare.info(name)
+    >>> i.shape, i.dtype, oct(i.mode), i.live_attachers
+    ((2, 2), '<i4', '0o640', 1)
+    >>> ndshare.unlink(name)
+    """
     return _info(_ndshare.info(name))
 
 
@@ -128,7 +266,39 @@ def segment_info(seg: _ndshare.Segment) -> ArrayInfo:
 
 
 def unlink(name: str) -> None:
-    """Removes the name ``name``. Processes that map the array keep it; its
-    memory goes when the last of them drops it. ``FileNotFoundError`` if
-    there is no such name."""
+    """Removes the name ``name``, as ``os.unlink`` removes a file.
+
+    Processes that map the array keep it; its memory goes when the last of
+    them drops it. The name can be given to a new array at once; a handle
+    taken from the old one never opens the new one.
+
+    Parameters
+    ----------
+    name : str
+        The array's name.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no such name.
+    PermissionError
+        The name belongs to another user.
+
+    Examples
+    --------
+    >>> import os, ndshare
+    >>> name = f"unlink-example-{os.getpid()}"
+    >>> a = ndshare.ones(3, name=name)
+    >>> ndshare.unlink(name)
+    >>> float(a.sum())  # this process still maps it
+    3.0
+    >>> ndshare.attach(name)
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...
+    """
     _ndshare.unlink(name)

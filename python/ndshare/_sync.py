@@ -42,10 +42,7 @@ class Barrier:
     """``parties`` processes (or threads) wait in :meth:`wait` until the last
     of them arrives; then all go on, and the barrier is ready for the next
     round. ``threading.Barrier``, across processes (without ``action``).
-
-    >>> b = Barrier(1)
-    >>> b.wait()
-    0
+    It travels to other processes as a shared array does, by every pickler.
 
     As with ``threading.Barrier``, a wait whose ``timeout`` elapses breaks
     the barrier: it and every other waiter of the round raise
@@ -59,6 +56,34 @@ class Barrier:
     one wait until interrupted (Ctrl-C) or until another process calls
     :meth:`abort` or :meth:`reset`. Give waits a timeout where a party may
     die.
+
+    Parameters
+    ----------
+    parties : int
+        How many callers each round waits for (1 to ``2**24 - 1``).
+    timeout : float, optional
+        Seconds :meth:`wait` waits when not told otherwise; ``None`` (the
+        default) waits as long as it takes.
+
+    Raises
+    ------
+    ValueError
+        ``parties`` or ``timeout`` is out of range.
+
+    Examples
+    --------
+    >>> import threading, ndshare
+    >>> b = ndshare.Barrier(1)
+    >>> b.wait()
+    0
+    >>> b2 = ndshare.Barrier(2, timeout=0.01)
+    >>> try:
+    ...     b2.wait()  # the other party never comes
+    ... except threading.BrokenBarrierError:
+    ...     print("broken:", b2.broken)
+    broken: True
+    >>> b2.reset(); b2.broken
+    False
     """
 
     __slots__ = ("_array", "_ops", "_timeout")
@@ -147,13 +172,28 @@ def _rebuild_barrier(array: SharedArray, timeout: Optional[float] = None) -> Bar
 
 class Event:
     """A flag that callers wait for until another sets it. Like
-    ``threading.Event``, across processes.
+    ``threading.Event``, across processes: it travels to other processes as
+    a shared array does, by every pickler, and stays one flag.
 
-    >>> e = Event()
+    Examples
+    --------
+    >>> import ndshare
+    >>> e = ndshare.Event()
     >>> e.is_set(), e.wait(timeout=0)
     (False, False)
     >>> e.set(); e.wait()
     True
+
+    Across processes (a started child waits for the parent's signal)::
+
+        def work(start):
+            start.wait()
+            ...
+
+        start = ndshare.Event()
+        p = multiprocessing.Process(target=work, args=(start,))
+        p.start()
+        start.set()
     """
 
     __slots__ = ("_array", "_ops")
@@ -168,11 +208,11 @@ class Event:
         self._ops.set()
 
     def clear(self) -> None:
-        """Clears the flag."""
+        """Clears the flag: later :meth:`wait` calls wait again."""
         self._ops.clear()
 
     def is_set(self) -> bool:
-        """Whether the flag is set."""
+        """Whether the flag is set, in any process."""
         return bool(self._ops.is_set())
 
     def wait(self, timeout: Optional[float] = None) -> bool:

@@ -96,53 +96,321 @@ def _many(op: int, a: Any, index: Any, value: Any, new: Any, returns: bool) -> A
 # `a`); arrays of indices come back as NotImplemented and are prepared by
 # `_many`.
 def add(a: SharedArray, index: Any, value: ArrayLike) -> Any:
-    """``a[index] += value``, atomically. One element: returns its previous
-    value. Arrays of indices (``np.add.at`` form): returns ``None``."""
+    """``a[index] += value``, atomically (wrapping around on overflow).
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        What to add: one value, or one per index.
+
+    Returns
+    -------
+    int or None
+        One element: its previous value. Arrays of indices: ``None``.
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import numpy as np, ndshare, ndshare.atomic
+    >>> hist = ndshare.zeros(4, dtype="i8")
+    >>> int(ndshare.atomic.add(hist, 2, 5))
+    0
+    >>> ndshare.atomic.add(hist, np.array([0, 0, 3]), 1)
+    >>> hist
+    SharedArray([2, 0, 5, 1])
+    """
     r = atomic_one(_ADD, a, index, value)
     return _many(_ADD, a, index, value, None, False) if r is NotImplemented else r
 
 
 def sub(a: SharedArray, index: Any, value: ArrayLike) -> Any:
-    """``a[index] -= value``, atomically; returns as :func:`add` does."""
+    """``a[index] -= value``, atomically (wrapping around on overflow).
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        What to subtract: one value, or one per index.
+
+    Returns
+    -------
+    int or None
+        One element: its previous value. Arrays of indices: ``None``.
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> stock = ndshare.full(2, 10, dtype="i4")
+    >>> int(ndshare.atomic.sub(stock, 1, 3)), int(stock[1])
+    (10, 7)
+    """
     r = atomic_one(_SUB, a, index, value)
     return _many(_SUB, a, index, value, None, False) if r is NotImplemented else r
 
 
 def max(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
-    """``a[index] = max(a[index], value)``, atomically; returns as :func:`add` does."""
+    """``a[index] = max(a[index], value)``, atomically.
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        The value(s): one, or one per index.
+
+    Returns
+    -------
+    int or None
+        One element: its previous value. Arrays of indices: ``None``.
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> best = ndshare.zeros(1, dtype="u8")
+    >>> int(ndshare.atomic.max(best, 0, 42)), int(ndshare.atomic.max(best, 0, 7)), int(best[0])
+    (0, 42, 42)
+    """
     r = atomic_one(_MAX, a, index, value)
     return _many(_MAX, a, index, value, None, False) if r is NotImplemented else r
 
 
 def min(a: SharedArray, index: Any, value: ArrayLike) -> Any:  # noqa: A001 - numpy's name
-    """``a[index] = min(a[index], value)``, atomically; returns as :func:`add` does."""
+    """``a[index] = min(a[index], value)``, atomically.
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        The value(s): one, or one per index.
+
+    Returns
+    -------
+    int or None
+        One element: its previous value. Arrays of indices: ``None``.
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> low = ndshare.full(1, 100, dtype="i8")
+    >>> int(ndshare.atomic.min(low, 0, 5)), int(low[0])
+    (100, 5)
+    """
     r = atomic_one(_MIN, a, index, value)
     return _many(_MIN, a, index, value, None, False) if r is NotImplemented else r
 
 
 def exchange(a: SharedArray, index: Any, value: ArrayLike) -> Any:
-    """``a[index] = value``, atomically; returns the previous value (an
-    array of them, shaped like the indices, for arrays of indices)."""
+    """``a[index] = value``, atomically, returning what it replaced.
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        The new value(s).
+
+    Returns
+    -------
+    int or numpy.ndarray
+        The previous value (an array of them, shaped like the indices, for
+        arrays of indices).
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> slot = ndshare.zeros(1, dtype="i8")
+    >>> int(ndshare.atomic.exchange(slot, 0, 9)), int(slot[0])
+    (0, 9)
+    """
     r = atomic_one(_EXCHANGE, a, index, value)
     return _many(_EXCHANGE, a, index, value, None, True) if r is NotImplemented else r
 
 
 def compare_exchange(a: SharedArray, index: Any, expected: ArrayLike, new: ArrayLike) -> Any:
     """Where ``a[index] == expected``, sets ``a[index] = new``, atomically.
-    Returns the previous value(s): equal to ``expected`` exactly where the
-    exchange happened."""
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    expected : int or array_like of int
+        The value(s) the element(s) must hold for the exchange.
+    new : int or array_like of int
+        The value(s) written where they do.
+
+    Returns
+    -------
+    int or numpy.ndarray
+        The previous value(s): equal to ``expected`` exactly where the
+        exchange happened.
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> owner = ndshare.zeros(1, dtype="i8")
+    >>> int(ndshare.atomic.compare_exchange(owner, 0, 0, 123))  # free: taken
+    0
+    >>> int(ndshare.atomic.compare_exchange(owner, 0, 0, 456))  # taken: unchanged
+    123
+    """
     r = atomic_one(_CAS, a, index, expected, new)
     return _many(_CAS, a, index, expected, new, True) if r is NotImplemented else r
 
 
 def load(a: SharedArray, index: Any) -> Any:
-    """``a[index]``, read atomically (an array for arrays of indices)."""
+    """``a[index]``, read atomically.
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+
+    Returns
+    -------
+    int or numpy.ndarray
+        The value (an array of them, shaped like the indices, for arrays of
+        indices).
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> c = ndshare.full(3, 4, dtype="u4")
+    >>> int(ndshare.atomic.load(c, 1))
+    4
+    """
     r = atomic_one(_LOAD, a, index, 0)
     return _many(_LOAD, a, index, 0, None, True) if r is NotImplemented else r
 
 
 def store(a: SharedArray, index: Any, value: ArrayLike) -> None:
-    """``a[index] = value``, atomically."""
+    """``a[index] = value``, atomically.
+
+    Parameters
+    ----------
+    a : SharedArray
+        A writable shared array (or view) of ``int32``, ``int64``,
+        ``uint32`` or ``uint64`` in native byte order.
+    index : int, tuple of int, or array_like of int
+        One element's full index, or arrays of indices in ``np.add.at``
+        form (repeats apply repeatedly).
+    value : int or array_like of int
+        The new value(s).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        ``a`` is not a writable shared array of a supported dtype.
+    IndexError
+        An index is out of bounds (checked before anything changes).
+    OverflowError
+        A value does not fit the element type.
+
+    Examples
+    --------
+    >>> import ndshare, ndshare.atomic
+    >>> flags = ndshare.zeros(3, dtype="i4")
+    >>> ndshare.atomic.store(flags, [0, 2], 1)
+    >>> flags
+    SharedArray([1, 0, 1], dtype=int32)
+    """
     if atomic_one(_STORE, a, index, value) is NotImplemented:
         _many(_STORE, a, index, value, None, False)
 
