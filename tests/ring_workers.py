@@ -32,7 +32,7 @@ def consume_keys(ring: ndshare.Ring, out: Any) -> None:
 def produce_sequence(ring: ndshare.Ring, count: int, close: bool) -> None:
     """Puts items filled with 0, 1, ..., count - 1 in place, then closes."""
     for i in range(count):
-        with ring.put(timeout=60) as slot:  # type: ignore[union-attr]
+        with ring.put(timeout=60) as slot:
             slot[...] = i
     if close:
         ring.close()
@@ -106,7 +106,7 @@ def batch_worker(args: Tuple[ndshare.Ring, int, int]) -> int:
     """A DataLoader-like worker: puts `n` batches filled with `worker`."""
     ring, worker, n = args
     for _ in range(n):
-        with ring.put(timeout=60) as batch:  # type: ignore[union-attr]
+        with ring.put(timeout=60) as batch:
             batch[...] = worker
     return worker
 

@@ -52,7 +52,7 @@ def test_python_producer_rust_consumer(ring_stream: pathlib.Path, name: str) -> 
     ring = ndshare.Ring((16, 16), "f4", 3, name=name)
     rust = subprocess.Popen([str(ring_stream), "consume", name], stdout=subprocess.PIPE, text=True)
     for i in range(150):
-        with ring.put(timeout=60) as frame:  # type: ignore[union-attr]
+        with ring.put(timeout=60) as frame:
             frame[...] = i
     ring.close()
     out, _ = rust.communicate(timeout=60)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from types import TracebackType
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Type, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -33,7 +33,34 @@ class RingSlot:
     """A claimed slot of a ring (``ring.put()``): write the item into the
     array that ``with`` gives (or :attr:`array`), and it is published when
     the block ends; an exception in the block abandons it (consumers skip
-    it). Outside ``with``, call :meth:`commit` or :meth:`abort`."""
+    it). Outside ``with``, call :meth:`commit` or :meth:`abort`.
+
+    Parameters
+    ----------
+    ring : Ring
+        The ring the slot belongs to. Slots are made by :meth:`Ring.put`
+        (without an item), not by calling this class.
+    slot : int
+        Index of the slot in the ring.
+    seq : int
+        Sequence number of the item the slot will hold.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        The slot's memory, writable, of the ring's shape and dtype.
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ring = ndshare.Ring(3, "i4", capacity=2)
+    >>> slot = ring.put()
+    >>> slot.array[:] = [1, 2, 3]
+    >>> slot.commit()
+    >>> with ring.get() as item:
+    ...     print(item.tolist())
+    [1, 2, 3]
+    """
 
     __slots__ = ("_ring", "_slot", "_seq", "array")
 
@@ -50,7 +77,7 @@ class RingSlot:
         return self._seq
 
     def commit(self) -> None:
-        """Publishes the item."""
+        """Publishes the item: consumers may now take it."""
         ring, self._ring = self._ring, None
         if ring is not None:
             ring._core.commit(self._slot, self._seq)
@@ -86,7 +113,36 @@ class RingItem:
     """An item taken from a ring (``ring.get()``): :attr:`array` is a view
     of its slot, valid until the item is released — when ``with`` ends, by
     :meth:`release`, or when the item is collected. Then the slot is reused:
-    copy what must outlive it."""
+    copy what must outlive it.
+
+    Parameters
+    ----------
+    ring : Ring
+        The ring the item was taken from. Items are made by :meth:`Ring.get`,
+        not by calling this class.
+    slot : int
+        Index of the item's slot in the ring.
+    seq : int
+        Sequence number of the item.
+    missed : int
+        Items the subscriber missed just before this one.
+
+    Attributes
+    ----------
+    array : numpy.ndarray
+        The item, a view of its slot (read-only in the broadcast modes).
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ring = ndshare.Ring(2, "f8", capacity=2)
+    >>> ring.put([0.5, 1.5])
+    >>> item = ring.get()
+    >>> total = float(item.array.sum())  # use it while it is held
+    >>> item.release()
+    >>> total, item.seq, item.missed
+    (2.0, 0, 0)
+    """
 
     __slots__ = ("_ring", "_slot", "_seq", "_missed", "array")
 
@@ -154,16 +210,49 @@ class Ring:
     lost, and counted in ``stats()["lost"]``); a producer that dies while
     writing leaves a slot that consumers skip (``stats()["abandoned"]``).
 
-    >>> ring = Ring((2, 3), "f4", capacity=4)
-    >>> with ring.put() as slot:
-    ...     slot[:] = 1.5
-    >>> ring.close()
-    >>> [float(a.sum()) for a in ring]
-    [9.0]
-
     A ring pickles as a reference to the same memory (through
     multiprocessing, concurrent.futures, queues and plain pickle while its
     creator lives), so it is handed to workers as one argument.
+
+    Parameters
+    ----------
+    shape : int or sequence of int
+        Shape of every item.
+    dtype : data-type
+        Dtype of every item: any fixed-size numpy dtype (``object`` is
+        refused with ``TypeError``).
+    capacity : int
+        Number of slots, 1 to 2**20.
+    mode : {"queue", "broadcast", "overwrite"}, optional
+        How items are delivered (above). Default ``"queue"``.
+    name : str, optional
+        Make a named ring, which any process of the user opens with
+        :func:`attach_ring`; ``None`` (the default) for an anonymous one,
+        whose memory goes with its last user.
+
+    Raises
+    ------
+    ValueError
+        A negative dimension, a capacity out of range or an unknown mode.
+    TypeError
+        A dtype that cannot be shared.
+    FileExistsError
+        ``name`` is taken.
+
+    See Also
+    --------
+    attach_ring, RingItem, RingSlot
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> ring = ndshare.Ring((2, 3), "f4", capacity=4)
+    >>> with ring.put() as slot:
+    ...     slot[:] = 1.5
+    >>> ring.put(ndshare.zeros((2, 3), dtype="f4"))
+    >>> ring.close()
+    >>> [float(a.sum()) for a in ring]
+    [9.0, 0.0]
     """
 
     __slots__ = ("_array", "_core", "_seg", "_dtype", "_shape", "_sub", "_views", "_readonly", "__weakref__")
@@ -230,7 +319,7 @@ class Ring:
 
     @property
     def capacity(self) -> int:
-        """Number of slots."""
+        """Number of slots: items the ring holds at most."""
         return int(self._core.capacity)
 
     @property
@@ -261,6 +350,12 @@ class Ring:
         return dict(self._core.stats())
 
     # -- producing --------------------------------------------------------
+
+    @overload
+    def put(self, item: None = None, *, timeout: Optional[float] = None) -> RingSlot: ...
+
+    @overload
+    def put(self, item: ArrayLike, *, timeout: Optional[float] = None) -> None: ...
 
     def put(self, item: Optional[ArrayLike] = None, *, timeout: Optional[float] = None) -> Optional[RingSlot]:
         """Without ``item``: claims the next slot and returns it, to fill in
@@ -355,6 +450,12 @@ class Ring:
                 pass
             await self._wait(True, token, deadline)
 
+    @overload
+    async def put_async(self, item: None = None, *, timeout: Optional[float] = None) -> RingSlot: ...
+
+    @overload
+    async def put_async(self, item: ArrayLike, *, timeout: Optional[float] = None) -> None: ...
+
     async def put_async(
         self, item: Optional[ArrayLike] = None, *, timeout: Optional[float] = None
     ) -> Optional[RingSlot]:
@@ -401,5 +502,42 @@ def _rebuild_ring(array: SharedArray, sub: Optional[int]) -> Ring:
 
 def attach_ring(name: str) -> Ring:
     """The named ring ``name`` (``Ring(..., name=name)`` made it, in Python
-    or Rust). ``TypeError`` if the name holds an array."""
+    or Rust), mapped into this process.
+
+    Parameters
+    ----------
+    name : str
+        The ring's name.
+
+    Returns
+    -------
+    Ring
+        The ring, over the same memory as its creator's; in the broadcast
+        modes, with no subscriber until its first ``get``.
+
+    Raises
+    ------
+    FileNotFoundError
+        There is no ring or array of that name.
+    TypeError
+        The name holds an array (:func:`ndshare.attach` opens it).
+    ndshare.FormatError
+        The file is not a valid ndshare segment.
+
+    See Also
+    --------
+    Ring, unlink
+
+    Examples
+    --------
+    >>> import ndshare
+    >>> import os
+    >>> name = f"ring-example-{os.getpid()}"
+    >>> ring = ndshare.Ring(4, "i8", capacity=8, name=name)
+    >>> same = ndshare.attach_ring(name)
+    >>> same.put([1, 2, 3, 4])
+    >>> ring.get().array.tolist()
+    [1, 2, 3, 4]
+    >>> ndshare.unlink(name)
+    """
     return Ring._of_segment(Segment.attach(name))
