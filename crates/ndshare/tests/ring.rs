@@ -9,7 +9,7 @@ use std::time::Duration;
 use ndshare::{Delivery, Error, RawArray, RawRing, Ring, SharedArray, Wait};
 
 mod common;
-use common::unique_name;
+use common::Name;
 
 fn secs(s: u64) -> Wait<'static> {
     Wait::timeout(Duration::from_secs(s))
@@ -174,7 +174,9 @@ fn an_aborted_slot_is_skipped() {
 
 #[test]
 fn array_readers_refuse_a_ring_and_ring_readers_an_array() {
-    let name = unique_name("ring-kind");
+    // Removed when the test ends, passed or failed.
+    let guard = Name::new("ring-kind");
+    let name = guard.0.clone();
     let ring = RawRing::create("<f4", 4, &[2, 2], 2, Delivery::Queue, Some(&name)).unwrap();
     assert_eq!(ring.segment().header().kind, ndshare::format::KIND_RING);
     let e = RawArray::attach(&name, ndshare::Access::ReadWrite).unwrap_err();
@@ -220,7 +222,8 @@ fn child_holds_an_item() {
 
 #[test]
 fn a_consumer_killed_holding_a_slot_does_not_wedge_the_ring() {
-    let name = unique_name("ring-kill");
+    let guard = Name::new("ring-kill");
+    let name = guard.0.clone();
     let ring = RawRing::create("|u1", 1, &[], 1, Delivery::Queue, Some(&name)).unwrap();
     ring.push(&[42], secs(1)).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
