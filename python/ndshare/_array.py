@@ -8,21 +8,20 @@ import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
 import typing
-from typing import TYPE_CHECKING, Any, Optional, Sequence, SupportsIndex, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _loky, _reduce
+from . import _reduce
 from ._arrive import describe, open_located, open_sent_descriptor
 from ._dtype import check_shareable, from_descr, to_descr
 from ._mapped import base_of, remember
 from ._ndshare import ArrayLock, Segment, check_array
+from ._registry import ArrayInfo, segment_info
 
 if TYPE_CHECKING:
     from typing_extensions import TypeVar
-
-    from ._registry import ArrayInfo
 else:
 
     def TypeVar(name: str, *constraints: Any, default: Any = None, **kwargs: Any) -> Any:
@@ -41,6 +40,11 @@ _DTypeT_co = TypeVar("_DTypeT_co", bound="np.dtype[Any]", default="np.dtype[Any]
 
 _NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 _NDARRAY_IMAG = vars(np.ndarray)["imag"]
+
+
+#: Called with each subclass of SharedArray when it is defined: the picklers
+#: that look reducers up by exact type (loky's) register it here.
+SUBCLASS_HOOKS: "list[Callable[[type], None]]" = []
 
 
 class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
@@ -120,7 +124,8 @@ class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
         # multiprocessing and loky look their reducers up by exact type: a
         # subclass too must travel by reference through them.
         ForkingPickler.register(cls, reduce_forking)
-        _loky.register_class(cls)
+        for hook in SUBCLASS_HOOKS:
+            hook(cls)
 
     def __array_finalize__(self, obj: Any) -> None:
         seg = getattr(obj, "_segment", None)
@@ -370,8 +375,6 @@ class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
         >>> i.shape, i.dtype, i.nbytes, i.name
         ((2, 3), '<f4', 24, None)
         """
-        from ._registry import segment_info
-
         seg = self._segment
         if seg is None:
             raise ValueError("this array does not live in shared memory")

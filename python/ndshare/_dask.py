@@ -26,6 +26,7 @@ import sys
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from . import _onimport
+from ._array import SharedArray
 from ._reduce import by_reference
 
 #: The module that defines distributed's serializer registries.
@@ -53,8 +54,6 @@ def register() -> None:
     """Registers SharedArray's serializer and sizeof with Dask distributed."""
     from dask.sizeof import sizeof
     from distributed.protocol.serialize import dask_deserialize, dask_serialize
-
-    from ._array import SharedArray
 
     # Dask's dispatchers are untyped.
     registries: "list[tuple[Any, Callable[..., Any]]]" = [

@@ -20,20 +20,17 @@ import sys
 from typing import Any, Iterator, Tuple, Type
 
 from . import _onimport
+from ._array import SUBCLASS_HOOKS, SharedArray, reduce_reference
 
 #: The modules that hold loky's reducer registry, in joblib and on its own.
 _TARGETS = ("joblib.externals.loky.backend.reduction", "loky.backend.reduction")
 
 
 def _reduce(arr: Any) -> Tuple[Any, ...]:
-    from ._array import reduce_reference  # _array registers subclasses here
-
     return reduce_reference(arr)
 
 
 def _classes() -> Iterator[Type[Any]]:
-    from ._array import SharedArray
-
     todo = [SharedArray]
     while todo:
         cls = todo.pop()
@@ -60,3 +57,4 @@ def install() -> None:
     it is. Called once by ``import ndshare``."""
     for module in _TARGETS:
         _onimport.when_imported(module, functools.partial(_register_with, module))
+    SUBCLASS_HOOKS.append(register_class)
