@@ -16,6 +16,17 @@ when their last user goes.
 
 The same command runs as `python -m ndshare` wherever the Python package is installed.";
 
+const RM_JSON: &str = "\
+Print a JSON object: {\"removed\": [{\"name\", \"nbytes\", \"file_bytes\", \"live_attachers\"}], \
+\"missing\": [names, with --force], \"failed\": [{\"name\", \"error\"}]}. \
+Failures still go to stderr and the exit code.";
+
+const GC_JSON: &str = "\
+Print a JSON object: {\"dry_run\", \"removed\": [...], \"kept\": [...], \"failed\": [...], \
+\"removed_nbytes\", \"removed_file_bytes\"}, each array as {\"name\", \"nbytes\", \"file_bytes\", \
+\"status\", \"status_detail\"} (and \"error\" for a failure). With --dry-run, \"removed\" lists \
+what would be removed. Failures still go to stderr and the exit code.";
+
 /// See, save, load and clean up the named shared arrays of this machine.
 #[derive(Debug, Parser)]
 #[command(name = "ndshare", version, after_help = AFTER_HELP)]
@@ -63,10 +74,7 @@ pub(crate) enum Command {
         /// A name that does not exist is not an error.
         #[arg(short, long)]
         force: bool,
-        /// Print a JSON object: {"removed": [{"name", "nbytes", "file_bytes",
-        /// "live_attachers"}], "missing": [names, with --force], "failed":
-        /// [{"name", "error"}]}. Failures still go to stderr and the exit code.
-        #[arg(long)]
+        #[arg(long, help = RM_JSON)]
         json: bool,
     },
     /// Remove the named arrays left behind: no live process maps them and their creator is dead.
@@ -82,12 +90,7 @@ pub(crate) enum Command {
         /// Also show the arrays kept, and why.
         #[arg(short, long)]
         verbose: bool,
-        /// Print a JSON object: {"dry_run", "removed": [...], "kept": [...],
-        /// "failed": [...], "removed_nbytes", "removed_file_bytes"}, each array
-        /// as {"name", "nbytes", "file_bytes", "status", "status_detail"}
-        /// ("error" for a failure). With --dry-run, "removed" lists what would
-        /// be removed. Failures still go to stderr and the exit code.
-        #[arg(long)]
+        #[arg(long, help = GC_JSON)]
         json: bool,
     },
     /// Save a named array to a .npy file that numpy.load reads.

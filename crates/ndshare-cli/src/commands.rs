@@ -89,11 +89,7 @@ fn size_fields(r: &ArrayReport) -> (Value, Value) {
 
 /// "16 KiB of data, 20 KiB file", as `gc` says what it removes.
 fn both_sizes(data: u64, file: u64) -> String {
-    format!(
-        "{} of data, {} file",
-        human::size(data),
-        human::size(file)
-    )
+    format!("{} of data, {} file", human::size(data), human::size(file))
 }
 
 fn print_json(ui: &mut Ui<'_>, v: &serde_json::Value) -> io::Result<()> {
@@ -142,8 +138,9 @@ fn rm(ui: &mut Ui<'_>, names: &[String], force: bool, json: bool) -> Result<(), 
         let report = entry.as_ref().map(ArrayReport::of_entry);
         let written = match ndshare::unlink(name) {
             Ok(()) => {
-                let (nbytes, file_bytes) =
-                    report.as_ref().map_or((Value::Null, Value::Null), size_fields);
+                let (nbytes, file_bytes) = report
+                    .as_ref()
+                    .map_or((Value::Null, Value::Null), size_fields);
                 removed.push(json!({
                     "name": name,
                     "nbytes": nbytes,
@@ -286,8 +283,12 @@ fn dump(ui: &mut Ui<'_>, name: &str, file: &Path) -> Result<(), Failure> {
     };
     let header = npy::write_header(a.dtype(), fortran, a.layout().shape());
     let shown = file.display();
-    let mut f = File::create(file).map_err(|e| Failure::File(format!("cannot create {shown}: {e}")))?;
-    if let Err(e) = f.write_all(&header).and_then(|()| f.write_all(a.as_bytes())) {
+    let mut f =
+        File::create(file).map_err(|e| Failure::File(format!("cannot create {shown}: {e}")))?;
+    if let Err(e) = f
+        .write_all(&header)
+        .and_then(|()| f.write_all(a.as_bytes()))
+    {
         // No half-written file is left to be taken for the array.
         drop(f);
         let _ = std::fs::remove_file(file);

@@ -57,7 +57,10 @@ pub(crate) fn write_header(descr: &str, fortran_order: bool, shape: &[u64]) -> V
     };
     if let Some(d) = growing {
         let digits = d.to_string().len();
-        text.extend(std::iter::repeat_n(' ', GROWTH_DIGITS.saturating_sub(digits)));
+        text.extend(std::iter::repeat_n(
+            ' ',
+            GROWTH_DIGITS.saturating_sub(digits),
+        ));
     }
     let latin1: Option<Vec<u8>> = text.chars().map(|c| u8::try_from(c).ok()).collect();
     // (major version, bytes of the length field, header length with its
@@ -67,7 +70,7 @@ pub(crate) fn write_header(descr: &str, fortran_order: bool, shape: &[u64]) -> V
         encoded.len() + 1 + (ALIGN - unpadded % ALIGN)
     };
     let (major, encoded) = match latin1 {
-        Some(bytes) if sized(2, &bytes) <= usize::from(u16::MAX) => (1u8, bytes),
+        Some(bytes) if u16::try_from(sized(2, &bytes)).is_ok() => (1u8, bytes),
         Some(bytes) => (2, bytes),
         None => (3, text.into_bytes()),
     };
@@ -119,8 +122,10 @@ pub(crate) fn read_header(r: &mut dyn Read) -> Result<Header, ReadError> {
     let mut start = [0u8; 8];
     r.read_exact(&mut start)?;
     if start.starts_with(b"PK\x03\x04") {
-        return bad("this is an .npz archive, not an .npy file: it holds several arrays; \
-             extract one with numpy and save it with numpy.save");
+        return bad(
+            "this is an .npz archive, not an .npy file: it holds several arrays; \
+             extract one with numpy and save it with numpy.save",
+        );
     }
     if &start[..6] != MAGIC {
         return bad("not an .npy file (no \\x93NUMPY magic)");
@@ -137,7 +142,11 @@ pub(crate) fn read_header(r: &mut dyn Read) -> Result<Header, ReadError> {
             r.read_exact(&mut b)?;
             usize::try_from(u32::from_le_bytes(b)).unwrap_or(usize::MAX)
         }
-        _ => return bad(format!(".npy format version {major}.{minor} is not one numpy writes (1.0, 2.0, 3.0)")),
+        _ => {
+            return bad(format!(
+                ".npy format version {major}.{minor} is not one numpy writes (1.0, 2.0, 3.0)"
+            ))
+        }
     };
     if len > MAX_HEADER {
         return bad(format!(
@@ -207,12 +216,12 @@ fn parse_header(text: &str) -> Result<Header, ReadError> {
 fn itemsize_of_descr(d: &Literal, depth: usize) -> Result<u64, String> {
     let too_big = || "the dtype is too large".to_owned();
     match d {
-        Literal::Str(s) if s.trim_start_matches(['<', '>', '|', '=']).starts_with('O') => Err(
-            format!(
+        Literal::Str(s) if s.trim_start_matches(['<', '>', '|', '=']).starts_with('O') => {
+            Err(format!(
                 "the array holds Python objects (dtype {s:?}), which cannot be shared \
                  between processes: load it with numpy.load(..., allow_pickle=True) if you trust it"
-            ),
-        ),
+            ))
+        }
         Literal::Str(s) if !s.starts_with('[') => itemsize_of(s)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("invalid dtype descriptor {s:?}")),
@@ -234,9 +243,7 @@ fn itemsize_of_descr(d: &Literal, depth: usize) -> Result<u64, String> {
             };
             let named = match name {
                 Literal::Str(_) => true,
-                Literal::Tuple(t) => {
-                    t.len() == 2 && t.iter().all(|x| matches!(x, Literal::Str(_)))
-                }
+                Literal::Tuple(t) => t.len() == 2 && t.iter().all(|x| matches!(x, Literal::Str(_))),
                 _ => false,
             };
             if !named {
@@ -267,10 +274,16 @@ mod tests {
         assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
         assert_eq!(usize::from(u16::from_le_bytes([h[8], h[9]])), h.len() - 10);
         assert!(h[10..].starts_with(text.as_bytes()));
-        assert_eq!(h[10 + text.len()..h.len() - 1], vec![b' '; h.len() - 11 - text.len()]);
+        assert_eq!(
+            h[10 + text.len()..h.len() - 1],
+            vec![b' '; h.len() - 11 - text.len()]
+        );
         assert_eq!(h.last(), Some(&b'\n'));
         let back = read(&h).unwrap();
-        assert_eq!((back.descr.as_str(), back.itemsize, back.shape), ("<f8", 8, vec![3, 4]));
+        assert_eq!(
+            (back.descr.as_str(), back.itemsize, back.shape),
+            ("<f8", 8, vec![3, 4])
+        );
         let utf8 = write_header("[('名前', '<i4')]", true, &[]);
         assert_eq!(&utf8[6..8], &[3, 0]);
         assert_eq!(utf8.len() % 64, 0);
@@ -283,9 +296,14 @@ mod tests {
     #[test]
     fn item_sizes_of_structured_dtypes() {
         let size = |d: &str| itemsize_of_descr(&literal::parse(d).unwrap(), 0);
-        assert_eq!(size("[('x', '<f8'), ('n', '<i4', (2, 3)), ('', '|V4')]"), Ok(8 + 24 + 4));
+        assert_eq!(
+            size("[('x', '<f8'), ('n', '<i4', (2, 3)), ('', '|V4')]"),
+            Ok(8 + 24 + 4)
+        );
         assert_eq!(size("[('a', [('b', '<u2'), ('c', '|S3')], 2)]"), Ok(10));
-        assert!(size("[('o', '|O')]").unwrap_err().contains("Python objects"));
+        assert!(size("[('o', '|O')]")
+            .unwrap_err()
+            .contains("Python objects"));
         assert!(size("'|O'").is_err());
         assert!(size("[('x', '<f8', (99999999999, 99999999999, 99999999999))]").is_err());
     }
@@ -311,6 +329,9 @@ mod tests {
         assert!(with("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}").is_ok());
         assert!(matches!(read(b"PK\x03\x04rest"), Err(ReadError::Format(m)) if m.contains(".npz")));
         assert!(matches!(read(b"\x93NUMPY\x01"), Err(ReadError::Format(m)) if m.contains("ends")));
-        assert!(matches!(read(b"\x93NUMPY\x04\x00\x00\x00"), Err(ReadError::Format(_))));
+        assert!(matches!(
+            read(b"\x93NUMPY\x04\x00\x00\x00"),
+            Err(ReadError::Format(_))
+        ));
     }
 }
