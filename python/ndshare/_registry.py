@@ -117,6 +117,8 @@ class ArrayInfo:
     #: "C", "F", or None if neither contiguous order.
     order: Optional[str] = None
     header_bytes: Optional[int] = None
+    #: Bytes of the array's file: header and data (``nbytes`` is the data).
+    file_bytes: Optional[int] = None
     format_version: Optional[str] = None
     creator_start_ticks: Optional[int] = None
     #: Every entry of the attacher table, live or left by a dead process. A

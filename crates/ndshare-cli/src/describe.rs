@@ -23,8 +23,8 @@ fn format_version(h: &HeaderReport) -> String {
 }
 
 /// The JSON form of a report, as `info --json` and `list --json` print it:
-/// the raw values, and beside them the forms people read (`size`,
-/// `created`, `mode` as `ls -l` writes it, the status as a label and a
+/// the raw values, and beside them the forms people read (`size` of the
+/// data, `file_size`, `created`, `mode` as `ls -l` writes it, the status as a label and a
 /// sentence). `{"name", "path", "error"}` and the status only if the header
 /// could not be read (`"unusable"` with the `reason` if attaching it would
 /// fail whoever tried).
@@ -52,6 +52,8 @@ pub fn json(r: &ArrayReport) -> Value {
         "order": order_of(h),
         "nbytes": h.nbytes,
         "size": human::size(h.nbytes),
+        "file_bytes": h.file_bytes,
+        "file_size": human::size(h.file_bytes),
         "header_bytes": h.header_bytes,
         "format_version": format_version(h),
         "named": h.named,
@@ -127,11 +129,16 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
     )?;
     field(
         out,
-        "size",
+        "data",
+        format!("{} ({} bytes)", human::size(h.nbytes), h.nbytes),
+    )?;
+    field(
+        out,
+        "file",
         format!(
-            "{} ({} bytes of data after a {}-byte header)",
-            human::size(h.nbytes),
-            h.nbytes,
+            "{} ({} bytes: a {}-byte header, then the data)",
+            human::size(h.file_bytes),
+            h.file_bytes,
             h.header_bytes
         ),
     )?;
@@ -211,11 +218,12 @@ fn status_cell(s: &Status) -> String {
 
 /// `ndshare list`: a table with a heading, one row per array.
 pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()> {
-    const HEAD: [&str; 9] = [
+    const HEAD: [&str; 10] = [
         "NAME",
         "DTYPE",
         "SHAPE",
-        "SIZE",
+        "DATA",
+        "FILE",
         "CREATED",
         "CREATOR",
         "ALIVE",
@@ -223,7 +231,9 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
         "STATUS",
     ];
     // Right-aligned columns: numbers.
-    const RIGHT: [bool; 9] = [false, false, false, true, false, true, false, true, false];
+    const RIGHT: [bool; 10] = [
+        false, false, false, true, true, false, true, false, true, false,
+    ];
     let mut rows: Vec<Vec<String>> = vec![HEAD.iter().map(|s| (*s).to_owned()).collect()];
     for r in reports {
         let name = r.name.clone().unwrap_or_default();
@@ -240,6 +250,7 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
                 clip(&h.dtype, DTYPE_WIDTH),
                 human::tuple(&h.shape),
                 human::size(h.nbytes),
+                human::size(h.file_bytes),
                 human::time(h.created_ns),
                 h.creator.pid.to_string(),
                 yes_no(h.creator_alive).to_owned(),
@@ -248,7 +259,7 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
             ]
         } else {
             let mut row = vec![name];
-            row.extend(std::iter::repeat_n("?".to_owned(), 7));
+            row.extend(std::iter::repeat_n("?".to_owned(), HEAD.len() - 2));
             row.push(match status {
                 Some(s @ Status::Unusable(_)) => status_cell(s),
                 _ => format!("unreadable: {}", r.error.as_deref().unwrap_or_default()),

@@ -1,11 +1,14 @@
 //! The `ndshare` command: see which named shared arrays sit on this machine,
-//! who holds them, and remove the stale ones.
+//! who holds them, remove the stale ones, and move arrays to and from
+//! numpy's `.npy` files.
 //!
 //! ```text
-//! ndshare list [--json]            the named arrays, one per line
-//! ndshare info NAME [--json]       everything the header of one says
-//! ndshare rm NAME...               remove names (mappers keep the memory)
-//! ndshare gc [--dry-run]           remove the arrays nobody can miss
+//! ndshare list [--json]              the named arrays, one per line
+//! ndshare info NAME [--json]         everything the header of one says
+//! ndshare rm NAME... [--json]        remove names (mappers keep the memory)
+//! ndshare gc [--dry-run] [--json]    remove the arrays nobody can miss
+//! ndshare dump NAME FILE.npy         write an array to a .npy file
+//! ndshare load FILE.npy NAME         make a named array from a .npy file
 //! ```
 //!
 //! The policy (what is stale, what gc removes) is the core crate's
@@ -17,6 +20,8 @@ mod args;
 mod commands;
 mod describe;
 pub mod human;
+mod literal;
+mod npy;
 
 use std::ffi::OsString;
 use std::io::{self, Write};

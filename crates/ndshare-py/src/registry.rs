@@ -35,6 +35,7 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &ArrayReport) -> PyResult<Bou
     d.set_item("order", order)?;
     d.set_item("nbytes", h.nbytes)?;
     d.set_item("header_bytes", h.header_bytes)?;
+    d.set_item("file_bytes", h.file_bytes)?;
     d.set_item("format_version", h.format_version)?;
     d.set_item("named", h.named)?;
     d.set_item("created_ns", h.created_ns)?;

@@ -15,8 +15,9 @@ use crate::sys::{self, ErrorKind};
 /// sending it to a catch-all.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// No named array of that name exists.
-    #[error("no shared array named {name:?} (see `ndshare list` for the named arrays)")]
+    /// No named array of that name exists. A name given with the file
+    /// prefix (`ndshare.results`) gets a hint to drop it.
+    #[error("{}", not_found_message(name))]
     NotFound {
         /// The name that was looked up.
         name: String,
@@ -169,6 +170,19 @@ pub enum Error {
     },
 }
 
+/// The message of [`Error::NotFound`]: names are given without the prefix
+/// of their files in the shared-memory directory, which `ls /dev/shm` shows.
+fn not_found_message(name: &str) -> String {
+    let prefix = crate::named::FILE_PREFIX;
+    match name.strip_prefix(prefix) {
+        Some(meant) if !meant.is_empty() => format!(
+            "no shared array named {name:?}; did you mean {meant:?}? \
+             (names are given without the file prefix {prefix:?})"
+        ),
+        _ => format!("no shared array named {name:?} (see `ndshare list` for the named arrays)"),
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -234,6 +248,23 @@ mod tests {
             Error::io("x", io::ErrorKind::Other.into()),
             Error::Io { .. }
         ));
+    }
+
+    #[test]
+    fn a_name_with_the_file_prefix_gets_a_hint() {
+        let e = Error::NotFound {
+            name: "ndshare.results".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no shared array named \"ndshare.results\"; did you mean \"results\"? \
+             (names are given without the file prefix \"ndshare.\")"
+        );
+        let plain = Error::NotFound { name: "a".into() };
+        assert_eq!(
+            plain.to_string(),
+            "no shared array named \"a\" (see `ndshare list` for the named arrays)"
+        );
     }
 
     #[test]

@@ -65,10 +65,13 @@ pub struct HeaderReport {
     pub strides: Vec<i64>,
     /// The contiguous order of the strides; `None` if neither.
     pub order: Option<Order>,
-    /// Bytes of data.
+    /// Bytes of data: the array's own bytes, as numpy's `nbytes`.
     pub nbytes: u64,
     /// Bytes of header before the data.
     pub header_bytes: u64,
+    /// Bytes of the segment's file: the header and the data, the memory
+    /// the array takes (what `ls -l` says of its file).
+    pub file_bytes: u64,
     /// The format version the header was written in: (major, minor).
     pub format_version: (u16, u16),
     /// Whether the header marks the array as named.
@@ -106,6 +109,7 @@ impl HeaderReport {
             order: h.layout.order(),
             nbytes: h.data_len,
             header_bytes: h.header_len,
+            file_bytes: f.size,
             format_version: (VERSION_MAJOR, h.version_minor),
             named: h.is_named(),
             created_ns: h.created_ns,
