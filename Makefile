@@ -61,7 +61,7 @@ SUMMARY := target/test-summary.txt
 test: build $(VENV)/.installed ## Run every test: lint, cargo tests, fuzzing, pytest, the installed wheel, the core tests on four other Python/numpy pairs.
 	@mkdir -p target && : > $(SUMMARY)
 	$(MAKE) --no-print-directory lint
-	@echo "lint: ran (clippy, rustfmt, mypy --strict, stubtest, the unsupported backend)" >> $(SUMMARY)
+	@echo "lint: ran (clippy, rustfmt, rustdoc, ruff, mypy --strict, stubtest, the unsupported backend)" >> $(SUMMARY)
 	$(CARGO) test --workspace --exclude ndshare-py --quiet
 	@echo "cargo test: ran" >> $(SUMMARY)
 	set -o pipefail; FUZZ_SECONDS=30 fuzz/run | tee target/fuzz.log
@@ -161,10 +161,21 @@ bench-rust: ## Run the Rust API's criterion benchmarks (create/attach/drop, view
 	$(CARGO) bench -p ndshare --bench sync
 
 .PHONY: lint
-lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, rustdoc, mypy --strict, stubtest, the unsupported backend.
+# The Python that ruff checks and formats.
+PY_DIRS := python tests benches examples
+
+.PHONY: format
+format: $(VENV)/.installed ## Format the Rust (rustfmt) and the Python (ruff format, ruff check --fix).
+	$(CARGO) fmt --all
+	$(VENV)/bin/ruff format $(PY_DIRS)
+	$(VENV)/bin/ruff check --fix $(PY_DIRS)
+
+lint: build $(VENV)/.installed check-unsupported ## clippy, rustfmt --check, rustdoc, ruff, mypy --strict, stubtest, the unsupported backend.
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all -- --check
 	RUSTDOCFLAGS='-D warnings' $(CARGO) doc -p ndshare --no-deps --quiet
+	$(VENV)/bin/ruff check $(PY_DIRS)
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/mypy
 	$(PY) -m mypy.stubtest ndshare._ndshare
 
