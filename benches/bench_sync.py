@@ -204,31 +204,78 @@ def main() -> None:
             rows.append((what, fmt_rate(ours), f"{other_name}: {fmt_rate(other)}", f"{ours / other:.2f}x"))
 
     ours = best_ns_per_op(with_loop(handle), n, repeats)
-    row("uncontended `with lock:` (a held handle)", ours, "multiprocessing.Lock", best_ns_per_op(with_loop(mp_lock), n, repeats))
+    row(
+        "uncontended `with lock:` (a held handle)",
+        ours,
+        "multiprocessing.Lock",
+        best_ns_per_op(with_loop(mp_lock), n, repeats),
+    )
     row("", ours, "Value.get_lock()", best_ns_per_op(with_loop(value.get_lock()), n, repeats))
     # Not process-shared: the cost of `with` on any lock implemented in C,
     # a floor for every row above.
     floor = best_ns_per_op(with_loop(threading.Lock()), n, repeats)
     rows.append(("floor: `with threading.Lock():` (one process only)", fmt_ns(floor), "", ""))
     ours = best_ns_per_op(array_lock_loop(a), n, repeats)
-    row("uncontended `with a.lock():`", ours, "`with v.get_lock():`", best_ns_per_op(value_get_lock_loop(value), n, repeats))
+    row(
+        "uncontended `with a.lock():`",
+        ours,
+        "`with v.get_lock():`",
+        best_ns_per_op(value_get_lock_loop(value), n, repeats),
+    )
     ours = best_ns_per_op(acquire_release_loop(handle), n, repeats)
-    row("uncontended `acquire(); release()`", ours, "multiprocessing.Lock", best_ns_per_op(acquire_release_loop(mp_lock), n, repeats))
+    row(
+        "uncontended `acquire(); release()`",
+        ours,
+        "multiprocessing.Lock",
+        best_ns_per_op(acquire_release_loop(mp_lock), n, repeats),
+    )
     ours = contended_ns_per_op(a.lock, nc, repeats)
-    row("contended, 2 processes, per lock+unlock", ours, "multiprocessing.Lock", contended_ns_per_op(lambda: mp_lock, nc, repeats))
+    row(
+        "contended, 2 processes, per lock+unlock",
+        ours,
+        "multiprocessing.Lock",
+        contended_ns_per_op(lambda: mp_lock, nc, repeats),
+    )
     row("", ours, "Value.get_lock()", contended_ns_per_op(value.get_lock, nc, repeats))
     ours = best_ns_per_op(scalar_atomic_loop(a), n // 2, repeats)
-    row("`atomic.add(a, i, 1)`, scalar, per update", ours, "`with v.get_lock(): v.value += 1`", best_ns_per_op(locked_value_loop(value), n // 2, repeats))
+    row(
+        "`atomic.add(a, i, 1)`, scalar, per update",
+        ours,
+        "`with v.get_lock(): v.value += 1`",
+        best_ns_per_op(locked_value_loop(value), n // 2, repeats),
+    )
     one = vectorized_updates_per_s(nv, 1, 1000, repeats)
-    row("`atomic.add(a, idx, 1)`, vectorized, 1 process", one, "np.add.at (not atomic)", numpy_add_at_updates_per_s(nv, 1000, repeats), "rate")
+    row(
+        "`atomic.add(a, idx, 1)`, vectorized, 1 process",
+        one,
+        "np.add.at (not atomic)",
+        numpy_add_at_updates_per_s(nv, 1000, repeats),
+        "rate",
+    )
     two = vectorized_updates_per_s(nv, 2, 1000, repeats)
-    rows.append(("`atomic.add(a, idx, 1)`, vectorized, 2 processes, same 1000 bins", fmt_rate(two), f"per process: {fmt_rate(two / 2)}", ""))
+    rows.append(
+        (
+            "`atomic.add(a, idx, 1)`, vectorized, 2 processes, same 1000 bins",
+            fmt_rate(two),
+            f"per process: {fmt_rate(two / 2)}",
+            "",
+        )
+    )
     two = vectorized_updates_per_s(nv, 2, 1 << 20, repeats)
-    rows.append(("`atomic.add(a, idx, 1)`, vectorized, 2 processes, 2^20 bins", fmt_rate(two), f"per process: {fmt_rate(two / 2)}", ""))
+    rows.append(
+        (
+            "`atomic.add(a, idx, 1)`, vectorized, 2 processes, 2^20 bins",
+            fmt_rate(two),
+            f"per process: {fmt_rate(two / 2)}",
+            "",
+        )
+    )
 
-    print(f"ndshare {ndshare.__version__}, Python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
-          f"`{' '.join([os.path.basename(sys.executable)] + sys.argv)}`\n")
+    print(
+        f"ndshare {ndshare.__version__}, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+        f"`{' '.join([os.path.basename(sys.executable)] + sys.argv)}`\n"
+    )
     print("| operation | ndshare | alternative | ndshare speed-up |")
     print("|---|---:|---|---:|")
     for r in rows:

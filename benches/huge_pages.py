@@ -66,9 +66,7 @@ def main() -> None:
                 del a
     print(f"{args.size}, {args.repeats} repeats, ms (min / median)")
     for label, row in times.items():
-        cells = "  ".join(
-            f"{k} {min(v) * 1e3:6.0f} / {statistics.median(v) * 1e3:6.0f}" for k, v in row.items()
-        )
+        cells = "  ".join(f"{k} {min(v) * 1e3:6.0f} / {statistics.median(v) * 1e3:6.0f}" for k, v in row.items())
         print(f"{label:<11} ({backings[label]:<10}) {cells}")
     h, m = times["huge pages"], times["memfd"]
     print(

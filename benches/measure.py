@@ -37,7 +37,7 @@ class Stats:
     n: int
 
     @staticmethod
-    def of(values: Iterable[float]) -> "Stats":
+    def of(values: Iterable[float]) -> Stats:
         v: List[float] = sorted(values)
         if not v:
             return Stats(float("nan"), float("nan"), float("nan"), 0)

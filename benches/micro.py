@@ -24,7 +24,6 @@ import numpy as np
 
 import ndshare
 
-
 #: Calls per repeat are divided by this (``--quick``: 100).
 SCALE = 1
 

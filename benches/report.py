@@ -7,7 +7,6 @@ import platform
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-
 from measure import Stats, fmt_bytes, fmt_ms, fmt_stats_ms, median_of, size_label
 from methods import HUGE_PAGES_ABSENT, Method
 from suite import Results, empty_task_case
@@ -117,30 +116,61 @@ def targets(res: Results) -> List[Target]:
     big = [s for s in sizes if s >= 128 << 20]
     for size in big:
         b, k = best_of(res, "double", size, ("shared_memory", "SharedArray"))
-        per_pages(f"double, end-to-end, {size_label(size)} ÷ best of SharedMemory, SharedArray ({k})",
-                  lambda key: _ratio(med(res, "double", key, size, "e2e"), b), {HUGE: 0.3, SMALL: 0.8})
+        per_pages(
+            f"double, end-to-end, {size_label(size)} ÷ best of SharedMemory, SharedArray ({k})",
+            lambda key: _ratio(med(res, "double", key, size, "e2e"), b),
+            {HUGE: 0.3, SMALL: 0.8},
+        )
     for size in sizes:
-        per_pages(f"worker compute on first touch ÷ private memory, double, {size_label(size)}",
-                  lambda key: _ratio(med(res, "double", key, size, "compute"), ref(res, "worker-double-private", size)), {HUGE: 1.15})
+        per_pages(
+            f"worker compute on first touch ÷ private memory, double, {size_label(size)}",
+            lambda key: _ratio(med(res, "double", key, size, "compute"), ref(res, "worker-double-private", size)),
+            {HUGE: 1.15},
+        )
     for size in big:
-        for alt, limit, name in (("joblib-default", 0.5, "joblib's default"),
-                                 ("shared_memory-once", 0.9, "SharedMemory attached once per worker")):
+        for alt, limit, name in (
+            ("joblib-default", 0.5, "joblib's default"),
+            ("shared_memory-once", 0.9, "SharedMemory attached once per worker"),
+        ):
             if alt in have:
-                v, shown = both(lambda key: _ratio(med(res, "sweep", key, size, "e2e"), med(res, "sweep", alt, size, "e2e")))
+                v, shown = both(
+                    lambda key: _ratio(med(res, "sweep", key, size, "e2e"), med(res, "sweep", alt, size, "e2e"))
+                )
                 row(f"sweep, end-to-end, {size_label(size)} ÷ {name}", v, limit, shown)
-        v, shown = both(lambda key: _ratio(med(res, "sweep", key, size, "compute_warm"), med(res, "sweep", "private", size, "compute_warm")))
+        v, shown = both(
+            lambda key: _ratio(
+                med(res, "sweep", key, size, "compute_warm"), med(res, "sweep", "private", size, "compute_warm")
+            )
+        )
         row(f"sweep, warm per-task compute ÷ private memory, {size_label(size)}", v, 1.15, shown)
     for size in sizes:
-        per_pages(f"ndshare.array(x) ÷ SharedMemory + copy, {size_label(size)}",
-                  lambda key: _ratio(ref(res, f"setup:{key}", size), ref(res, "setup:shared_memory", size)), {HUGE: 0.3, SMALL: 0.6})
+        per_pages(
+            f"ndshare.array(x) ÷ SharedMemory + copy, {size_label(size)}",
+            lambda key: _ratio(ref(res, f"setup:{key}", size), ref(res, "setup:shared_memory", size)),
+            {HUGE: 0.3, SMALL: 0.6},
+        )
     for size in sizes:
         h, shown = both(lambda key: handoff_overhead(res, "double", key, size), lambda v: f"{fmt_ms(v)} ms")
         m = have[main]
         shown += f"; hand-off {fmt_ms(med(res, 'double', main, size, 'handoff'))} ms, empty task {fmt_ms(ref(res, empty_task_case(m), size))} ms"
-        out.append((f"hand-off above the pool's empty task, {size_label(size)}", shown, "≤ 0.3 ms", None if h != h else h <= 0.3e6))
+        out.append(
+            (
+                f"hand-off above the pool's empty task, {size_label(size)}",
+                shown,
+                "≤ 0.3 ms",
+                None if h != h else h <= 0.3e6,
+            )
+        )
     for size in sizes:
         nbytes = res.task_bytes.get(("double", main, size))
-        out.append((f"pickled per task, {size_label(size)}", "–" if nbytes is None else f"{nbytes} B", "< 1 KiB", None if nbytes is None else nbytes < 1024))
+        out.append(
+            (
+                f"pickled per task, {size_label(size)}",
+                "–" if nbytes is None else f"{nbytes} B",
+                "< 1 KiB",
+                None if nbytes is None else nbytes < 1024,
+            )
+        )
     for size in sizes:
         v = res.memory.get((main, size), float("nan"))
         row(f"memory added ÷ array size, {size_label(size)}", v, 1.02, _fmt_ratio(v))
@@ -154,13 +184,17 @@ def _mark(ok: Optional[bool]) -> str:
 def markdown(res: Results, command: str, chart: Optional[str]) -> str:
     cfg = res.config
     L: List[str] = [BEGIN, ""]
-    L.append(f"Command: `{command}`; sizes {', '.join(size_label(s) for s in cfg.sizes)}; "
-             f"{cfg.repeats} repeats ({cfg.repeats_large} from 512 MiB); each cell is the median (min–max) in ms.")
+    L.append(
+        f"Command: `{command}`; sizes {', '.join(size_label(s) for s in cfg.sizes)}; "
+        f"{cfg.repeats} repeats ({cfg.repeats_large} from 512 MiB); each cell is the median (min–max) in ms."
+    )
     L.append("")
-    L.append(f"Machine: {os.cpu_count()} cores, {_mem_total()}, Linux {platform.release()}, "
-             f"Python {platform.python_version()}, numpy {np.__version__}; "
-             f"THP for shmem: `{_read('/sys/kernel/mm/transparent_hugepage/shmem_enabled')}`; "
-             f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())}.")
+    L.append(
+        f"Machine: {os.cpu_count()} cores, {_mem_total()}, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}; "
+        f"THP for shmem: `{_read('/sys/kernel/mm/transparent_hugepage/shmem_enabled')}`; "
+        f"load average at the end {', '.join(f'{v:.1f}' for v in os.getloadavg())}."
+    )
     L.append("")
     no_huge = huge_pages_used(res)
     L.append(f"- **huge pages**: {no_huge}." if no_huge else f"- **huge pages**: in use ({_backings(res, HUGE)}).")
@@ -178,8 +212,12 @@ def markdown(res: Results, command: str, chart: Optional[str]) -> str:
         L += [f"### {VARIANT_TITLES[variant]}", ""]
         for size in cfg.sizes:
             L += _sweep_table(res, size) if variant == "sweep" else _variant_table(res, variant, size)
-    L += ["### Getting x into memory", "",
-          "One process; each way timed alone (creation and copy; freeing is not timed).", ""]
+    L += [
+        "### Getting x into memory",
+        "",
+        "One process; each way timed alone (creation and copy; freeing is not timed).",
+        "",
+    ]
     head = "| way | " + " | ".join(size_label(s) for s in cfg.sizes) + " | ÷ SharedMemory + copy | ÷ memcpy |"
     L += [head, "|---|" + "---|" * (len(cfg.sizes) + 2)]
     big = cfg.sizes[-1]
@@ -213,8 +251,16 @@ def _runnable(res: Results, variant: str) -> List[Method]:
 
 
 def _sweep_table(res: Results, size: int) -> List[str]:
-    head = ["method", "setup", "end-to-end", "per-task compute, first task", "per-task compute, later tasks (warm)",
-            "warm ÷ private", "end-to-end ÷ joblib's default", "end-to-end ÷ SharedMemory once per worker"]
+    head = [
+        "method",
+        "setup",
+        "end-to-end",
+        "per-task compute, first task",
+        "per-task compute, later tasks (warm)",
+        "warm ÷ private",
+        "end-to-end ÷ joblib's default",
+        "end-to-end ÷ SharedMemory once per worker",
+    ]
     L = [f"**{size_label(size)}**", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     private = med(res, "sweep", "private", size, "compute_warm")
     joblib_e2e = med(res, "sweep", "joblib-default", size, "e2e")
@@ -226,11 +272,21 @@ def _sweep_table(res: Results, size: int) -> List[str]:
             continue
         ph = res.phases.get(key, {})
         e2e = median_of(ph.get("e2e", []))
-        cells = [_label(m)] + [fmt_stats_ms(Stats.of(ph.get(p, []))) for p in ("setup", "e2e", "compute_first", "compute_warm")]
-        cells += [_fmt_ratio(_ratio(median_of(ph.get("compute_warm", [])), private)), _fmt_ratio(_ratio(e2e, joblib_e2e)), _fmt_ratio(_ratio(e2e, once_e2e))]
+        cells = [_label(m)] + [
+            fmt_stats_ms(Stats.of(ph.get(p, []))) for p in ("setup", "e2e", "compute_first", "compute_warm")
+        ]
+        cells += [
+            _fmt_ratio(_ratio(median_of(ph.get("compute_warm", [])), private)),
+            _fmt_ratio(_ratio(e2e, joblib_e2e)),
+            _fmt_ratio(_ratio(e2e, once_e2e)),
+        ]
         L.append("| " + " | ".join(cells) + " |")
-    L += ["", f"{len(_runnable(res, 'sweep'))} ways, each {16} tasks on 2 workers; the first task of each worker counts as "
-          "\"first\", the other 14 as \"warm\"; the private reference starts with x already in both workers.", ""]
+    L += [
+        "",
+        f"{len(_runnable(res, 'sweep'))} ways, each {16} tasks on 2 workers; the first task of each worker counts as "
+        '"first", the other 14 as "warm"; the private reference starts with x already in both workers.',
+        "",
+    ]
     return L
 
 
@@ -269,15 +325,23 @@ def _variant_table(res: Results, variant: str, size: int) -> List[str]:
         L.append("| " + " | ".join(cells) + " |")
     refs = [f"memcpy of x {fmt_stats_ms(Stats.of(res.refs.get(('memcpy', size), [])))} ms"]
     if variant == "double":
-        refs.append(f"one `x *= 2` pass on private memory {fmt_stats_ms(Stats.of(res.refs.get(('double-private', size), [])))} ms")
+        refs.append(
+            f"one `x *= 2` pass on private memory {fmt_stats_ms(Stats.of(res.refs.get(('double-private', size), [])))} ms"
+        )
     if variant == "sum":
-        refs.append(f"one `x.sum()` on private memory {fmt_stats_ms(Stats.of(res.refs.get(('sum-private', size), [])))} ms")
+        refs.append(
+            f"one `x.sum()` on private memory {fmt_stats_ms(Stats.of(res.refs.get(('sum-private', size), [])))} ms"
+        )
     if variant != "fanin":
         for case in sorted({empty_task_case(m) for m in _runnable(res, variant) if m.dispatch == "pool"}):
             env = case.removeprefix("pool-dispatch").strip()
-            refs.append(f"the pool's latency{f' ({env})' if env else ''} (submit to an empty task's start in both workers) "
-                        f"{fmt_stats_ms(Stats.of(res.refs.get((case, size), [])))} ms")
-    refs.append(f"the same pass on private memory in both workers {fmt_stats_ms(Stats.of(res.refs.get((f'worker-{variant}-private', size), [])))} ms")
+            refs.append(
+                f"the pool's latency{f' ({env})' if env else ''} (submit to an empty task's start in both workers) "
+                f"{fmt_stats_ms(Stats.of(res.refs.get((case, size), [])))} ms"
+            )
+    refs.append(
+        f"the same pass on private memory in both workers {fmt_stats_ms(Stats.of(res.refs.get((f'worker-{variant}-private', size), [])))} ms"
+    )
     L += ["", "References: " + "; ".join(refs) + ".", ""]
     return L
 
@@ -319,7 +383,13 @@ def write_markdown(path: str, section: str) -> None:
 ONLY_NDSHARE = (
     ("", "ndshare", "SharedMemory", "SharedArray", "joblib memmap"),
     ("a worker returns an array, no copy", "yes", "by name, by hand", "by name, by hand", "no: pickled back"),
-    ("memory back when every user is SIGKILLed", "yes", "only if its tracker survives", "no: stays in /dev/shm", "only if its tracker survives"),
+    (
+        "memory back when every user is SIGKILLed",
+        "yes",
+        "only if its tracker survives",
+        "no: stays in /dev/shm",
+        "only if its tracker survives",
+    ),
     ("bounded by /dev/shm (64 MiB in Docker)", "no", "yes", "yes", "no: falls back to disk"),
 )
 #: Short names of the alternatives on the chart.
@@ -341,7 +411,9 @@ def chart_rows(res: Results) -> List[Tuple[str, str, float, float, float]]:
     low and high are ndshare's fastest and slowest reading over that median."""
     rows = []
     for variant in res.config.variants:
-        alts = tuple(m.key for m in _runnable(res, variant) if m.key not in (HUGE, SMALL) and not (m.experiment or m.reference))
+        alts = tuple(
+            m.key for m in _runnable(res, variant) if m.key not in (HUGE, SMALL) and not (m.experiment or m.reference)
+        )
         for size in res.config.sizes:
             best, k = best_of(res, variant, size, alts)
             for key in (HUGE, SMALL):
@@ -385,7 +457,10 @@ def chart(res: Results, path: str) -> None:
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.4, -1.0)
     ax.set_xlim(0, max(1.6, top * 1.05))
-    ax.set_xlabel("end-to-end time ÷ the fastest other way in the same run (below 1: ndshare is faster; whiskers: ndshare's fastest and slowest run)", fontsize=8)
+    ax.set_xlabel(
+        "end-to-end time ÷ the fastest other way in the same run (below 1: ndshare is faster; whiskers: ndshare's fastest and slowest run)",
+        fontsize=8,
+    )
     ax.set_title("ndshare against the fastest other way, per workflow and size", fontsize=11)
     ax.legend(fontsize=8, loc="upper right", ncol=2)
     ax.grid(axis="x", alpha=0.3)
@@ -393,8 +468,13 @@ def chart(res: Results, path: str) -> None:
     tab = fig.add_axes((0.02, 0.05 / total, 0.96, (table_h - 0.1) / total))
     tab.axis("off")
     tab.set_title("What only ndshare does", fontsize=11)
-    table = tab.table(cellText=[list(r) for r in ONLY_NDSHARE[1:]], colLabels=list(ONLY_NDSHARE[0]), loc="upper center",
-                      cellLoc="center", colWidths=[0.32, 0.10, 0.2, 0.18, 0.2])
+    table = tab.table(
+        cellText=[list(r) for r in ONLY_NDSHARE[1:]],
+        colLabels=list(ONLY_NDSHARE[0]),
+        loc="upper center",
+        cellLoc="center",
+        colWidths=[0.32, 0.10, 0.2, 0.18, 0.2],
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.scale(1.0, 1.6)

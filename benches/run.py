@@ -93,7 +93,9 @@ def main(argv: Optional[List[str]] = None) -> Results:
             chart_rel = os.path.relpath(a.chart, os.path.dirname(os.path.abspath(a.out)))
         except Exception as e:  # the tables matter more than the picture
             print(f"no chart: {e!r}", file=sys.stderr)
-    command = "python benches/run.py" + ("" if argv is None and len(sys.argv) == 1 else " " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    command = "python benches/run.py" + (
+        "" if argv is None and len(sys.argv) == 1 else " " + shlex.join(argv if argv is not None else sys.argv[1:])
+    )
     report.write_markdown(a.out, report.markdown(res, command, chart_rel))
     print()
     print("\n".join(report.summary_lines(res)))

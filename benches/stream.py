@@ -326,8 +326,11 @@ def run(sz: Sizes) -> Results:
             row.update(latency(m, sz))
             row.update(idle_cpu(m, sz))
             res.rows[m.label] = row
-            print(f"{m.label:36s} {row['fps']:9.1f} fps  p50 {row['p50_us']:8.1f} us  "
-                  f"p99 {row['p99_us']:9.1f} us  idle cpu {row['cpu_ms']:6.2f} ms", flush=True)
+            print(
+                f"{m.label:36s} {row['fps']:9.1f} fps  p50 {row['p50_us']:8.1f} us  "
+                f"p99 {row['p99_us']:9.1f} us  idle cpu {row['cpu_ms']:6.2f} ms",
+                flush=True,
+            )
         except Exception as e:  # noqa: BLE001 - reported, the others still run
             res.errors[m.label] = repr(e)
             print(f"{m.label}: failed: {e!r}", flush=True)

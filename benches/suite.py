@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
-
-import ndshare
-
 import workloads
 from measure import Hold, median_of, now_ns, pss_bytes
 from methods import METHODS, Method, halves, page_backing
+
+import ndshare
 
 VARIANTS = ("double", "sum", "fanin", "sweep")
 #: joblib as it comes (loky, arrays above 1 MB memmapped read-only). One set
@@ -198,7 +197,7 @@ class Suite:
             self.res.methods.append(m)
 
     # -- lifecycle ---------------------------------------------------------
-    def __enter__(self) -> "Suite":
+    def __enter__(self) -> Suite:
         for m in self.res.methods:
             key = env_key(m)
             if m.unavailable or key in self.pools:
@@ -227,7 +226,9 @@ class Suite:
 
         # The workers import the suite's modules as the pool's workers do.
         path = os.pathsep.join([str(Path(workloads.__file__).parent), os.environ.get("PYTHONPATH", "")])
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
+        ray.init(
+            num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}}
+        )
         self.ray_task = ray.remote(num_cpus=1)(workloads.sweep_task)
         ray.get([ray.remote(num_cpus=1)(workloads.warm_up).remote(i) for i in range(4)])
 
@@ -269,7 +270,9 @@ class Suite:
         return [m for m in self.res.methods if not m.unavailable and variant in m.variants]
 
     # -- dispatch ----------------------------------------------------------
-    def _dispatch(self, m: Method, func: Any, arglists: List[Tuple[Any, ...]], keep: Any, n: int) -> List[Dict[str, Any]]:
+    def _dispatch(
+        self, m: Method, func: Any, arglists: List[Tuple[Any, ...]], keep: Any, n: int
+    ) -> List[Dict[str, Any]]:
         if m.dispatch == "pool":
             asyncs = [self.pool_for(m).apply_async(func, args) for args in arglists]
             return [a.get(timeout=600) for a in asyncs]
@@ -295,11 +298,15 @@ class Suite:
         raise ValueError(m.dispatch)
 
     # -- one run -----------------------------------------------------------
-    def run_share(self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool) -> Dict[str, float]:
+    def run_share(
+        self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool
+    ) -> Dict[str, float]:
         with environment(m.env):
             return self._run_share(m, variant, x, expected, measure_memory)
 
-    def _run_share(self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool) -> Dict[str, float]:
+    def _run_share(
+        self, m: Method, variant: str, x: np.ndarray, expected: Any, measure_memory: bool
+    ) -> Dict[str, float]:
         n = x.shape[0]
         parts = halves(n)
         prepared = m.prepare(x)
@@ -315,10 +322,10 @@ class Suite:
 
         def go() -> None:
             try:
-                box["results"] = self._dispatch(m, workloads.task, arglists, keep, n)
+                box["results"] = self._dispatch(m, workloads.task, arglists, keep, n)  # noqa: F821 - deleted only after the call returns
             except BaseException as e:  # reported by the caller
-                box["error"] = e
-            box["t"] = now_ns()
+                box["error"] = e  # noqa: F821 - deleted only after the call returns
+            box["t"] = now_ns()  # noqa: F821 - deleted only after the call returns
 
         t_submit = now_ns()
         if measure_memory:
@@ -411,7 +418,10 @@ class Suite:
         arglists = [(m.key, payload, k) for k in range(workloads.SWEEP_TASKS)]
         results = self._dispatch(m, workloads.sweep_task, arglists, keep, n)
         got = [r["value"] for r in results]
-        _check(bool(np.allclose(got, expected, rtol=1e-9, atol=0.0)), f"{m.key}: sweep results {got[:2]}... != {expected[:2]}...")
+        _check(
+            bool(np.allclose(got, expected, rtol=1e-9, atol=0.0)),
+            f"{m.key}: sweep results {got[:2]}... != {expected[:2]}...",
+        )
         t_end = now_ns()
         # A worker's first task pays for reaching x; its later ones show
         # whether what it reached is still there.
@@ -440,7 +450,9 @@ class Suite:
                 pass
         return out
 
-    def _added(self, base: Dict[int, int], held: Dict[int, int], after: Dict[int, int], pids: List[int], m: Method) -> float:
+    def _added(
+        self, base: Dict[int, int], held: Dict[int, int], after: Dict[int, int], pids: List[int], m: Method
+    ) -> float:
         """PSS while held minus PSS before: the parent's before setup, a
         worker's once it dropped the array (a fresh-pool worker keeps its
         RawArray until it exits: the suite's own idle workers stand in)."""
@@ -477,7 +489,9 @@ class Suite:
                 continue
             for case, m in pools.items():
                 t_submit = now_ns()
-                asyncs = [self.pool_for(m).apply_async(workloads.reference_task, (variant, hi - lo)) for lo, hi in halves(n)]
+                asyncs = [
+                    self.pool_for(m).apply_async(workloads.reference_task, (variant, hi - lo)) for lo, hi in halves(n)
+                ]
                 got = [a.get(timeout=600) for a in asyncs]
                 r.add_ref(case, size, max(g["t_start"] for g in got) - t_submit)
                 if not m.env:
@@ -510,7 +524,7 @@ class Suite:
         timed("setup:ndshare-mapping", via_mapping)
         touched = ndshare.empty(x.shape, x.dtype)
         touched[...] = 1.0
-        timed("setup:touched-shared", lambda: np.copyto(touched, x))
+        timed("setup:touched-shared", lambda: np.copyto(touched, x))  # noqa: F821 - deleted only after the call returns
         del touched
 
     # -- the whole run ---------------------------------------------------------
@@ -523,7 +537,9 @@ class Suite:
             y = np.empty_like(x)
             y[...] = 0.0
             sums = [float(x[lo:hi].sum()) for lo, hi in halves(n)]
-            swept = [workloads.sweep_value(x, k) for k in range(workloads.SWEEP_TASKS)] if "sweep" in cfg.variants else []
+            swept = (
+                [workloads.sweep_value(x, k) for k in range(workloads.SWEEP_TASKS)] if "sweep" in cfg.variants else []
+            )
             reps = cfg.repeats_for(size)
             cfg.log(f"size {size >> 20} MiB: {reps} repeats")
             for rep in range(reps):
@@ -562,7 +578,8 @@ class Suite:
                         else:
                             size_of = _pickled_size
                         res.task_bytes[key] = max(
-                            size_of((workloads.task, (m.key, variant, p, None))) for p in m.payloads(view, keep, halves(n))
+                            size_of((workloads.task, (m.key, variant, p, None)))
+                            for p in m.payloads(view, keep, halves(n))
                         )
                     finally:
                         del view

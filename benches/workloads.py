@@ -7,7 +7,6 @@ import os
 from typing import Any, Dict, Optional
 
 import numpy as np
-
 from measure import hold_here, now_ns
 from methods import METHODS, forget
 

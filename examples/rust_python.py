@@ -46,7 +46,9 @@ def rust_creates_python_processes(binary: pathlib.Path, frames: int, height: int
         hi = stack.max(axis=(1, 2), keepdims=True)
         np.subtract(stack, lo, out=stack)
         np.divide(stack, hi - lo, out=stack)
-        print(f"python: normalized {name!r} in place, {stack.nbytes / 2**20:.1f} MiB, frame maxima {stack.max(axis=(1, 2))[:3]}...")
+        print(
+            f"python: normalized {name!r} in place, {stack.nbytes / 2**20:.1f} MiB, frame maxima {stack.max(axis=(1, 2))[:3]}..."
+        )
         run(binary, "check", name)
     finally:
         ndshare.unlink(name)
@@ -72,8 +74,12 @@ def python_creates_rust_processes(binary: pathlib.Path, frames: int, height: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bin", type=pathlib.Path, default=pathlib.Path(os.environ.get("NDSHARE_IMAGE_STACK", DEFAULT_BIN)),
-                        help="the image_stack example program (default: %(default)s)")
+    parser.add_argument(
+        "--bin",
+        type=pathlib.Path,
+        default=pathlib.Path(os.environ.get("NDSHARE_IMAGE_STACK", DEFAULT_BIN)),
+        help="the image_stack example program (default: %(default)s)",
+    )
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=256, help="height and width of a frame")
     args = parser.parse_args()

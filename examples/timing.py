@@ -114,12 +114,16 @@ def main() -> None:
     mib = x.nbytes / (1 << 20)
     print(f"\nShare a {mib:.0f} MiB float64 array with 2 spawned workers; each doubles its half.")
     print(f"Medians of {REPEATS} runs (pools started beforehand).\n")
-    print(f"| {'method':<24} | {'setup ms':>9} | {'hand-off + work ms':>18} | {'total ms':>9} | {'pickled bytes/task':>18} |")
+    print(
+        f"| {'method':<24} | {'setup ms':>9} | {'hand-off + work ms':>18} | {'total ms':>9} | {'pickled bytes/task':>18} |"
+    )
     print(f"|{'-' * 26}|{'-' * 11}|{'-' * 20}|{'-' * 11}|{'-' * 20}|")
     best = median(results["ndshare"], "setup") + median(results["ndshare"], "work")
     for label, runs in results.items():
         setup, work = median(runs, "setup"), median(runs, "work")
-        print(f"| {label:<24} | {setup * 1e3:9.1f} | {work * 1e3:18.1f} | {(setup + work) * 1e3:9.1f} | {int(runs[0]['bytes']):>18,} |")
+        print(
+            f"| {label:<24} | {setup * 1e3:9.1f} | {work * 1e3:18.1f} | {(setup + work) * 1e3:9.1f} | {int(runs[0]['bytes']):>18,} |"
+        )
     for label, runs in results.items():
         if label != "ndshare":
             total = median(runs, "setup") + median(runs, "work")

@@ -30,8 +30,7 @@ if __name__ == "__main__":
     with ctx.Pool(2) as pool:
         # 1. fan-in: children create, the parent collects
         parts = pool.map(produce, range(4))
-        print("collected", len(parts), "arrays:", [type(p).__name__ for p in parts],
-              "shapes", {p.shape for p in parts})
+        print("collected", len(parts), "arrays:", [type(p).__name__ for p in parts], "shapes", {p.shape for p in parts})
         stacked = np.stack(parts)
         print("means of the collected arrays:", np.round(stacked.mean(axis=(1, 2)), 4))
 
@@ -39,5 +38,9 @@ if __name__ == "__main__":
         data = ndshare.array(np.random.default_rng(0).uniform(0, 100, (1000, 256)))
         blocks = [data[i : i + 250] for i in range(0, 1000, 250)]
         pool.map(normalize_rows, blocks)
-        print("after the pool: row means ~0:", bool(np.allclose(data.mean(axis=1), 0)),
-              "row stds ~1:", bool(np.allclose(data.std(axis=1), 1)))
+        print(
+            "after the pool: row means ~0:",
+            bool(np.allclose(data.mean(axis=1), 0)),
+            "row stds ~1:",
+            bool(np.allclose(data.std(axis=1), 1)),
+        )

@@ -87,12 +87,12 @@ def start_ticks(pid: int) -> int:
     """Field 22 of /proc/<pid>/stat."""
     with open(f"/proc/{pid}/stat") as f:
         stat = f.read()
-    return int(stat[stat.rindex(")") + 2:].split()[22 - 3])
+    return int(stat[stat.rindex(")") + 2 :].split()[22 - 3])
 
 
 def shm_names() -> Set[str]:
     """The ndshare names in /dev/shm."""
-    return {n[len("ndshare."):] for n in os.listdir(SHM_DIR) if n.startswith("ndshare.")}
+    return {n[len("ndshare.") :] for n in os.listdir(SHM_DIR) if n.startswith("ndshare.")}
 
 
 class ShmemWatch:
@@ -112,7 +112,7 @@ class ShmemWatch:
             self.samples.append((time.monotonic(), shmem_kib()))
             time.sleep(self.period)
 
-    def __enter__(self) -> "ShmemWatch":
+    def __enter__(self) -> ShmemWatch:
         self.samples.append((time.monotonic(), shmem_kib()))  # before anything is released
         self._thread.start()
         return self

@@ -11,9 +11,9 @@ import uuid
 from typing import Iterator
 
 import pytest
+from _procfs import shmem_kib  # noqa: F401 - re-exported for the tests
 
 import ndshare
-from _procfs import shmem_kib  # noqa: F401 - re-exported for the tests
 
 START_METHODS = ["fork", "spawn", "forkserver"]
 

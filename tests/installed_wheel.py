@@ -29,7 +29,9 @@ def double(a: ndshare.SharedArray) -> float:
 
 def main() -> None:
     installed = pathlib.Path(ndshare.__file__).resolve()
-    assert pathlib.Path(sys.prefix).resolve() in installed.parents, f"ndshare imported from {installed}, not the environment"
+    assert pathlib.Path(sys.prefix).resolve() in installed.parents, (
+        f"ndshare imported from {installed}, not the environment"
+    )
 
     # The tutorial example, as the README runs it.
     out = subprocess.run([sys.executable, sys.argv[1]], capture_output=True, text=True, check=True).stdout

@@ -88,7 +88,9 @@ def test_report_replaces_only_its_section(smoke: tuple) -> None:
 
 
 def test_micro_benchmarks_run_and_report_every_figure() -> None:
-    r = subprocess.run([sys.executable, str(BENCHES / "micro.py"), "--quick"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(BENCHES / "micro.py"), "--quick"], capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     lines = r.stdout.splitlines()

@@ -16,20 +16,20 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator, List, Sequence
 
 import numpy as np
 import pytest
+from _procfs import shm_names, start_ticks
 
 import ndshare
-from _procfs import shm_names, start_ticks
 
 SCRIPT = str(Path(sys.executable).with_name("ndshare"))
 BINARY = Path(__file__).resolve().parents[1] / "target" / "release" / "ndshare"
 HEADING = ["NAME", "DTYPE", "SHAPE", "DATA", "FILE", "CREATED", "CREATOR", "ALIVE", "ATTACHERS", "STATUS"]
 
 
-def ndshare_cmd(*args: str, cmd: List[str] = [SCRIPT]) -> subprocess.CompletedProcess[str]:
+def ndshare_cmd(*args: str, cmd: Sequence[str] = (SCRIPT,)) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
 
 
@@ -65,8 +65,7 @@ class Holder:
 
     def __init__(self, code: str, then: str = "") -> None:
         script = (
-            f"import sys, ndshare\n{code}\nprint('ready', flush=True)\n"
-            f"sys.stdin.readline()\n{then}\nsys.stdin.read()"
+            f"import sys, ndshare\n{code}\nprint('ready', flush=True)\nsys.stdin.readline()\n{then}\nsys.stdin.read()"
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -109,7 +108,18 @@ def test_list_shows_each_array(prefix: str) -> None:
     out = ndshare_cmd("list")
     assert out.returncode == 0 and out.stderr == ""
     created = info.created.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[union-attr]
-    assert row_of(out.stdout, name) == [name, "<f8", "(3, 4)", "96 B", "4.1 KiB", created, str(os.getpid()), "yes", "1", "in use"]
+    assert row_of(out.stdout, name) == [
+        name,
+        "<f8",
+        "(3, 4)",
+        "96 B",
+        "4.1 KiB",
+        created,
+        str(os.getpid()),
+        "yes",
+        "1",
+        "in use",
+    ]
     big = ndshare.zeros((1024, 1024, 3), dtype="u2", order="F", name=prefix + "big")
     assert row_of(ndshare_cmd("ls").stdout, prefix + "big")[1:5] == ["<u2", "(1024, 1024, 3)", "6.0 MiB", "6.0 MiB"]
     del a, big
@@ -126,7 +136,9 @@ def test_list_json_matches_info_json(prefix: str) -> None:
     assert listed == [single]
     me = os.getpid()
     assert single["creator"] == {"pid": me, "start_ticks": start_ticks(me), "alive": True}
-    assert single["attachers"] == [{"slot": 0, "pid": me, "start_ticks": start_ticks(me), "alive": True, "claiming": False}]
+    assert single["attachers"] == [
+        {"slot": 0, "pid": me, "start_ticks": start_ticks(me), "alive": True, "claiming": False}
+    ]
     assert (single["shape"], single["dtype"], single["nbytes"], single["size"]) == ([5], "<i4", 20, "20 B")
     assert (single["mode"], single["status"], single["stale"], single["live_attachers"]) == ("0600", "in use", False, 1)
     assert single["path"] == f"/dev/shm/ndshare.{name}"
@@ -177,7 +189,11 @@ def test_info_text(prefix: str, holders: List[Holder]) -> None:
 def test_errors_are_one_line_with_exit_codes(prefix: str) -> None:
     missing = prefix + "missing"
     for args, code, message in [
-        (["info", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
+        (
+            ["info", missing],
+            1,
+            f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n',
+        ),
         (["info", "a/b"], 1, "ndshare: invalid name \"a/b\": a name cannot contain '/'\n"),
         (["rm", missing], 1, f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'),
     ]:
@@ -262,8 +278,7 @@ def test_rm(prefix: str, holders: List[Holder]) -> None:
     out = ndshare_cmd("rm", held, missing, free)
     assert out.returncode == 1
     assert out.stdout == (
-        f"removed {held} (still mapped by 1 live process: its memory goes when they unmap it)\n"
-        f"removed {free}\n"
+        f"removed {held} (still mapped by 1 live process: its memory goes when they unmap it)\nremoved {free}\n"
     )
     assert out.stderr == f'ndshare: no shared array named "{missing}" (see `ndshare list` for the named arrays)\n'
     assert not {held, free} & shm_names()
@@ -314,8 +329,14 @@ def test_gc_removes_only_what_nobody_can_miss(prefix: str, holders: List[Holder]
         f.write((0).to_bytes(2, "little"))
 
     expected = {
-        "live": "in use", "orphan": "in use", "dead": "stale", "idle": "creator alive",
-        "reused": "stale", "readable": "unverifiable", "corrupt": "unusable", "old": "unverifiable",
+        "live": "in use",
+        "orphan": "in use",
+        "dead": "stale",
+        "idle": "creator alive",
+        "reused": "stale",
+        "readable": "unverifiable",
+        "corrupt": "unusable",
+        "old": "unverifiable",
     }
     assert {k: ndshare.info(n).status for k, n in names.items()} == expected
 
@@ -336,10 +357,16 @@ def test_gc_removes_only_what_nobody_can_miss(prefix: str, holders: List[Holder]
     assert out.returncode == 0 and out.stderr == ""
     lines = out.stdout.splitlines()
     assert lines[-1] == "gc: removed 2 named arrays (16 KiB of data, 24 KiB file), kept 6"
-    assert f"removed {names['dead']} (16 KiB of data, 20 KiB file): stale: its creator is dead and no live process maps it" in lines
+    assert (
+        f"removed {names['dead']} (16 KiB of data, 20 KiB file): stale: its creator is dead and no live process maps it"
+        in lines
+    )
     assert f"kept {names['orphan']}: in use by 1 live process" in lines
     assert f"kept {names['idle']}: not mapped by any live process, but its creator is alive" in lines
-    assert f"kept {names['readable']}: its use cannot be verified (mode 0644 lets its group and other users map it read-only, unregistered)" in lines
+    assert (
+        f"kept {names['readable']}: its use cannot be verified (mode 0644 lets its group and other users map it read-only, unregistered)"
+        in lines
+    )
     assert f"kept {names['old']}: its use cannot be verified (format 1.0 keeps no attacher table)" in lines
     remaining = {k for k, n in names.items() if n in shm_names()}
     assert remaining == {k for k, v in expected.items() if v != "stale"}
@@ -361,8 +388,13 @@ def test_every_entry_point_runs_the_same_command(prefix: str) -> None:
     ]
     assert [o.returncode for o in outs] == [0, 0, 0]
     assert outs[0].stdout == outs[1].stdout == outs[2].stdout
-    errs = [ndshare_cmd("info", prefix + "nope", cmd=cmd) for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])]
-    assert {(e.returncode, e.stderr) for e in errs} == {(1, f'ndshare: no shared array named "{prefix}nope" (see `ndshare list` for the named arrays)\n')}
+    errs = [
+        ndshare_cmd("info", prefix + "nope", cmd=cmd)
+        for cmd in ([SCRIPT], [sys.executable, "-m", "ndshare"], [str(BINARY)])
+    ]
+    assert {(e.returncode, e.stderr) for e in errs} == {
+        (1, f'ndshare: no shared array named "{prefix}nope" (see `ndshare list` for the named arrays)\n')
+    }
     # The function behind the console script, in this process.
     from ndshare.__main__ import main
 
@@ -399,9 +431,7 @@ def test_a_full_attacher_table_is_shown_and_keeps_the_array(prefix: str) -> None
 
 
 NOBODY = 65534
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="running the command as a second uid (nobody) needs root"
-)
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="running the command as a second uid (nobody) needs root")
 
 
 @pytest.fixture
@@ -422,8 +452,14 @@ def test_another_user_sees_what_it_cannot_read_and_removes_nothing(
 ) -> None:
     def as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [binary_for_nobody, *args], capture_output=True, text=True, timeout=60, cwd="/",
-            user=NOBODY, group=NOBODY, extra_groups=[],
+            [binary_for_nobody, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
         )
 
     private, shared = prefix + "private", prefix + "shared"
@@ -438,7 +474,11 @@ def test_another_user_sees_what_it_cannot_read_and_removes_nothing(
     out = as_nobody("info", private)
     assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot open "{private}"\n')
     out = as_nobody("rm", private)
-    assert (out.returncode, out.stdout, out.stderr) == (1, "", f'ndshare: permission denied: cannot unlink "{private}"\n')
+    assert (out.returncode, out.stdout, out.stderr) == (
+        1,
+        "",
+        f'ndshare: permission denied: cannot unlink "{private}"\n',
+    )
     out = as_nobody("gc", "--prefix", prefix)
     assert out.returncode == 1
     assert out.stdout == "gc: removed 0 named arrays (0 B of data, 0 B file), kept 1\n"
@@ -541,8 +581,11 @@ def test_load_refuses_what_it_cannot_share_and_leaves_no_name(prefix: str, tmp_p
     npz = tmp_path / "several.npz"
     np.savez(npz, a=np.ones(2))
     for path, message in [
-        (objects, f"ndshare: cannot load {objects}: the array holds Python objects (dtype \"|O\")"),
-        (truncated, f"ndshare: cannot load {truncated}: the file ends before its array's data (799992 of 800000 bytes)"),
+        (objects, f'ndshare: cannot load {objects}: the array holds Python objects (dtype "|O")'),
+        (
+            truncated,
+            f"ndshare: cannot load {truncated}: the file ends before its array's data (799992 of 800000 bytes)",
+        ),
         (malformed, f"ndshare: cannot load {malformed}: invalid .npy header ('shape' is not a tuple)"),
         (code, f"ndshare: cannot load {code}: invalid .npy header (not a Python dict literal)"),
         (npz, f"ndshare: cannot load {npz}: this is an .npz archive, not an .npy file"),
@@ -606,7 +649,9 @@ def test_dump_of_a_missing_array_or_to_an_unwritable_file_fails(prefix: str, tmp
     assert not (tmp_path / "x.npy").exists()
     a = ndshare.zeros(2, name=prefix + "here")
     out = ndshare_cmd("dump", prefix + "here", str(tmp_path / "no" / "dir" / "x.npy"))
-    assert out.returncode == 1 and out.stderr.startswith(f"ndshare: cannot create {tmp_path / 'no' / 'dir' / 'x.npy'}: ")
+    assert out.returncode == 1 and out.stderr.startswith(
+        f"ndshare: cannot create {tmp_path / 'no' / 'dir' / 'x.npy'}: "
+    )
     del a
 
 
@@ -618,8 +663,15 @@ def test_every_subcommand_gives_the_same_two_sizes(prefix: str, holders: List[Ho
     a = ndshare.zeros((3, 3), dtype="<i4", name=name)  # 36 B of data after a 4096-byte header
     row = dict(zip(HEADING, row_of(ndshare_cmd("list").stdout, name)))
     assert (row["DATA"], row["FILE"]) == ("36 B", "4.0 KiB")
-    fields = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in ndshare_cmd("info", name).stdout.splitlines() if not line.startswith(" "))
-    assert (fields["data"], fields["file"]) == ("36 B (36 bytes)", "4.0 KiB (4132 bytes: a 4096-byte header, then the data)")
+    fields = dict(
+        re.split(r"\s{2,}", line, maxsplit=1)
+        for line in ndshare_cmd("info", name).stdout.splitlines()
+        if not line.startswith(" ")
+    )
+    assert (fields["data"], fields["file"]) == (
+        "36 B (36 bytes)",
+        "4.0 KiB (4132 bytes: a 4096-byte header, then the data)",
+    )
     j = json.loads(ndshare_cmd("info", name, "--json").stdout)
     assert (j["nbytes"], j["file_bytes"], j["size"], j["file_size"]) == (36, 4132, "36 B", "4.0 KiB")
     info = ndshare.info(name)
@@ -632,7 +684,10 @@ def test_every_subcommand_gives_the_same_two_sizes(prefix: str, holders: List[Ho
     holders.append(h)
     h.kill()
     out = ndshare_cmd("gc", "--dry-run", "--prefix", dead)
-    assert out.stdout.splitlines()[0] == f"would remove {dead} (16 KiB of data, 20 KiB file): stale: its creator is dead and no live process maps it"
+    assert (
+        out.stdout.splitlines()[0]
+        == f"would remove {dead} (16 KiB of data, 20 KiB file): stale: its creator is dead and no live process maps it"
+    )
     out = ndshare_cmd("rm", "--json", name)
     assert json.loads(out.stdout)["removed"] == [{"name": name, "nbytes": 36, "file_bytes": 4132, "live_attachers": 0}]
 
@@ -651,7 +706,9 @@ def test_rm_json(prefix: str, holders: List[Holder]) -> None:
             {"name": free, "nbytes": 8, "file_bytes": 4104, "live_attachers": 0},
         ],
         "missing": [],
-        "failed": [{"name": missing, "error": f'no shared array named "{missing}" (see `ndshare list` for the named arrays)'}],
+        "failed": [
+            {"name": missing, "error": f'no shared array named "{missing}" (see `ndshare list` for the named arrays)'}
+        ],
     }
     assert not {held, free} & shm_names()
     out = ndshare_cmd("rm", "-f", "--json", missing)
@@ -666,14 +723,26 @@ def test_gc_json(prefix: str, holders: List[Holder]) -> None:
     holders.append(h)
     h.kill()
     stale = "its creator is dead and no live process maps it"
-    kept = [{"name": live, "nbytes": 64, "file_bytes": 4160, "status": "in use", "status_detail": "in use by 1 live process"}]
+    kept = [
+        {
+            "name": live,
+            "nbytes": 64,
+            "file_bytes": 4160,
+            "status": "in use",
+            "status_detail": "in use by 1 live process",
+        }
+    ]
     gone = [{"name": dead, "nbytes": 16384, "file_bytes": 20480, "status": "stale", "status_detail": f"stale: {stale}"}]
     for dry in (True, False):
         out = ndshare_cmd("gc", "--json", "--prefix", prefix, *(["--dry-run"] if dry else []))
         assert (out.returncode, out.stderr) == (0, "")
         assert json.loads(out.stdout) == {
-            "dry_run": dry, "removed": gone, "kept": kept, "failed": [],
-            "removed_nbytes": 16384, "removed_file_bytes": 20480,
+            "dry_run": dry,
+            "removed": gone,
+            "kept": kept,
+            "failed": [],
+            "removed_nbytes": 16384,
+            "removed_file_bytes": 20480,
         }
         assert (dead in shm_names()) == dry
     out = ndshare_cmd("gc", "--json", "--prefix", prefix)

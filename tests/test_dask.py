@@ -10,11 +10,11 @@ from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pytest
+from conftest import run_python
 from distributed import Client, LocalCluster
 from distributed.protocol import serialize
 
 import ndshare
-from conftest import run_python
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,12 @@ def client() -> Iterator[Client]:
     """One cluster for the module: two worker processes of one thread. The
     scheduler's HTTP server takes a free port (":0"): with None it still
     binds 8787, and warns (an error here) when another cluster has it."""
-    with LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", worker_dashboard_address=None
-    ) as cluster, Client(cluster) as c:
+    with (
+        LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", worker_dashboard_address=None
+        ) as cluster,
+        Client(cluster) as c,
+    ):
         yield c
 
 

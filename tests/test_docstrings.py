@@ -81,7 +81,9 @@ def doctests() -> List[doctest.DocTest]:
     finder = doctest.DocTestFinder()
     found = []
     modules = [ndshare, ndshare.atomic, ndshare.parallel]
-    modules += [sys.modules[f"ndshare.{m}"] for m in ("_array", "_io", "_registry", "_reduce", "_kept", "_sync", "_ring")]
+    modules += [
+        sys.modules[f"ndshare.{m}"] for m in ("_array", "_io", "_registry", "_reduce", "_kept", "_sync", "_ring")
+    ]
     seen = set()
     for module in modules:
         for test in finder.find(module):

@@ -14,11 +14,10 @@ from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
 from ndshare._dtype import to_descr
-
-from conftest import run_python
 
 SPAWN = mp.get_context("spawn")
 
@@ -28,7 +27,7 @@ NAMES = {
     "cjk": np.dtype([("温度", "<f8"), ("压力", "<i4"), ("名前", "S3")]),
     "nested": np.dtype([("α", [("β", "<u2"), ("γ", "<f4")]), ("ε", "<i8", (2,))]),
     "nul and surrogate": np.dtype([("a\0b", "<i2"), ("\ud800", "<u1"), ("\U0001f600", "<f2")]),
-    "quotes and controls": np.dtype([("it's \"x\"", "<i4"), ("tab\there\n", "<f4")]),
+    "quotes and controls": np.dtype([('it\'s "x"', "<i4"), ("tab\there\n", "<f4")]),
 }
 
 
@@ -109,7 +108,9 @@ def test_as_a_spawned_process_argument(dt: np.dtype[Any]) -> None:
 @pytest.mark.parametrize("dt", NAMES.values(), ids=list(NAMES))
 def test_the_rust_core_reads_the_descriptor_and_item_size(dt: np.dtype[Any], name: str) -> None:
     ndshare.zeros((2, 3), dtype=dt, name=name)
-    out = run_python("import ndshare, sys; sys.exit(ndshare._ndshare.cli_main(['ndshare', 'info', '--json', sys.argv[1]]))", name)
+    out = run_python(
+        "import ndshare, sys; sys.exit(ndshare._ndshare.cli_main(['ndshare', 'info', '--json', sys.argv[1]]))", name
+    )
     info = json.loads(out.stdout)
     assert info["dtype"] == to_descr(dt)
     assert info["itemsize"] == dt.itemsize

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import with_fresh_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -29,7 +28,10 @@ def test_readme_snippet_runs(index: int, tmp_path: pathlib.Path) -> None:
 def test_seed_example_prints_the_five_observations() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "seed_example.py")],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout.splitlines()
     ones, zeros = "[1. 1. 1. 1. 1. 1. 1. 1. 1. 1.]", "[0. 0. 0. 0. 0. 0. 0. 0. 0. 0.]"
     assert out == [
@@ -44,7 +46,10 @@ def test_seed_example_prints_the_five_observations() -> None:
 def test_workflows_example() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "workflows.py")],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     assert "collected 4 arrays: ['SharedArray', 'SharedArray', 'SharedArray', 'SharedArray']" in out
     assert "row means ~0: True row stds ~1: True" in out
@@ -53,7 +58,10 @@ def test_workflows_example() -> None:
 def test_timing_example_small() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "timing.py"), "65536"],
-        capture_output=True, text=True, check=True, timeout=300,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     ).stdout
     for label in ("ndshare", "multiprocessing.Array", "pickling (Pool.map)"):
         assert f"| {label}" in out

@@ -26,8 +26,11 @@ def c_attach(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     if cc is None:
         pytest.skip("no C compiler installed")
     out = tmp_path_factory.mktemp("c") / "attach"
-    subprocess.run([cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(ROOT / "examples" / "attach.c")],
-                   check=True, timeout=120)
+    subprocess.run(
+        [cc, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out), str(ROOT / "examples" / "attach.c")],
+        check=True,
+        timeout=120,
+    )
     return out
 
 
@@ -43,7 +46,9 @@ def fields(stdout: str) -> dict[str, str]:
     "dtype, shape, order",
     [("<f4", (3, 4, 5), "F"), ("<f8", (6, 7), "C"), ("<i8", (), "C"), ("|u1", (4, 0, 3), "C"), ("<i4", (1000,), "C")],
 )
-def test_c_reads_what_numpy_wrote(c_attach: pathlib.Path, name: str, dtype: str, shape: tuple[int, ...], order: str) -> None:
+def test_c_reads_what_numpy_wrote(
+    c_attach: pathlib.Path, name: str, dtype: str, shape: tuple[int, ...], order: str
+) -> None:
     src = np.arange(int(np.prod(shape)), dtype=dtype).reshape(shape) * 3
     a = ndshare.array(src, order=order, name=name)
     r = run_c(c_attach, name)

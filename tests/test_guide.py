@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import List, NamedTuple, Optional
 
 import pytest
+from conftest import with_fresh_names
 
 import ndshare
-from conftest import with_fresh_names
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)

@@ -8,9 +8,9 @@ import os
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
-from conftest import run_python
 
 
 def test_named_handle_is_the_name_and_the_file_and_opens_the_same_memory(name: str) -> None:
@@ -34,8 +34,7 @@ def test_a_named_handle_refuses_the_array_that_took_over_its_name(name: str) -> 
     assert run_python(read, handle).stdout == "[1.0, 1.0, 1.0]\n"
     # Another process removes the name and gives it to another array.
     run_python(
-        "import sys, ndshare\nndshare.unlink(sys.argv[1])\n"
-        "ndshare.full(3, 2.0, name=sys.argv[1])\n",
+        "import sys, ndshare\nndshare.unlink(sys.argv[1])\nndshare.full(3, 2.0, name=sys.argv[1])\n",
         name,
     )
     del a
@@ -85,8 +84,17 @@ def test_a_dropped_anonymous_array_is_unreachable_by_its_old_handle() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "results", "ndshare:", "ndshare:name:", "ndshare:name:a/b", "ndshare:proc:1:2:3",
-     "ndshare:proc:1:2:3:4:5", "ndshare:proc:x:2:3:4", "ndshare:file:/dev/shm/x"],
+    [
+        "",
+        "results",
+        "ndshare:",
+        "ndshare:name:",
+        "ndshare:name:a/b",
+        "ndshare:proc:1:2:3",
+        "ndshare:proc:1:2:3:4:5",
+        "ndshare:proc:x:2:3:4",
+        "ndshare:file:/dev/shm/x",
+    ],
 )
 def test_text_that_is_no_handle_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):

@@ -8,12 +8,11 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
 from ndshare import FormatError, SharedArray
 from ndshare._array import _rebuild_located
-
-from conftest import run_python
 
 # Field offsets of the header (crates/ndshare/src/header.rs `offset`, docs/format.md).
 MAGIC, VERSION_MAJOR, STATE, DATA_LEN, NDIM, DTYPE_LEN, ITEMSIZE, SHAPE = 0, 8, 12, 24, 40, 44, 48, 1280

@@ -15,9 +15,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 import pytest
+from _procfs import ShmemWatch, holders_of, wait_until
 
 import ndshare
-from _procfs import ShmemWatch, holders_of, wait_until
 
 MIB = 1 << 20
 BIG = 64 * MIB
@@ -137,9 +137,7 @@ def test_another_process_opens_it_through_proc() -> None:
         "b[0] = 9\n"
         "print(b.info().backing)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], input=ref.hex(), capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-c", code], input=ref.hex(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "huge-tmpfs"
     assert a[0] == 9

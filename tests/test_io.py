@@ -17,9 +17,9 @@ from typing import Any, List
 
 import numpy as np
 import pytest
+from _procfs import SHM_DIR
 
 import ndshare
-from _procfs import SHM_DIR
 
 #: Arrays of the dtypes and layouts a .npy file holds.
 SOURCES: List[Any] = [
@@ -109,7 +109,9 @@ def test_asarray_with_a_name(name: str) -> None:
     b[:] = 2.0
     out = subprocess.run(
         [sys.executable, "-c", f"import ndshare; print(ndshare.attach({name!r}).sum())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.strip() == "8.0"
 
@@ -197,7 +199,10 @@ def test_load_versions_2_and_3(tmp_path: Path) -> None:
     path.write_bytes(b"\x93NUMPY\x03\x00" + len(header3).to_bytes(4, "little") + header3 + src3.tobytes())
     _same(ndshare.load(path), src3)
     bad_headers = (
-        b"{'descr': '<f8'}\n", b"[1, 2]\n", b"{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}\n", b"\xff\n"
+        b"{'descr': '<f8'}\n",
+        b"[1, 2]\n",
+        b"{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}\n",
+        b"\xff\n",
     )
     for bad in bad_headers:
         path.write_bytes(b"\x93NUMPY\x03\x00" + len(bad).to_bytes(4, "little") + bad)
@@ -271,7 +276,7 @@ def _unnamed_shm_files_of(pid: int) -> List[str]:
     return found
 
 
-def _writer_of(fifo: Path, proc: "subprocess.Popen[str]") -> Any:
+def _writer_of(fifo: Path, proc: subprocess.Popen[str]) -> Any:
     """The write end of the pipe, once ``proc`` has opened it to read (if
     ``proc`` ends first, the test fails instead of waiting forever)."""
     while True:

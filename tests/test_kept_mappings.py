@@ -14,16 +14,16 @@ import weakref
 from typing import Any, Optional, Tuple
 
 import pytest
-
-import ndshare
 from _procfs import ShmemWatch, holders_of, wait_until
 from conftest import run_python
+
+import ndshare
 
 MiB = 2**20
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 #: The segment the previous task of this worker received.
-_previous: Optional["weakref.ref[Any]"] = None
+_previous: Optional[weakref.ref[Any]] = None
 
 
 def maps_of(file_id: Tuple[int, int]) -> int:

@@ -14,10 +14,10 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import pytest
-
-import ndshare
 from _procfs import ShmemWatch, holders_of, is_gone, shm_free_bytes, shm_names, start_ticks, wait_until
 from conftest import run_python
+
+import ndshare
 
 TREE = str(Path(__file__).with_name("_tree.py"))
 ROLES = ["parent", "child", "grandchild"]
@@ -32,6 +32,8 @@ def named_size() -> int:
     a default Docker container /dev/shm is 64 MiB. Anonymous arrays are not
     bounded by /dev/shm and always take SIZE."""
     return min(SIZE, max(12 * MiB, shm_free_bytes() // 4 // MiB * MiB))
+
+
 NDSHARE = str(Path(sys.executable).with_name("ndshare"))
 
 
@@ -352,7 +354,9 @@ def test_ten_thousand_anonymous_arrays_under_the_default_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 10_200:
         pytest.skip(f"the hard open-file limit is {hard}: 10,000 live arrays need 10,000 descriptors")
-    code = MEMFD_COUNTERS_IMPORT + r"""
+    code = (
+        MEMFD_COUNTERS_IMPORT
+        + r"""
 import os, resource, ndshare
 resource.setrlimit(resource.RLIMIT_NOFILE, (1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 assert (fds(), maps()) == (0, 0)
@@ -363,6 +367,7 @@ soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 del arrays
 print(*during, soft > 1024, fds(), maps())
 """
+    )
     out = run_python(code, timeout=240)
     fds_during, maps_during, raised, fds_after, maps_after = out.stdout.split()
     # One descriptor and one mapping per live array, no more.
@@ -372,7 +377,9 @@ print(*during, soft > 1024, fds(), maps())
 
 
 def test_dropped_arrays_keep_no_descriptor_or_mapping() -> None:
-    code = MEMFD_COUNTERS_IMPORT + r"""
+    code = (
+        MEMFD_COUNTERS_IMPORT
+        + r"""
 import os, gc, pickle, ndshare
 keep = ndshare.zeros(4)
 for i in range(3000):
@@ -386,4 +393,5 @@ ndshare._keepalive.release_pins()  # a reference keeps what it sent alive for a 
 gc.collect()
 print(fds(), maps())
 """
+    )
     assert run_python(code).stdout.split() == ["1", "1"]

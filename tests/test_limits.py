@@ -12,11 +12,10 @@ import subprocess
 import sys
 
 import pytest
+from _procfs import shm_free_bytes
+from conftest import run_python
 
 import ndshare
-from _procfs import shm_free_bytes
-
-from conftest import run_python
 
 MiB = 1 << 20
 
@@ -141,5 +140,8 @@ def test_small_address_space_is_a_memory_error_with_the_fix(name: str) -> None:
 
 def test_more_than_the_machine_has_is_refused_at_once() -> None:
     # Sizes in human units: 2**50 bytes and a 4 KiB header, the machine's total.
-    with pytest.raises(MemoryError, match=r"cannot reserve 1\.0 PiB of shared memory: the machine has \d+(\.\d)? [KMGT]iB of RAM and swap in all"):
+    with pytest.raises(
+        MemoryError,
+        match=r"cannot reserve 1\.0 PiB of shared memory: the machine has \d+(\.\d)? [KMGT]iB of RAM and swap in all",
+    ):
         ndshare.zeros(1 << 50, dtype="u1")

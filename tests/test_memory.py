@@ -13,13 +13,12 @@ import time
 
 import numpy as np
 import pytest
+from _procfs import ShmemWatch, holders_of, wait_until
+from conftest import open_fds, pss_kib
+from workers import echo, hold_on_request
 
 import ndshare
 from ndshare import _keepalive, _mapped
-from conftest import open_fds, pss_kib
-from _procfs import ShmemWatch, holders_of, wait_until
-
-from workers import echo, hold_on_request
 
 MiB = 1 << 20
 

@@ -8,9 +8,9 @@ import stat
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
-from conftest import run_python
 
 SHM = "/dev/shm"
 
@@ -101,7 +101,9 @@ def test_bad_names(bad: str) -> None:
 
 def test_missing_name() -> None:
     missing = "does-not-exist-" + os.urandom(4).hex()
-    with pytest.raises(FileNotFoundError, match=f'no shared array named "{missing}" \\(see `ndshare list` for the named arrays\\)'):
+    with pytest.raises(
+        FileNotFoundError, match=f'no shared array named "{missing}" \\(see `ndshare list` for the named arrays\\)'
+    ):
         ndshare.attach(missing)
     with pytest.raises(FileNotFoundError):
         ndshare.unlink("does-not-exist-" + os.urandom(4).hex())
@@ -171,7 +173,7 @@ def test_lying_header_fields_are_refused(name: str) -> None:
         "data length": (24, (16).to_bytes(8, "little")),
         "ndim huge": (40, (1000).to_bytes(4, "little")),
     }
-    for what, (off, patch) in cases.items():
+    for _what, (off, patch) in cases.items():
         bad = bytearray(good)
         bad[off : off + len(patch)] = patch
         _write_file(name, bytes(bad))

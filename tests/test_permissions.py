@@ -9,10 +9,9 @@ import stat
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
-
-from conftest import run_python
 
 NOBODY = 65534
 
@@ -53,7 +52,22 @@ def test_bad_modes_are_refused(name: str, mode: object) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "../etc/passwd", "a/b", "/abs", ".", "..", ".hidden", "sp ace", "nul\0", "tab\t", "é", "x" * 248, "a*", "$(id)"],
+    [
+        "",
+        "../etc/passwd",
+        "a/b",
+        "/abs",
+        ".",
+        "..",
+        ".hidden",
+        "sp ace",
+        "nul\0",
+        "tab\t",
+        "é",
+        "x" * 248,
+        "a*",
+        "$(id)",
+    ],
 )
 def test_names_are_validated(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid name"):

@@ -20,12 +20,12 @@ import cloudpickle
 import joblib
 import numpy as np
 import pytest
+from conftest import open_fds, run_python
 from joblib import Parallel, delayed
 from joblib.externals.loky.backend.reduction import dumps as loky_dumps
 
 import ndshare
 from ndshare import _keepalive
-from conftest import open_fds, run_python
 
 # A creator that stores its arrays by each route, then exits: the array is
 # anonymous, so nothing of its memory outlives it.
@@ -47,8 +47,12 @@ np.save(out + "/transpose.npy", a.T)
 """
 
 EXPECTED = np.arange(24.0).reshape(4, 6)
-EXPECTED_VIEWS = {"whole": EXPECTED, "every other row": EXPECTED[1::2], "transpose": EXPECTED.T,
-                  "0-d": EXPECTED[2, 3, ...]}
+EXPECTED_VIEWS = {
+    "whole": EXPECTED,
+    "every other row": EXPECTED[1::2],
+    "transpose": EXPECTED.T,
+    "0-d": EXPECTED[2, 3, ...],
+}
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,23 @@ from typing import Any, Callable, Tuple
 import cloudpickle
 import numpy as np
 import pytest
+from conftest import pss_kib
 from joblib import Parallel, delayed
 from joblib.externals.loky.backend.reduction import dumps as loky_dumps
 
 import ndshare
-from conftest import pss_kib
 
 MIB = 1024 * 1024
 #: Large enough that the halving of PSS stands out of every other change.
 BIG = 128 * MIB
 RUNNERS = [
     "joblib",
-    "pool-fork", "pool-spawn", "pool-forkserver",
-    "executor-fork", "executor-spawn", "executor-forkserver",
+    "pool-fork",
+    "pool-spawn",
+    "pool-forkserver",
+    "executor-fork",
+    "executor-spawn",
+    "executor-forkserver",
 ]
 
 

@@ -11,11 +11,10 @@ import time
 
 import numpy as np
 import pytest
+from workers import digest, make_array, pipe_child, put_and_return, queue_echo, scale_in_place, zero_all
 
 import ndshare
 from ndshare import SharedArray
-
-from workers import digest, make_array, pipe_child, put_and_return, queue_echo, scale_in_place, zero_all
 
 
 def test_seed_scenario(ctx: mp.context.BaseContext) -> None:
@@ -28,8 +27,29 @@ def test_seed_scenario(ctx: mp.context.BaseContext) -> None:
 
 
 DTYPES = [
-    "?", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f2", "f4", "f8", "g",
-    "c8", "c16", "M8[ns]", "M8[D]", "m8[s]", "S7", "U5", ">i4", ">f8", "V6",
+    "?",
+    "i1",
+    "u1",
+    "i2",
+    "u2",
+    "i4",
+    "u4",
+    "i8",
+    "u8",
+    "f2",
+    "f4",
+    "f8",
+    "g",
+    "c8",
+    "c16",
+    "M8[ns]",
+    "M8[D]",
+    "m8[s]",
+    "S7",
+    "U5",
+    ">i4",
+    ">f8",
+    "V6",
     [("x", "<f4"), ("y", "<i8"), ("tag", "S3")],
     np.dtype([("a", "u1"), ("b", "<f8")], align=True),
     [("pos", "<f4", (3,)), ("id", "<u2")],

@@ -11,10 +11,10 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any, Iterator, Tuple
 
 import numpy as np
-from numpy.lib.recfunctions import repack_fields
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from numpy.lib.recfunctions import repack_fields
 
 import ndshare
 from ndshare import FormatError, SharedArray

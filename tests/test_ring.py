@@ -17,9 +17,9 @@ from typing import Any, Callable, List
 
 import numpy as np
 import pytest
+import ring_workers as rw
 
 import ndshare
-import ring_workers as rw
 
 KILL_METHODS = ["fork", "spawn"]
 

@@ -24,7 +24,9 @@ def ring_stream() -> pathlib.Path:
     subprocess.run(
         # The very command `make build` runs: a no-op there.
         [cargo, "build", "--release", "--quiet", "--bins", "--examples"],
-        cwd=ROOT, check=True, timeout=280,
+        cwd=ROOT,
+        check=True,
+        timeout=280,
     )
     binary = ROOT / "target" / "release" / "examples" / "ring_stream"
     assert binary.is_file()

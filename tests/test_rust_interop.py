@@ -31,7 +31,9 @@ def image_stack() -> pathlib.Path:
     subprocess.run(
         # The very command `make build` runs: the same features, so a no-op there.
         [cargo, "build", "--release", "--quiet", "--bins", "--examples"],
-        cwd=ROOT, check=True, timeout=280,
+        cwd=ROOT,
+        check=True,
+        timeout=280,
     )
     binary = ROOT / "target" / "release" / "examples" / "image_stack"
     assert binary.is_file()
@@ -87,7 +89,9 @@ def test_rust_creates_python_attaches_and_rust_sees_the_writes(image_stack: path
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_python_creates_rust_computes_and_writes_back(image_stack: pathlib.Path, names: tuple[str, str], order: str) -> None:
+def test_python_creates_rust_computes_and_writes_back(
+    image_stack: pathlib.Path, names: tuple[str, str], order: str
+) -> None:
     images = np.random.default_rng(3).uniform(0, 1000, (4, 20, 30)).astype(np.float32)
     stack = ndshare.array(images, order=order, name=names[0])
     means = ndshare.full(4, -1.0, name=names[1])
@@ -120,8 +124,13 @@ def test_rust_anonymous_array_reaches_python_through_its_handle(image_stack: pat
     """An anonymous array has no name: Rust prints its handle string, Python
     opens the holder's descriptor through /proc (checked to be the same
     memory) and writes into it while the Rust process keeps it."""
-    proc = subprocess.Popen([str(image_stack), "hold", "3", "16", "24"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(image_stack), "hold", "3", "16", "24"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdin is not None
         handle = proc.stdout.readline().strip()
@@ -164,8 +173,19 @@ def test_python_anonymous_arrays_reach_rust_through_their_handles(image_stack: p
 
 def test_the_example_script_runs(image_stack: pathlib.Path) -> None:
     r = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "rust_python.py"), "--bin", str(image_stack), "--frames", "3", "--size", "64"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "rust_python.py"),
+            "--bin",
+            str(image_stack),
+            "--frames",
+            "3",
+            "--size",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()

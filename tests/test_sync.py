@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import run_python
 
 import ndshare
 from ndshare import atomic
-
-from conftest import run_python
 
 FORK = mp.get_context("fork")
 SPAWN = mp.get_context("spawn")
@@ -210,7 +209,7 @@ def test_blocked_wait_releases_the_gil_and_yields_to_ctrl_c(name: str) -> None:
         t.start()
         # If the waiting thread kept the GIL, this loop could not run until
         # its wait timed out, and it would be over by the end of the loop.
-        for i in range(200):
+        for _ in range(200):
             sum(range(1000))
             time.sleep(0.001)
         assert t.is_alive() and not waiter_done.is_set()
@@ -512,9 +511,10 @@ def c_locker(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 def test_c_program_following_the_documented_protocol_interoperates(c_locker: str, name: str) -> None:
     a = ndshare.zeros(2, dtype="i8", name=name)
-    with subprocess.Popen([c_locker, name, "20000"], stdout=subprocess.PIPE, text=True) as c1, subprocess.Popen(
-        [c_locker, name, "20000"], stdout=subprocess.PIPE, text=True
-    ) as c2:
+    with (
+        subprocess.Popen([c_locker, name, "20000"], stdout=subprocess.PIPE, text=True) as c1,
+        subprocess.Popen([c_locker, name, "20000"], stdout=subprocess.PIPE, text=True) as c2,
+    ):
         procs = [FORK.Process(target=locked_increments, args=(a, 20_000)) for _ in range(2)]
         for p in procs:
             p.start()

@@ -41,11 +41,17 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "guide.md")
 # documentation does (their bodies are still checked); libraries without
 # types (joblib, distributed's dependencies) are taken as they are.
 SNIPPET_FLAGS = (
-    "--strict", "--allow-untyped-defs", "--allow-incomplete-defs", "--allow-untyped-calls",
-    "--disable-error-code", "import-untyped", "--disable-error-code", "import-not-found",
+    "--strict",
+    "--allow-untyped-defs",
+    "--allow-incomplete-defs",
+    "--allow-untyped-calls",
+    "--disable-error-code",
+    "import-untyped",
+    "--disable-error-code",
+    "import-not-found",
 )
 
-DTYPE_CARRIED = '''
+DTYPE_CARRIED = """
 from typing import Any
 
 import numpy as np
@@ -59,9 +65,9 @@ u1: ndshare.SharedArray[Any, np.dtype[np.uint8]] = ndshare.array(np.zeros(4, dty
 like: ndshare.SharedArray[Any, np.dtype[np.float32]] = ndshare.ones_like(ndshare.empty(2, "float32"))
 c16: ndshare.SharedArray[Any, np.dtype[np.complex128]] = ndshare.asarray([1j], dtype=np.dtype(np.complex128))
 anything: ndshare.SharedArray = ndshare.zeros(3, dtype="U4")
-'''
+"""
 
-DTYPE_WRONG = '''
+DTYPE_WRONG = """
 from typing import Any
 
 import numpy as np
@@ -69,7 +75,7 @@ import numpy as np
 import ndshare
 
 wrong: ndshare.SharedArray[Any, np.dtype[np.float64]] = ndshare.zeros(3, dtype="f4")
-'''
+"""
 
 
 def python_blocks(path: pathlib.Path) -> list[str]:
@@ -90,7 +96,9 @@ def mypy_on(files: list[str], *flags: str) -> subprocess.CompletedProcess[str]:
     # --no-incremental and a cache of its own: these files are not the package's.
     return subprocess.run(
         [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", os.devnull, *flags, *files],
-        capture_output=True, text=True, timeout=280,
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
 
 
@@ -122,9 +130,7 @@ def pyright(*files: str) -> subprocess.CompletedProcess[str]:
         pytest.skip("pyright could not fetch its package")
     if version.returncode != 0:
         pytest.skip(f"pyright cannot run here: {version.stdout}{version.stderr}")
-    return subprocess.run(
-        [exe, "--pythonpath", sys.executable, *files], capture_output=True, text=True, timeout=280
-    )
+    return subprocess.run([exe, "--pythonpath", sys.executable, *files], capture_output=True, text=True, timeout=280)
 
 
 def test_readme_and_guide_programs_type_check_with_pyright(tmp_path: pathlib.Path) -> None:

@@ -183,8 +183,15 @@ def _receive(how: str, payload: Any) -> Tuple[Any, ...]:
     """In a spawned worker: load the view, describe it, then write 77 into its
     first element (if it has one and is writable) for the sender to see."""
     v = pickle.loads(payload) if how == "by_reference" else payload
-    seen = (type(v).__name__, v.shape, v.strides, v.dtype.str, v.dtype.descr, bool(v.flags.writeable),
-            np.ascontiguousarray(v).tobytes())
+    seen = (
+        type(v).__name__,
+        v.shape,
+        v.strides,
+        v.dtype.str,
+        v.dtype.descr,
+        bool(v.flags.writeable),
+        np.ascontiguousarray(v).tobytes(),
+    )
     if v.size and v.flags.writeable and v.dtype.kind in "iuf":
         v[(0,) * v.ndim] = 77
     return seen
@@ -336,7 +343,7 @@ def test_a_pickled_then_dropped_array_is_freed_after_the_grace_period(monkeypatc
     assert tuple(file_id) not in _open_files()
 
 
-def _open_files() -> "set[tuple[int, int]]":
+def _open_files() -> set[tuple[int, int]]:
     """(dev, ino) of every file this process has open."""
     files = set()
     for name in os.listdir("/proc/self/fd"):

@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from _procfs import SHM_DIR, shm_free_bytes
 
 import ndshare
-from _procfs import SHM_DIR, shm_free_bytes
 
 MiB = 1 << 20
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _array, _dask, _io, _loky, parallel
+from . import _array, _dask, _io, _loky, atomic, parallel  # noqa: F401 - ndshare.parallel is public
 from ._array import SharedArray, attach, from_handle
 from ._io import load, save
-from ._ndshare import FormatError, UnreachableError
 from ._kept import release_kept
+from ._ndshare import FormatError, UnreachableError
 from ._reduce import by_reference
 from ._registry import ArrayInfo, Attacher, info, list_arrays, unlink
-from ._sync import Barrier, Event, LockOwnerDied
 from ._ring import Ring, RingClosed, RingItem, RingSlot, attach_ring
-from . import atomic
+from ._sync import Barrier, Event, LockOwnerDied
 
 if TYPE_CHECKING:
     from ._typing import Array, AsArray, Full, FullLike, Like, NewArray
@@ -39,10 +38,10 @@ full_like: FullLike = _array.full_like
 #: ``ndshare.list()``: the named arrays of the machine.
 list = list_arrays  # noqa: A001 - numpy-like name, as in `ndshare list`
 
+from importlib.metadata import version as _version  # noqa: E402 - after the registrations above
+
 _dask.install()
 _loky.install()
-
-from importlib.metadata import version as _version
 
 __version__ = _version("ndshare")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import operator
 import traceback
+import typing
 from multiprocessing.reduction import ForkingPickler
 from types import TracebackType
-import typing
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, SupportsIndex, Tuple, Type, Union
 
 import numpy as np
@@ -44,7 +44,7 @@ _NDARRAY_IMAG = vars(np.ndarray)["imag"]
 
 #: Called with each subclass of SharedArray when it is defined: the picklers
 #: that look reducers up by exact type (loky's) register it here.
-SUBCLASS_HOOKS: "list[Callable[[type], None]]" = []
+SUBCLASS_HOOKS: list[Callable[[type], None]] = []
 
 
 class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
@@ -115,7 +115,7 @@ class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
         name: Optional[str] = None,
         mode: int = 0o600,
         huge_pages: bool = True,
-    ) -> "SharedArray":
+    ) -> SharedArray:
         a = empty(shape, dtype, order, name=name, mode=mode, huge_pages=huge_pages)
         return a if cls is SharedArray else a.view(cls)
 
@@ -349,7 +349,8 @@ class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
         8.0
         """
         return ArrayLock(self._segment, "write", timeout)
-    def info(self) -> "ArrayInfo":
+
+    def info(self) -> ArrayInfo:
         """What the array's header and attacher table say, read now: the
         fields of :func:`ndshare.info` (for an anonymous array: no name, no
         attachers, no status; once its name was removed, by
@@ -380,7 +381,7 @@ class SharedArray(np.ndarray[_ShapeT_co, _DTypeT_co]):
             raise ValueError("this array does not live in shared memory")
         return segment_info(seg)
 
-    def __enter__(self) -> "SharedArray":
+    def __enter__(self) -> SharedArray:
         return self
 
     def __exit__(
@@ -416,10 +417,28 @@ def _decaying(name: str) -> Any:
 
 # Methods that may return new memory; their results decay to ndarray.
 for _name in (
-    "copy", "astype", "flatten", "ravel", "reshape", "take", "repeat",
-    "compress", "choose", "byteswap", "__copy__", "__deepcopy__", "squeeze",
-    "swapaxes", "transpose", "diagonal", "view", "round", "clip",
-    "argsort", "argpartition", "dot",
+    "copy",
+    "astype",
+    "flatten",
+    "ravel",
+    "reshape",
+    "take",
+    "repeat",
+    "compress",
+    "choose",
+    "byteswap",
+    "__copy__",
+    "__deepcopy__",
+    "squeeze",
+    "swapaxes",
+    "transpose",
+    "diagonal",
+    "view",
+    "round",
+    "clip",
+    "argsort",
+    "argpartition",
+    "dot",
 ):
     setattr(SharedArray, _name, _decaying(_name))
 del _name
@@ -493,8 +512,15 @@ def _rebuild_located(
 
 
 def _rebuild_dupfd(
-    dupfd: Any, file_id: Tuple[int, int], sender_readonly: bool, offset: int, shape: Any, strides: Any, dtype: Any,
-    readonly: bool, cls: Any = None,
+    dupfd: Any,
+    file_id: Tuple[int, int],
+    sender_readonly: bool,
+    offset: int,
+    shape: Any,
+    strides: Any,
+    dtype: Any,
+    readonly: bool,
+    cls: Any = None,
 ) -> SharedArray:
     seg = open_sent_descriptor(dupfd, file_id, readonly or sender_readonly, describe(None, dtype, shape))
     return view_of_segment(seg, dtype, shape, strides, offset, readonly, cls)
@@ -605,7 +631,15 @@ def _new(
     return a
 
 
-def empty(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def empty(
+    shape: ShapeLike,
+    dtype: Optional[DTypeLike] = float,
+    order: str = "C",
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array of the given shape and dtype, like
     :func:`numpy.empty`.
 
@@ -675,7 +709,15 @@ def empty(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C"
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def zeros(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def zeros(
+    shape: ShapeLike,
+    dtype: Optional[DTypeLike] = float,
+    order: str = "C",
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array of zeros, like :func:`numpy.zeros`.
 
     Parameters
@@ -752,7 +794,15 @@ def zeros(shape: ShapeLike, dtype: Optional[DTypeLike] = float, order: str = "C"
     return _new(shape, dtype, order, name, mode, huge_pages=huge_pages)
 
 
-def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def ones(
+    shape: ShapeLike,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "C",
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array of ones, like :func:`numpy.ones`.
 
     Parameters
@@ -817,7 +867,16 @@ def ones(shape: ShapeLike, dtype: Optional[DTypeLike] = None, order: str = "C", 
     return full(shape, 1, float if dtype is None else dtype, order, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full(shape: ShapeLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "C", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def full(
+    shape: ShapeLike,
+    fill_value: Any,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "C",
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array filled with ``fill_value``, like
     :func:`numpy.full`.
 
@@ -897,7 +956,16 @@ def _like_order(prototype: Any, order: str) -> str:
     return o
 
 
-def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def empty_like(
+    prototype: ArrayLike,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "K",
+    shape: Optional[ShapeLike] = None,
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array with the shape and dtype of ``prototype``, like
     :func:`numpy.empty_like`; zero-filled (see :func:`empty`).
 
@@ -963,10 +1031,26 @@ def empty_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: s
     ('SharedArray', (2, 3), 'float32')
     """
     p = prototype if isinstance(prototype, np.ndarray) else np.asarray(prototype)
-    return _new(p.shape if shape is None else shape, p.dtype if dtype is None else dtype, _like_order(p, order), name, mode, huge_pages=huge_pages)
+    return _new(
+        p.shape if shape is None else shape,
+        p.dtype if dtype is None else dtype,
+        _like_order(p, order),
+        name,
+        mode,
+        huge_pages=huge_pages,
+    )
 
 
-def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def zeros_like(
+    prototype: ArrayLike,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "K",
+    shape: Optional[ShapeLike] = None,
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array of zeros with the shape and dtype of
     ``prototype``, like :func:`numpy.zeros_like`.
 
@@ -1033,7 +1117,16 @@ def zeros_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: s
     return empty_like(prototype, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def ones_like(
+    prototype: ArrayLike,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "K",
+    shape: Optional[ShapeLike] = None,
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array of ones with the shape and dtype of
     ``prototype``, like :func:`numpy.ones_like`.
 
@@ -1101,7 +1194,17 @@ def ones_like(prototype: ArrayLike, dtype: Optional[DTypeLike] = None, order: st
     return full_like(prototype, 1, dtype, order, shape, name=name, mode=mode, huge_pages=huge_pages)
 
 
-def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] = None, order: str = "K", shape: Optional[ShapeLike] = None, *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def full_like(
+    prototype: ArrayLike,
+    fill_value: Any,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "K",
+    shape: Optional[ShapeLike] = None,
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """A new shared array filled with ``fill_value``, with the shape and
     dtype of ``prototype``, like :func:`numpy.full_like`.
 
@@ -1179,7 +1282,15 @@ def full_like(prototype: ArrayLike, fill_value: Any, dtype: Optional[DTypeLike] 
     )
 
 
-def array(object: ArrayLike, dtype: Optional[DTypeLike] = None, order: str = "K", *, name: Optional[str] = None, mode: int = 0o600, huge_pages: bool = True) -> SharedArray:
+def array(
+    object: ArrayLike,
+    dtype: Optional[DTypeLike] = None,
+    order: str = "K",
+    *,
+    name: Optional[str] = None,
+    mode: int = 0o600,
+    huge_pages: bool = True,
+) -> SharedArray:
     """Copies any array-like into a new shared array, like
     :func:`numpy.array`.
 

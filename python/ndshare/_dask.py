@@ -56,7 +56,7 @@ def register() -> None:
     from distributed.protocol.serialize import dask_deserialize, dask_serialize
 
     # Dask's dispatchers are untyped.
-    registries: "list[tuple[Any, Callable[..., Any]]]" = [
+    registries: list[tuple[Any, Callable[..., Any]]] = [
         (dask_serialize, _serialize),
         (dask_deserialize, _deserialize),
         (sizeof, _sizeof),

@@ -57,7 +57,15 @@ def from_descr(descr: str, itemsize: int) -> np.dtype[Any]:
             else:
                 dtype = np.dtype(descr)
     except (
-        ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError, KeyError, IndexError, Warning
+        ValueError,
+        TypeError,
+        SyntaxError,
+        MemoryError,
+        RecursionError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        Warning,
     ) as e:
         raise FormatError(f"the segment's dtype descriptor {descr[:80]!r} is not valid: {e}") from None
     if dtype.hasobject:
@@ -68,7 +76,6 @@ def from_descr(descr: str, itemsize: int) -> np.dtype[Any]:
         raise FormatError(f"the segment's dtype {descr[:80]!r} is a sub-array dtype")
     if dtype.itemsize != itemsize:
         raise FormatError(
-            f"the segment's dtype {descr[:80]!r} has itemsize {dtype.itemsize}, "
-            f"but its header says {itemsize}"
+            f"the segment's dtype {descr[:80]!r} has itemsize {dtype.itemsize}, but its header says {itemsize}"
         )
     return dtype

@@ -12,9 +12,9 @@ from typing import IO, Any, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._mapped import remember
 from ._array import SharedArray, _check_order, array, view_of_segment
 from ._dtype import to_descr
+from ._mapped import remember
 from ._ndshare import Segment
 
 #: What :func:`load` and :func:`save` accept as a file: a path, or a file

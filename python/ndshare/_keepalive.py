@@ -21,7 +21,7 @@ from ._ndshare import Segment
 #: Seconds a segment sent by locator is kept alive by its sender.
 EXPORT_GRACE_SECONDS = 10.0
 
-_pinned: "collections.deque[tuple[float, Segment]]" = collections.deque()
+_pinned: collections.deque[tuple[float, Segment]] = collections.deque()
 _pin_lock = threading.Lock()
 #: Drops the pins whose time is up, even if nothing is pickled afterwards.
 _expiry: Optional[threading.Timer] = None
@@ -43,7 +43,7 @@ def pinned() -> int:
     return len(_pinned)
 
 
-def _unpin_expired(now: float) -> "list[Segment]":
+def _unpin_expired(now: float) -> list[Segment]:
     expired = []
     while _pinned and _pinned[0][0] <= now:
         expired.append(_pinned.popleft()[1])

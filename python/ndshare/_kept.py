@@ -76,7 +76,7 @@ KEEP_BYTES = _bytes("NDSHARE_KEEP_BYTES", 4 * GiB)
 KEEP_COUNT = 256
 
 #: Kept segments and the time each goes, oldest first.
-_kept: "collections.OrderedDict[Segment, float]" = collections.OrderedDict()
+_kept: collections.OrderedDict[Segment, float] = collections.OrderedDict()
 _kept_bytes = 0
 # Reentrant: a view dropped by a garbage collection that runs while the lock
 # is held (any allocation may start one) calls keep() in the same thread.
@@ -147,7 +147,7 @@ def release_kept() -> None:
     del dropped
 
 
-def _take_due(now: float) -> "list[Segment]":
+def _take_due(now: float) -> list[Segment]:
     """Takes out what expired, and the oldest beyond ``KEEP_BYTES``."""
     global _kept_bytes
     out = []
@@ -163,7 +163,7 @@ def _take_due(now: float) -> "list[Segment]":
     return out
 
 
-def _take_all() -> "list[Segment]":
+def _take_all() -> list[Segment]:
     global _kept_bytes
     out = list(_kept)
     _kept.clear()

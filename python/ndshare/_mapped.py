@@ -21,15 +21,15 @@ from . import _kept
 from ._ndshare import Segment
 
 _FileKey = Tuple[Tuple[int, int], bool]
-_mapped: "weakref.WeakValueDictionary[_FileKey, Segment]" = weakref.WeakValueDictionary()
+_mapped: weakref.WeakValueDictionary[_FileKey, Segment] = weakref.WeakValueDictionary()
 #: Every named segment this process maps: a forked child registers in their
 #: attacher tables, since it maps them too.
-_named: "weakref.WeakSet[Segment]" = weakref.WeakSet()
+_named: weakref.WeakSet[Segment] = weakref.WeakSet()
 #: The numpy base of the live views of each segment.
-_bases: "weakref.WeakValueDictionary[Segment, np.ndarray[Any, Any]]" = weakref.WeakValueDictionary()
+_bases: weakref.WeakValueDictionary[Segment, np.ndarray[Any, Any]] = weakref.WeakValueDictionary()
 #: Segments that arrived by a reference from another process: kept for a
 #: while after their last use (``_kept``).
-_arrived: "weakref.WeakSet[Segment]" = weakref.WeakSet()
+_arrived: weakref.WeakSet[Segment] = weakref.WeakSet()
 
 
 def remember(seg: Segment) -> Segment:
@@ -55,7 +55,7 @@ def lookup(file_id: Tuple[int, int], readonly: bool) -> Optional[Segment]:
     return seg
 
 
-def base_of(seg: Segment) -> "np.ndarray[Any, Any]":
+def base_of(seg: Segment) -> np.ndarray[Any, Any]:
     """The numpy base for a new view of ``seg``: the one its live views
     share, or a new one if none lives (then the segment is in use again)."""
     base = _bases.get(seg)

@@ -29,8 +29,9 @@ def _run(name: str, funcs: List[Callable[[], None]]) -> None:
             func()
         except Exception as e:  # never break the import of the library itself
             warnings.warn(
-                f"ndshare: cannot register with {name} ({e!r}); shared arrays sent through it "
-                "will be copied", RuntimeWarning, stacklevel=3,
+                f"ndshare: cannot register with {name} ({e!r}); shared arrays sent through it will be copied",
+                RuntimeWarning,
+                stacklevel=3,
             )
 
 

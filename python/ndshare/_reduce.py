@@ -46,7 +46,7 @@ from . import _fdserver, _keepalive
 from ._ndshare import Segment
 
 #: Set inside ``with by_reference():`` (per thread, and per asyncio task).
-_BY_REFERENCE: "contextvars.ContextVar[bool]" = contextvars.ContextVar("ndshare_by_reference", default=False)
+_BY_REFERENCE: contextvars.ContextVar[bool] = contextvars.ContextVar("ndshare_by_reference", default=False)
 
 
 @contextlib.contextmanager
@@ -98,7 +98,7 @@ def by_reference_here() -> bool:
     return _BY_REFERENCE.get()
 
 
-def data(arr: "np.ndarray[Any, Any]", protocol: SupportsIndex) -> Tuple[Any, ...]:
+def data(arr: np.ndarray[Any, Any], protocol: SupportsIndex) -> Tuple[Any, ...]:
     """The data, as a plain ndarray pickles."""
     return cast(Tuple[Any, ...], np.ndarray.__reduce_ex__(np.ndarray.view(arr, np.ndarray), protocol))
 
@@ -110,7 +110,7 @@ def locator(seg: Segment) -> Tuple[Any, ...]:
     return (seg.file_id, seg.name, os.getpid(), seg.fd, not seg.writable)
 
 
-def geometry(arr: "np.ndarray[Any, Any]", seg: Segment) -> Tuple[Any, ...]:
+def geometry(arr: np.ndarray[Any, Any], seg: Segment) -> Tuple[Any, ...]:
     """Where the view lies in the segment: byte offset, shape, strides,
     dtype and read-only flag."""
     offset = arr.__array_interface__["data"][0] - seg.data_address

@@ -64,7 +64,7 @@ class RingSlot:
 
     __slots__ = ("_ring", "_slot", "_seq", "array")
 
-    def __init__(self, ring: "Ring", slot: int, seq: int) -> None:
+    def __init__(self, ring: Ring, slot: int, seq: int) -> None:
         self._ring: Optional[Ring] = ring
         self._slot = slot
         self._seq = seq
@@ -146,7 +146,7 @@ class RingItem:
 
     __slots__ = ("_ring", "_slot", "_seq", "_missed", "array")
 
-    def __init__(self, ring: "Ring", slot: int, seq: int, missed: int) -> None:
+    def __init__(self, ring: Ring, slot: int, seq: int, missed: int) -> None:
         self._ring: Optional[Ring] = ring
         self._slot = slot
         self._seq = seq
@@ -300,7 +300,7 @@ class Ring:
         self._readonly = readonly
 
     @classmethod
-    def _of_segment(cls, seg: Segment, sub: Optional[int] = None) -> "Ring":
+    def _of_segment(cls, seg: Segment, sub: Optional[int] = None) -> Ring:
         ring = cls.__new__(cls)
         ring._setup(seg, sub)
         return ring
@@ -342,7 +342,7 @@ class Ring:
         """A handle string another process opens the ring's segment with."""
         return str(self._seg.handle)
 
-    def stats(self) -> "dict[str, Any]":
+    def stats(self) -> dict[str, Any]:
         """The counters: ``put``, ``got`` (each delivery, in broadcast),
         ``dropped`` (overwritten unread), ``abandoned`` (claimed, never
         committed), ``lost`` (taken by consumers that died), ``subscribers``,
@@ -385,7 +385,7 @@ class Ring:
 
     # -- consuming --------------------------------------------------------
 
-    def subscribe(self) -> "Ring":
+    def subscribe(self) -> Ring:
         """A new subscriber (broadcast modes): a ``Ring`` of the same memory
         that gets every item put from now on. Hand it to the process that
         reads; that process owns it (when it dies, the subscriber goes).
@@ -476,10 +476,10 @@ class Ring:
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_ring, (Reference(self._array), self._sub))
 
-    def __copy__(self) -> "Ring":
+    def __copy__(self) -> Ring:
         return self
 
-    def __deepcopy__(self, memo: Any) -> "Ring":
+    def __deepcopy__(self, memo: Any) -> Ring:
         return self
 
     def __repr__(self) -> str:

@@ -140,10 +140,10 @@ class Barrier:
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_barrier, (Reference(self._array), self._timeout))
 
-    def __copy__(self) -> "Barrier":
+    def __copy__(self) -> Barrier:
         return self
 
-    def __deepcopy__(self, memo: Any) -> "Barrier":
+    def __deepcopy__(self, memo: Any) -> Barrier:
         # A copy is the same primitive, as a pickled one is (a deep copy of
         # its array would be private memory).
         return self
@@ -223,10 +223,10 @@ class Event:
     def __reduce__(self) -> Tuple[Any, ...]:
         return (_rebuild_event, (Reference(self._array),))
 
-    def __copy__(self) -> "Event":
+    def __copy__(self) -> Event:
         return self
 
-    def __deepcopy__(self, memo: Any) -> "Event":
+    def __deepcopy__(self, memo: Any) -> Event:
         # A copy is the same primitive, as a pickled one is (a deep copy of
         # its array would be private memory).
         return self

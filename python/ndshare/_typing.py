@@ -24,7 +24,7 @@ from typing import Any, Literal, Optional, Protocol, Tuple, Type, TypeVar, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._array import SharedArray, ShapeLike
+from ._array import ShapeLike, SharedArray
 
 _ScalarT = TypeVar("_ScalarT", bound=np.generic)
 _DTypeT_co = TypeVar("_DTypeT_co", bound="np.dtype[Any]", covariant=True)
@@ -62,229 +62,1176 @@ class NewArray(Protocol):
     """``ndshare.empty``, ``zeros`` and ``ones``: no dtype is float64."""
 
     @overload
-    def __call__(self, shape: ShapeLike, dtype: None = ..., order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: None = ...,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: DTypeOf[_ScalarT], order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: DTypeOf[_ScalarT],
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _BoolCodes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _BoolCodes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Int8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Int8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Int16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Int16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Int32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Int32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Int64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Int64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _UInt8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _UInt8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _UInt16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _UInt16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _UInt32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _UInt32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _UInt64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _UInt64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Float16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Float16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Float32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Float32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Float64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Float64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Complex64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Complex64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: _Complex128Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: _Complex128Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, dtype: DTypeLike = ..., order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        dtype: DTypeLike = ...,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
 
 
 class Full(Protocol):
     """``ndshare.full``: no dtype is the fill value's, which the types do not know."""
 
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: DTypeOf[_ScalarT], order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: DTypeOf[_ScalarT],
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _BoolCodes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _BoolCodes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Int8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Int8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Int16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Int16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Int32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Int32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Int64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Int64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _UInt8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _UInt8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _UInt16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _UInt16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _UInt32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _UInt32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _UInt64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _UInt64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Float16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Float16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Float32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Float32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Float64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Float64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Complex64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Complex64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: _Complex128Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: _Complex128Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, shape: ShapeLike, fill_value: Any, dtype: DTypeLike = ..., order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        shape: ShapeLike,
+        fill_value: Any,
+        dtype: DTypeLike = ...,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
 
 
 class Array(Protocol):
     """``ndshare.array``: no dtype is the input's (an ndarray's is known)."""
 
     @overload
-    def __call__(self, object: np.ndarray[Any, np.dtype[_ScalarT]], dtype: None = ..., order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        object: np.ndarray[Any, np.dtype[_ScalarT]],
+        dtype: None = ...,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: DTypeOf[_ScalarT], order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: DTypeOf[_ScalarT],
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _BoolCodes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _BoolCodes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Int8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Int8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Int16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Int16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Int32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Int32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Int64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Int64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _UInt8Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _UInt8Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _UInt16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _UInt16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _UInt32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _UInt32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _UInt64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _UInt64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Float16Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Float16Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Float32Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Float32Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Float64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Float64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Complex64Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Complex64Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: _Complex128Codes, order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: _Complex128Codes,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, object: ArrayLike, dtype: DTypeLike = ..., order: str = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        object: ArrayLike,
+        dtype: DTypeLike = ...,
+        order: str = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
 
 
 class AsArray(Protocol):
     """``ndshare.asarray``: as ``ndshare.array``."""
 
     @overload
-    def __call__(self, x: np.ndarray[Any, np.dtype[_ScalarT]], dtype: None = ..., order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        x: np.ndarray[Any, np.dtype[_ScalarT]],
+        dtype: None = ...,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: DTypeOf[_ScalarT], order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: DTypeOf[_ScalarT],
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _BoolCodes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self, x: ArrayLike, dtype: _BoolCodes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Int8Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self, x: ArrayLike, dtype: _Int8Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Int16Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Int16Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Int32Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Int32Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Int64Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Int64Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _UInt8Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _UInt8Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _UInt16Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _UInt16Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _UInt32Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _UInt32Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _UInt64Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _UInt64Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Float16Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Float16Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Float32Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Float32Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Float64Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Float64Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Complex64Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Complex64Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: _Complex128Codes, order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: _Complex128Codes,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, x: ArrayLike, dtype: DTypeLike = ..., order: Optional[str] = ..., *, name: Optional[str] = ..., mode: int = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        x: ArrayLike,
+        dtype: DTypeLike = ...,
+        order: Optional[str] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
 
 
 class Like(Protocol):
     """``ndshare.empty_like``, ``zeros_like`` and ``ones_like``: no dtype is the prototype's."""
 
     @overload
-    def __call__(self, prototype: np.ndarray[Any, np.dtype[_ScalarT]], dtype: None = ..., order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        prototype: np.ndarray[Any, np.dtype[_ScalarT]],
+        dtype: None = ...,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: DTypeOf[_ScalarT], order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: DTypeOf[_ScalarT],
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _BoolCodes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _BoolCodes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Int8Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Int8Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Int16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Int16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Int32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Int32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Int64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Int64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _UInt8Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _UInt8Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _UInt16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _UInt16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _UInt32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _UInt32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _UInt64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _UInt64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Float16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Float16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Float32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Float32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Float64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Float64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Complex64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Complex64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: _Complex128Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: _Complex128Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, dtype: DTypeLike = ..., order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        dtype: DTypeLike = ...,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
 
 
 class FullLike(Protocol):
     """``ndshare.full_like``: no dtype is the prototype's."""
 
     @overload
-    def __call__(self, prototype: np.ndarray[Any, np.dtype[_ScalarT]], fill_value: Any, dtype: None = ..., order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        prototype: np.ndarray[Any, np.dtype[_ScalarT]],
+        fill_value: Any,
+        dtype: None = ...,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: DTypeOf[_ScalarT], order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: DTypeOf[_ScalarT],
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[_ScalarT]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _BoolCodes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _BoolCodes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.bool_]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Int8Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Int8Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int8]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Int16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Int16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Int32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Int32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Int64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Int64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.int64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _UInt8Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _UInt8Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint8]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _UInt16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _UInt16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _UInt32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _UInt32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _UInt64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _UInt64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.uint64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Float16Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Float16Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float16]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Float32Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Float32Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float32]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Float64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Float64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.float64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Complex64Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Complex64Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex64]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: _Complex128Codes, order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: _Complex128Codes,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[np.complex128]]: ...
     @overload
-    def __call__(self, prototype: ArrayLike, fill_value: Any, dtype: DTypeLike = ..., order: str = ..., shape: Optional[ShapeLike] = ..., *, name: Optional[str] = ..., mode: int = ..., huge_pages: bool = ...) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...
+    def __call__(
+        self,
+        prototype: ArrayLike,
+        fill_value: Any,
+        dtype: DTypeLike = ...,
+        order: str = ...,
+        shape: Optional[ShapeLike] = ...,
+        *,
+        name: Optional[str] = ...,
+        mode: int = ...,
+        huge_pages: bool = ...,
+    ) -> SharedArray[Tuple[int, ...], np.dtype[Any]]: ...

@@ -413,4 +413,3 @@ def store(a: SharedArray, index: Any, value: ArrayLike) -> None:
     """
     if atomic_one(_STORE, a, index, value) is NotImplemented:
         _many(_STORE, a, index, value, None, False)
-

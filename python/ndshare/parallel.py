@@ -201,13 +201,15 @@ def map_blocks(
     tasks = []
     for i, (start, stop) in enumerate(_bounds(n, count)):
         lo, hi = max(0, start - margin), min(n, stop + margin)
-        tasks.append((
-            sent,
-            tuple(a[_run(ax, lo, hi)] for a in inputs),
-            None if out is None else out[_run(ax, start, stop)],
-            None if not margin else (ax, start - lo, stop - lo),
-            f"in ndshare.parallel.map_blocks: block {i} of {count}, indices {start}:{stop} along axis {ax}",
-        ))
+        tasks.append(
+            (
+                sent,
+                tuple(a[_run(ax, lo, hi)] for a in inputs),
+                None if out is None else out[_run(ax, start, stop)],
+                None if not margin else (ax, start - lo, stop - lo),
+                f"in ndshare.parallel.map_blocks: block {i} of {count}, indices {start}:{stop} along axis {ax}",
+            )
+        )
     bar = _progress_bar(func, count) if progress else None
     try:
         if pool is not None:
@@ -349,10 +351,12 @@ Task = Tuple[
     Optional[Tuple[int, int, int]],
     str,
 ]
-def _run_all(pool: PoolLike, tasks: "list[Task]", window: int, bar: Any) -> None:
+
+
+def _run_all(pool: PoolLike, tasks: list[Task], window: int, bar: Any) -> None:
     """Keeps at most ``window`` blocks queued or running; after the first
     failure starts no more, waits for those still running, then raises it."""
-    done: "queue.SimpleQueue[Tuple[int, Optional[BaseException]]]" = queue.SimpleQueue()
+    done: queue.SimpleQueue[Tuple[int, Optional[BaseException]]] = queue.SimpleQueue()
     pending: Dict[int, Any] = {}
     first_error: Optional[BaseException] = None
     next_task = 0
@@ -384,11 +388,13 @@ def _cancel(handles: Any) -> None:
             handle.cancel()  # a block not started yet; its callback still reports it
 
 
-def _submit(pool: PoolLike, task: Task, index: int, done: "queue.SimpleQueue[Tuple[int, Optional[BaseException]]]") -> Any:
+def _submit(
+    pool: PoolLike, task: Task, index: int, done: queue.SimpleQueue[Tuple[int, Optional[BaseException]]]
+) -> Any:
     if isinstance(pool, concurrent.futures.Executor):
         fut = pool.submit(_run_block, *task)
 
-        def report(f: "concurrent.futures.Future[None]") -> None:
+        def report(f: concurrent.futures.Future[None]) -> None:
             if f.cancelled():
                 done.put((index, concurrent.futures.CancelledError()))
             else:
@@ -398,7 +404,9 @@ def _submit(pool: PoolLike, task: Task, index: int, done: "queue.SimpleQueue[Tup
         return fut
     if isinstance(pool, multiprocessing.pool.Pool):
         return pool.apply_async(
-            _run_block, task, callback=lambda _: done.put((index, None)),
+            _run_block,
+            task,
+            callback=lambda _: done.put((index, None)),
             error_callback=lambda e: done.put((index, e)),
         )
     raise TypeError(f"pool must be a multiprocessing.Pool or a concurrent.futures.Executor, not {type(pool).__name__}")
@@ -413,7 +421,9 @@ def _progress_bar(func: Callable[..., Any], total: int) -> Any:
 
 
 def _name(func: Callable[..., Any]) -> str:
-    return getattr(func, "__qualname__", None) or getattr(getattr(func, "func", None), "__qualname__", None) or repr(func)
+    return (
+        getattr(func, "__qualname__", None) or getattr(getattr(func, "func", None), "__qualname__", None) or repr(func)
+    )
 
 
 def _normalize_axis(axis: int, ndim: int) -> int:
@@ -429,9 +439,7 @@ def _check_out(out: SharedArray, array: SharedArray, ax: int) -> None:
     if not out.flags.writeable:
         raise ValueError("out is read-only")
     if out.ndim <= ax or out.shape[ax] != array.shape[ax]:
-        raise ValueError(
-            f"out (shape {out.shape}) must have array's length {array.shape[ax]} along axis {ax}"
-        )
+        raise ValueError(f"out (shape {out.shape}) must have array's length {array.shape[ax]} along axis {ax}")
 
 
 def _pool_size(pool: Optional[PoolLike]) -> int:
@@ -443,7 +451,7 @@ def _pool_size(pool: Optional[PoolLike]) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _bounds(n: int, count: int) -> "list[Tuple[int, int]]":
+def _bounds(n: int, count: int) -> list[Tuple[int, int]]:
     base, extra = divmod(n, count)
     out, start = [], 0
     for i in range(count):
