@@ -173,7 +173,7 @@ pub enum Error {
 /// The message of [`Error::NotFound`]: names are given without the prefix
 /// of their files in the shared-memory directory, which `ls /dev/shm` shows.
 fn not_found_message(name: &str) -> String {
-    let prefix = crate::named::FILE_PREFIX;
+    let prefix = crate::sys::FILE_PREFIX;
     match name.strip_prefix(prefix) {
         Some(meant) if !meant.is_empty() => format!(
             "no shared array named {name:?}; did you mean {meant:?}? \

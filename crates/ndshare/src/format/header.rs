@@ -29,7 +29,7 @@ pub const VERSION_MAJOR: u16 = 1;
 ///
 /// - 1.0: the first format.
 /// - 1.1: processes that map a named array register in the attacher table
-///   (the table of processes that map it, [`named::Snapshot`](crate::named::Snapshot)) and count overflows in `ATTACH_OVERFLOW`.
+///   (the table of processes that map it, `named::Snapshot`) and count overflows in `ATTACH_OVERFLOW`.
 /// - 1.2: `KIND` says what the segment holds: an array ([`KIND_ARRAY`], what
 ///   every earlier segment is) or a ring of arrays ([`KIND_RING`]).
 pub const VERSION_MINOR: u16 = 2;

@@ -8,7 +8,7 @@ use crate::sys;
 
 /// Every named array's file name starts with this, so that `ndshare list`
 /// and `ndshare gc` never touch another program's files in /dev/shm.
-pub const FILE_PREFIX: &str = "ndshare.";
+pub use crate::sys::FILE_PREFIX;
 
 /// Checks that the segment found under the name `name` is one: its header
 /// carries the named flag. An anonymous segment's bytes copied under a name

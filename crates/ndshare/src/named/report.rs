@@ -13,7 +13,7 @@ use crate::named::name::path_for;
 use crate::named::registry::{inspect, list, Entry};
 use crate::named::status::Status;
 use crate::sys::FileInfo;
-use crate::Result;
+use crate::error::Result;
 
 /// What one array's header, file and attacher table say, read at one moment.
 ///

@@ -75,7 +75,7 @@ impl AsFd for FdRef<'_> {
 }
 
 // Conversions with the platform's own types: for the backend, and for the
-// public API that offers those types to Rust programs (`crate::os_fd`).
+// public API that offers those types to Rust programs (`os_fd.rs`).
 
 impl From<OwnedFd> for Fd {
     fn from(fd: OwnedFd) -> Fd {

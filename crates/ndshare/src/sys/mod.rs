@@ -37,6 +37,11 @@ mod fd;
 pub use fd::{Fd, FdRef};
 pub use imp::*;
 
+/// The start of every named array's file name in [`SHM_DIR`]: ndshare's
+/// files among other programs'. It lives beside the directory, at the
+/// bottom of the crate, because error messages name it too.
+pub const FILE_PREFIX: &str = "ndshare.";
+
 /// What the core does about a failed OS call: the seam's sorting of the
 /// system's error numbers (see each backend's [`error_kind`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
