@@ -21,7 +21,7 @@ import ring_workers as rw
 
 import ndshare
 
-KILL_METHODS = ["fork", "spawn"]
+KILL_METHODS = ["fork", "spawn", "forkserver"]
 
 
 def test_items_arrive_in_order_and_iteration_ends_at_close(ctx: mp.context.BaseContext) -> None:
