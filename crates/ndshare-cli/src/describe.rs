@@ -123,6 +123,30 @@ fn alive_or_dead(b: bool) -> &'static str {
     }
 }
 
+/// The lines of `ndshare info` for a ring: its item, delivery and counters.
+fn ring_text(g: &RingReport, out: &mut dyn Write) -> io::Result<()> {
+    let field = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<16}{v}");
+    field(
+        out,
+        "ring",
+        format!(
+            "{} ({} delivery{})",
+            ring_shape(g),
+            g.delivery,
+            if g.closed { ", closed" } else { "" }
+        ),
+    )?;
+    field(out, "item dtype", g.item_dtype.clone())?;
+    field(out, "put", g.put.to_string())?;
+    field(out, "got", g.got.to_string())?;
+    field(out, "dropped", g.dropped.to_string())?;
+    field(out, "lost", g.lost.to_string())?;
+    field(out, "abandoned", g.abandoned.to_string())?;
+    field(out, "subscribers", g.subscribers.to_string())?;
+    field(out, "producers", g.producers.to_string())?;
+    Ok(())
+}
+
 /// `ndshare info NAME`: the header and the table, one field per line (the
 /// name, path and status only, if the header could not be read).
 pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
@@ -142,24 +166,7 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
     };
     field(out, "kind", h.kind.clone())?;
     if let Some(g) = &r.ring {
-        field(
-            out,
-            "ring",
-            format!(
-                "{} ({} delivery{})",
-                ring_shape(g),
-                g.delivery,
-                if g.closed { ", closed" } else { "" }
-            ),
-        )?;
-        field(out, "item dtype", g.item_dtype.clone())?;
-        field(out, "put", g.put.to_string())?;
-        field(out, "got", g.got.to_string())?;
-        field(out, "dropped", g.dropped.to_string())?;
-        field(out, "lost", g.lost.to_string())?;
-        field(out, "abandoned", g.abandoned.to_string())?;
-        field(out, "subscribers", g.subscribers.to_string())?;
-        field(out, "producers", g.producers.to_string())?;
+        ring_text(g, out)?;
     }
     field(
         out,

@@ -24,7 +24,10 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &ArrayReport) -> PyResult<Bou
         return Ok(d);
     };
     d.set_item("kind", &h.kind)?;
-    d.set_item("ring", r.ring.as_ref().map(|g| ring_dict(py, g)).transpose()?)?;
+    d.set_item(
+        "ring",
+        r.ring.as_ref().map(|g| ring_dict(py, g)).transpose()?,
+    )?;
     d.set_item("dtype", &h.dtype)?;
     d.set_item("itemsize", h.itemsize)?;
     d.set_item("shape", PyTuple::new(py, &h.shape)?)?;
