@@ -5,6 +5,7 @@ dtypes. Every wait has a timeout, so a wedged ring fails instead of hanging."""
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any, Callable, List
 
 import numpy as np
@@ -21,7 +23,7 @@ import ring_workers as rw
 
 import ndshare
 
-KILL_METHODS = ["fork", "spawn"]
+KILL_METHODS = ["fork", "spawn", "forkserver"]
 
 
 def test_items_arrive_in_order_and_iteration_ends_at_close(ctx: mp.context.BaseContext) -> None:
@@ -310,3 +312,72 @@ def test_ctrl_c_interrupts_a_wait() -> None:
     out, _ = proc.communicate(timeout=30)
     assert out.strip() == "interrupted"
     assert proc.returncode == 0
+
+
+RING_HOLDER = """
+import sys, numpy as np, ndshare
+ring = ndshare.Ring((3, 4), "u2", 8, mode="broadcast", name=sys.argv[1])
+fast, slow = ring.subscribe(), ring.subscribe()
+for i in range(5):
+    ring.put(np.full((3, 4), i, "u2"))
+for _ in range(3):
+    with fast.get():
+        pass
+with slow.get():
+    pass
+print(ring.stats(), flush=True)
+sys.stdin.read()
+"""
+
+RING_COUNTERS = {
+    "delivery": "broadcast",
+    "capacity": 8,
+    "item_dtype": "<u2",
+    "put": 5,
+    "got": 4,
+    "dropped": 0,
+    "abandoned": 0,
+    "lost": 0,
+    "subscribers": 2,
+    "producers": 1,
+    "closed": False,
+}
+
+
+def test_list_and_info_show_a_ring_made_elsewhere_with_its_counters(name: str) -> None:
+    binary = Path(__file__).resolve().parents[1] / "target" / "release" / "ndshare"
+    if not binary.exists():
+        pytest.skip(f"{binary} is built by `make build`")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", RING_HOLDER, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        holder.stdout.readline()
+        info = ndshare.info(name)
+        assert info.kind == "ring"
+        assert info.ring == {**RING_COUNTERS, "item_shape": (3, 4)}
+        listed = {i.name: i for i in ndshare.list()}
+        assert listed[name].ring == info.ring
+        assert ndshare.info(name).kind == "ring"
+
+        def run(*args: str) -> str:
+            out = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        as_json = json.loads(run("info", name, "--json"))
+        assert (as_json["kind"], as_json["ring"]) == ("ring", {**RING_COUNTERS, "item_shape": [3, 4]})
+        listed_json = {e["name"]: e for e in json.loads(run("list", "--json"))}
+        assert listed_json[name]["ring"] == as_json["ring"]
+        row = next(line.split() for line in run("list").splitlines() if line.startswith(name + " "))
+        assert row[1:6] == ["<u2", "ring", "of", "8", "x"]
+        lines = dict(
+            line.split(None, 1)
+            for line in run("info", name).splitlines()
+            if line[:16].strip() in ("kind", "put", "got", "subscribers", "lost")
+        )
+        assert lines == {"kind": "ring", "put": "5", "got": "4", "subscribers": "2", "lost": "0"}
+    finally:
+        holder.communicate("", timeout=60)
+    assert holder.returncode == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _ndshare
 
@@ -91,6 +91,15 @@ class ArrayInfo:
     backing, page_size : str or int or None
         The memory this process's mapping uses and its page size
         (``SharedArray.info`` only).
+    kind : str or None
+        ``'array'`` or ``'ring'`` (a :class:`ndshare.Ring`: then ``dtype``
+        and ``shape`` are those of its bytes, and ``ring`` says the rest).
+    ring : dict or None
+        For a ring: ``delivery`` (``'queue'``, ``'broadcast'`` or
+        ``'overwrite'``), ``capacity``, ``item_dtype``, ``item_shape`` and
+        the counters ``put``, ``got``, ``dropped``, ``abandoned``,
+        ``lost``, ``subscribers``, ``producers``, ``closed``, read when the
+        report was made; else None.
 
     Examples
     --------
@@ -146,6 +155,10 @@ class ArrayInfo:
     reason: Optional[str] = None
     #: Whether the header marks the array as named (None: unreadable).
     named: Optional[bool] = None
+    #: "array" or "ring" (None: unreadable header).
+    kind: Optional[str] = None
+    #: A ring's delivery, item and counters (see above); None for an array.
+    ring: Optional[Dict[str, Any]] = dataclasses.field(default=None, hash=False)
     #: What memory backs an array this process maps (``SharedArray.info``):
     #: "memfd", "huge-tmpfs", "tmpfs", "hugetlb" or "shm"; else None. Not
     #: compared: it describes this process's mapping, not the array.

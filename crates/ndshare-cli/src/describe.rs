@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use ndshare::named::{ArrayReport, HeaderReport, Status};
+use ndshare::named::{ArrayReport, HeaderReport, RingReport, Status};
 use ndshare::Order;
 use serde_json::{json, Value};
 
@@ -45,6 +45,8 @@ pub fn json(r: &ArrayReport) -> Value {
     json!({
         "name": r.name,
         "path": r.path,
+        "kind": h.kind,
+        "ring": r.ring.as_ref().map(ring_json),
         "dtype": h.dtype,
         "itemsize": h.itemsize,
         "shape": h.shape,
@@ -82,6 +84,29 @@ pub fn json(r: &ArrayReport) -> Value {
     })
 }
 
+/// A ring's item, delivery and counters, as the `ring` field of the JSON.
+fn ring_json(g: &RingReport) -> Value {
+    json!({
+        "delivery": g.delivery,
+        "capacity": g.capacity,
+        "item_dtype": g.item_dtype,
+        "item_shape": g.item_shape,
+        "put": g.put,
+        "got": g.got,
+        "dropped": g.dropped,
+        "abandoned": g.abandoned,
+        "lost": g.lost,
+        "subscribers": g.subscribers,
+        "producers": g.producers,
+        "closed": g.closed,
+    })
+}
+
+/// `ring of 8 x (480, 640, 3)`: the SHAPE cell of a ring in `list`.
+fn ring_shape(g: &RingReport) -> String {
+    format!("ring of {} x {}", g.capacity, human::tuple(&g.item_shape))
+}
+
 fn yes_no(b: bool) -> &'static str {
     if b {
         "yes"
@@ -96,6 +121,30 @@ fn alive_or_dead(b: bool) -> &'static str {
     } else {
         "dead"
     }
+}
+
+/// The lines of `ndshare info` for a ring: its item, delivery and counters.
+fn ring_text(g: &RingReport, out: &mut dyn Write) -> io::Result<()> {
+    let field = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<16}{v}");
+    field(
+        out,
+        "ring",
+        format!(
+            "{} ({} delivery{})",
+            ring_shape(g),
+            g.delivery,
+            if g.closed { ", closed" } else { "" }
+        ),
+    )?;
+    field(out, "item dtype", g.item_dtype.clone())?;
+    field(out, "put", g.put.to_string())?;
+    field(out, "got", g.got.to_string())?;
+    field(out, "dropped", g.dropped.to_string())?;
+    field(out, "lost", g.lost.to_string())?;
+    field(out, "abandoned", g.abandoned.to_string())?;
+    field(out, "subscribers", g.subscribers.to_string())?;
+    field(out, "producers", g.producers.to_string())?;
+    Ok(())
 }
 
 /// `ndshare info NAME`: the header and the table, one field per line (the
@@ -115,6 +164,10 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
     let Some(h) = &r.header else {
         return Ok(());
     };
+    field(out, "kind", h.kind.clone())?;
+    if let Some(g) = &r.ring {
+        ring_text(g, out)?;
+    }
     field(
         out,
         "dtype",
@@ -245,10 +298,14 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
             } else {
                 live.to_string()
             };
+            let (dtype, shape) = match &r.ring {
+                Some(g) => (&g.item_dtype, ring_shape(g)),
+                None => (&h.dtype, human::tuple(&h.shape)),
+            };
             vec![
                 name,
-                clip(&h.dtype, DTYPE_WIDTH),
-                human::tuple(&h.shape),
+                clip(dtype, DTYPE_WIDTH),
+                shape,
                 human::size(h.nbytes),
                 human::size(h.file_bytes),
                 human::time(h.created_ns),

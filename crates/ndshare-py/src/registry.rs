@@ -1,7 +1,7 @@
 //! The named arrays of the machine: `list`, `info` and `unlink`, and the
 //! report of one array handed to Python field by field.
 
-use ndshare::named::{self, ArrayReport, Status};
+use ndshare::named::{self, ArrayReport, RingReport, Status};
 use ndshare::Order;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -23,6 +23,11 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &ArrayReport) -> PyResult<Bou
     let Some(h) = &r.header else {
         return Ok(d);
     };
+    d.set_item("kind", &h.kind)?;
+    d.set_item(
+        "ring",
+        r.ring.as_ref().map(|g| ring_dict(py, g)).transpose()?,
+    )?;
     d.set_item("dtype", &h.dtype)?;
     d.set_item("itemsize", h.itemsize)?;
     d.set_item("shape", PyTuple::new(py, &h.shape)?)?;
@@ -60,6 +65,25 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &ArrayReport) -> PyResult<Bou
     d.set_item("unregistered_attachers", h.unregistered_attachers)?;
     d.set_item("mode", h.mode)?;
     d.set_item("uid", h.uid)?;
+    Ok(d)
+}
+
+/// A ring's item, delivery and counters: `ArrayInfo.ring`, with the keys
+/// of `ndshare info --json`'s `ring`.
+fn ring_dict<'py>(py: Python<'py>, g: &RingReport) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("delivery", &g.delivery)?;
+    d.set_item("capacity", g.capacity)?;
+    d.set_item("item_dtype", &g.item_dtype)?;
+    d.set_item("item_shape", PyTuple::new(py, &g.item_shape)?)?;
+    d.set_item("put", g.put)?;
+    d.set_item("got", g.got)?;
+    d.set_item("dropped", g.dropped)?;
+    d.set_item("abandoned", g.abandoned)?;
+    d.set_item("lost", g.lost)?;
+    d.set_item("subscribers", g.subscribers)?;
+    d.set_item("producers", g.producers)?;
+    d.set_item("closed", g.closed)?;
     Ok(d)
 }
 

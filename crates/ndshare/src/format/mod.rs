@@ -9,6 +9,7 @@ pub(crate) mod dtype;
 pub(crate) mod file;
 pub(crate) mod header;
 pub(crate) mod layout;
+pub(crate) mod ring;
 
 pub use dtype::itemsize_of;
 pub use header::{

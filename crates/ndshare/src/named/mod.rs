@@ -12,6 +12,7 @@ pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod status;
 
+pub use crate::format::ring::RingReport;
 pub use crate::sys::SHM_DIR;
 pub use attachers::{Attacher, Registered, Snapshot};
 pub use lifetime::{collect, collect_where, unlink_if_same, Outcome, Verdict};

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format::file::read_header;
-use crate::format::header::Header;
+use crate::format::file::{read_header, read_prefix};
+use crate::format::header::{Header, KIND_RING};
+use crate::format::ring::{RingReport, REPORT_PREFIX};
 use crate::limits::classify;
 use crate::named::attachers::{self, Snapshot};
 use crate::named::name::{self, check_named};
@@ -20,6 +21,9 @@ pub struct Entry {
     pub header: Result<(Header, FileInfo)>,
     /// Its attacher table, when the header could be read.
     pub attachers: Option<Snapshot>,
+    /// What its control block says, when it is a ring whose control block
+    /// could be read.
+    pub ring: Option<RingReport>,
 }
 
 impl Entry {
@@ -71,10 +75,15 @@ impl Entry {
             Ok(_) => attachers::read(fd).ok(),
             Err(_) => None,
         };
+        let ring = match &header {
+            Ok((h, _)) if h.kind == KIND_RING => read_ring(fd, h),
+            _ => None,
+        };
         Entry {
             name: name.to_owned(),
             header,
             attachers,
+            ring,
         }
     }
 }
@@ -112,6 +121,7 @@ pub fn list() -> Result<Vec<Entry>> {
                     name: n.to_owned(),
                     header: Err(e),
                     attachers: None,
+                    ring: None,
                 }),
             }
         })
@@ -131,4 +141,12 @@ pub fn inspect(name: &str) -> Result<Entry> {
     let path = name::path_for(name)?;
     let fd = open(name, &path)?;
     Ok(Entry::of_fd(name, fd.borrow()))
+}
+
+/// The counters of the ring whose header is `h`, read from its file.
+fn read_ring(fd: FdRef<'_>, h: &Header) -> Option<RingReport> {
+    let start = usize::try_from(h.header_len).ok()?;
+    let data_len = usize::try_from(h.data_len).ok()?;
+    let bytes = read_prefix(fd, start.checked_add(data_len.min(REPORT_PREFIX))?).ok()?;
+    RingReport::parse(bytes.get(start..)?)
 }

@@ -4,8 +4,9 @@
 //! Python's `ndshare.info()`, `ndshare.list()` and `SharedArray.info()`
 //! return it: one schema, built here, formatted by each.
 
-use crate::format::header::Header;
+use crate::format::header::{Header, KIND_ARRAY, KIND_RING};
 use crate::format::layout::Order;
+use crate::format::ring::RingReport;
 use crate::format::VERSION_MAJOR;
 use crate::liveness::ProcessStamp;
 use crate::named::attachers::{Attacher, Snapshot};
@@ -49,12 +50,19 @@ pub struct ArrayReport {
     /// What the lifetime bookkeeping says; `None` for an anonymous array,
     /// which has no name to keep or remove.
     pub status: Option<Status>,
+    /// A ring's item, delivery and counters, read from its file; `None` for
+    /// an array (or a ring whose control block could not be read).
+    pub ring: Option<RingReport>,
 }
 
 /// What a readable header, its file and its attacher table say.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct HeaderReport {
+    /// What the segment holds: `array`, `ring`, or `unknown kind N`. A
+    /// ring's `dtype` and `shape` are those of its bytes (`|u1`); its
+    /// items are in [`ArrayReport::ring`].
+    pub kind: String,
     /// The dtype descriptor (numpy's `.npy` `descr`).
     pub dtype: String,
     /// Bytes per element.
@@ -102,6 +110,11 @@ impl HeaderReport {
         let empty = Snapshot::default();
         let table = attachers.unwrap_or(&empty);
         HeaderReport {
+            kind: match h.kind {
+                KIND_ARRAY => "array".to_owned(),
+                KIND_RING => "ring".to_owned(),
+                k => format!("unknown kind {k}"),
+            },
             dtype: h.dtype.clone(),
             itemsize: h.layout.itemsize(),
             shape: h.layout.shape().to_vec(),
@@ -150,6 +163,7 @@ impl ArrayReport {
             error: None,
             header: Some(HeaderReport::new(header, file, attachers)),
             status,
+            ring: None,
         }
     }
 
@@ -164,8 +178,12 @@ impl ArrayReport {
                 error: Some(err.to_string()),
                 header: None,
                 status: Some(status),
+                ring: None,
             },
-            Ok((h, f)) => ArrayReport::new(Some(&e.name), h, f, e.attachers.as_ref(), Some(status)),
+            Ok((h, f)) => ArrayReport {
+                ring: e.ring.clone(),
+                ..ArrayReport::new(Some(&e.name), h, f, e.attachers.as_ref(), Some(status))
+            },
         }
     }
 

@@ -9,90 +9,15 @@ use crate::format::dtype::itemsize_of;
 use crate::format::header::{check_dtype_descr, MAX_DTYPE_LEN, MAX_NDIM};
 use crate::segment::Segment;
 
-/// The first 8 bytes of a ring's data.
-pub const MAGIC: [u8; 8] = *b"NDSRING1";
-/// The ring protocol version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub use crate::format::ring::{
+    offset, MAGIC, PRODUCER_LEN, PRODUCER_SLOTS, SUBSCRIBER_LEN, SUBSCRIBER_SLOTS, VERSION,
+};
 
-/// Byte offsets in the control block, from the start of the segment's data.
-pub mod offset {
-    /// `[u8; 8]` magic `NDSRING1`.
-    pub const MAGIC: usize = 0;
-    /// `u32` protocol version (1).
-    pub const VERSION: usize = 8;
-    /// `u32` delivery: 0 queue, 1 broadcast, 2 broadcast with overwrite.
-    pub const DELIVERY: usize = 12;
-    /// `u32` number of slots.
-    pub const CAPACITY: usize = 16;
-    /// `u32` dimensions of an item.
-    pub const NDIM: usize = 20;
-    /// `u64` bytes per element of an item.
-    pub const ITEMSIZE: usize = 24;
-    /// `u64` bytes of one item (C-contiguous).
-    pub const ITEM_BYTES: usize = 32;
-    /// `u64` bytes from one slot to the next.
-    pub const SLOT_STRIDE: usize = 40;
-    /// `u64` offset of slot 0 from the start of the data.
-    pub const SLOTS: usize = 48;
-    /// `u32` length of the item's dtype descriptor.
-    pub const DTYPE_LEN: usize = 56;
-    /// `u32` offset of the slot records from the start of the data.
-    pub const RECORDS: usize = 60;
-    /// `u64` the lock word (the lock word protocol of array headers).
-    pub const LOCK: usize = 64;
-    /// `u64` sequence number the next claimed slot gets.
-    pub const HEAD: usize = 128;
-    /// `u64` queue delivery: sequence number of the next item to deliver.
-    pub const TAIL: usize = 136;
-    /// `u32` 1 once closed.
-    pub const CLOSED: usize = 144;
-    /// `u32` producers ever registered.
-    pub const PRODUCERS_EVER: usize = 148;
-    /// `u64` items committed.
-    pub const PUT: usize = 152;
-    /// `u64` items delivered (to each subscriber, in broadcast).
-    pub const GOT: usize = 160;
-    /// `u64` items overwritten before a subscriber read them.
-    pub const DROPPED: usize = 168;
-    /// `u64` slots claimed but never committed (aborted, or the producer died).
-    pub const ABANDONED: usize = 176;
-    /// `u64` queue items taken by consumers that died before releasing them.
-    pub const LOST: usize = 184;
-    /// `u32` futex: changes whenever an item may have become available.
-    pub const ITEMS: usize = 192;
-    /// `u32` consumers sleeping on `ITEMS`.
-    pub const GET_WAITERS: usize = 196;
-    /// `u32` futex: changes whenever a slot may have become free.
-    pub const SPACE: usize = 200;
-    /// `u32` producers sleeping on `SPACE`.
-    pub const PUT_WAITERS: usize = 204;
-    /// Producer table: `PRODUCER_SLOTS` entries of `PRODUCER_LEN` bytes.
-    pub const PRODUCERS: usize = 256;
-    /// Subscriber table: `SUBSCRIBER_SLOTS` entries of `SUBSCRIBER_LEN` bytes.
-    pub const SUBSCRIBERS: usize = 768;
-    /// The item's shape (`ndim` x `u64`), then its dtype descriptor.
-    pub const SHAPE: usize = 3840;
-}
-
-/// Entries in the producer table: `u32` pid (0: empty), `u32` zero, `u64`
-/// start ticks.
-pub const PRODUCER_SLOTS: usize = 32;
-/// Bytes per producer entry.
-pub const PRODUCER_LEN: usize = 16;
-/// Entries in the subscriber table: `u32` state (0 free, 1 active), `u32`
-/// pid, `u64` start ticks, `u64` cursor, `u64` held (sequence + 1, or 0),
-/// `u64` missed, `u64` zero.
-pub const SUBSCRIBER_SLOTS: usize = 64;
-/// Bytes per subscriber entry.
-pub const SUBSCRIBER_LEN: usize = 48;
 /// Bytes per slot record: `u32` state, `u32` pid, `u64` start ticks, `u64`
 /// sequence, `u64` zero.
 pub const RECORD_LEN: usize = 32;
 /// Most slots a ring may have.
 pub const MAX_CAPACITY: u32 = 1 << 20;
-
-const _: () = assert!(offset::PRODUCERS + PRODUCER_SLOTS * PRODUCER_LEN == offset::SUBSCRIBERS);
-const _: () = assert!(offset::SUBSCRIBERS + SUBSCRIBER_SLOTS * SUBSCRIBER_LEN == offset::SHAPE);
 
 /// Slot states (the record's `state`).
 pub mod state {

@@ -8,7 +8,7 @@
 //! outside the lock: a slot belongs to one producer between claim and commit,
 //! and cannot be claimed again while a consumer holds it. Waits sleep on two
 //! futex words, `ITEMS` and `SPACE`, which change with every event that may
-//! end a wait; a sleeper wakes at least every 50 ms to look for processes
+//! end a wait; a sleeper wakes at least every second to look for processes
 //! that died holding a slot.
 
 use std::cell::Cell;
@@ -27,7 +27,7 @@ use crate::ring::control::{
 };
 use crate::segment::{Access, Segment, DEFAULT_MODE};
 use crate::sync::lock::RawLock;
-use crate::sync::wait::{Slept, Wait};
+use crate::sync::wait::{Slept, Wait, RING_POLL_INTERVAL};
 use crate::sys;
 use crate::transport::handle::Handle;
 
@@ -387,6 +387,7 @@ impl RawRing {
                 hint::spin_loop();
             }
         }
+        wait.default_interval(RING_POLL_INTERVAL);
         self.w.u32(waiters).fetch_add(1, SeqCst);
         let slept = wait.sleep(word, token);
         self.w.u32(waiters).fetch_sub(1, SeqCst);

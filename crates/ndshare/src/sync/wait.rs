@@ -14,6 +14,12 @@ use crate::sys::{self, FutexWake};
 /// about this time.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Longest single sleep of a ring waiter (a put on a full ring, a get on an
+/// empty one). An idle stream may wait for hours, so its waiters wake
+/// rarely: a process that died holding a slot or a subscription is noticed
+/// within about this time (sooner when another put or get runs the repair).
+pub const RING_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How long a blocking call may wait, and what it runs between sleeps.
 ///
 /// # Example
@@ -28,6 +34,9 @@ pub struct Wait<'a> {
     deadline: Deadline,
     /// The timeout as the caller gave it, for messages.
     limit: Option<Duration>,
+    /// Longest single sleep; `None`: the default of the caller's kind of
+    /// wait ([`POLL_INTERVAL`] for locks).
+    interval: Option<Duration>,
     check: Option<&'a mut dyn FnMut() -> bool>,
 }
 
@@ -35,6 +44,7 @@ impl fmt::Debug for Wait<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
             .field("deadline", &self.deadline)
+            .field("interval", &self.interval)
             .field("check", &self.check.is_some())
             .finish()
     }
@@ -47,6 +57,7 @@ impl<'a> Wait<'a> {
         Wait {
             deadline: Deadline::Never,
             limit: None,
+            interval: None,
             check: None,
         }
     }
@@ -66,6 +77,7 @@ impl<'a> Wait<'a> {
         Wait {
             limit: (deadline != Deadline::Never).then_some(timeout),
             deadline,
+            interval: None,
             check: None,
         }
     }
@@ -76,12 +88,36 @@ impl<'a> Wait<'a> {
         Wait {
             deadline: Deadline::At(deadline),
             limit: Some(deadline.saturating_duration_since(Instant::now())),
+            interval: None,
             check: None,
         }
     }
 
+    /// Sleeps at most `interval` at a time (at least 1 ms). Between sleeps a
+    /// waiter looks for processes that died and runs its check, so a longer
+    /// interval costs less CPU while idle and notices a death later. Without
+    /// it, lock waits sleep at most 50 ms and ring waits at most 1 s.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use ndshare::Wait;
+    /// let _w = Wait::forever().with_interval(Duration::from_millis(200));
+    /// ```
+    #[must_use]
+    pub fn with_interval(mut self, interval: Duration) -> Wait<'a> {
+        self.interval = Some(interval.max(Duration::from_millis(1)));
+        self
+    }
+
+    /// Uses `interval` unless the caller chose one with
+    /// [`Wait::with_interval`].
+    pub(crate) fn default_interval(&mut self, interval: Duration) {
+        self.interval.get_or_insert(interval);
+    }
+
     /// Runs `check` after every sleep that a signal interrupted or that
-    /// lasted the poll interval (50 ms); when it returns `false` the wait ends with
+    /// lasted the whole interval (see [`Wait::with_interval`]); when it returns `false` the wait ends with
     /// [`Error::Interrupted`]. The Python bindings check for signals there,
     /// so that Ctrl-C stops a blocked wait.
     #[must_use]
@@ -104,18 +140,19 @@ impl<'a> Wait<'a> {
         }
     }
 
-    /// Sleeps once while `word` holds `expected`: until woken, at most
-    /// [`POLL_INTERVAL`], at most until the deadline.
+    /// Sleeps once while `word` holds `expected`: until woken, at most the
+    /// interval ([`POLL_INTERVAL`] unless set), at most until the deadline.
     ///
     /// # Errors
     /// [`Error::Timeout`] if the deadline has passed (before sleeping),
     /// [`Error::Interrupted`] if the check says stop.
     pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32) -> Result<Slept> {
+        let interval = self.interval.unwrap_or(POLL_INTERVAL);
         let nap = match self.deadline {
-            Deadline::Never => POLL_INTERVAL,
+            Deadline::Never => interval,
             Deadline::Now => return Err(Error::Timeout),
             Deadline::At(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(POLL_INTERVAL),
+                Some(left) if !left.is_zero() => left.min(interval),
                 _ => return Err(Error::Timeout),
             },
         };
