@@ -4,6 +4,7 @@ who maps them; the name and the memory part at the right moments."""
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -185,7 +186,10 @@ def test_named_array_bookkeeping_survives_every_ending(tree_factory, role: str, 
 
         with ShmemWatch() as watch:
             out = subprocess.run([NDSHARE, "gc", "--prefix", name], capture_output=True, text=True, check=True)
-        assert out.stdout.splitlines()[0].startswith(f"removed {name} ({tree.size // MiB} MiB): stale")
+        first = out.stdout.splitlines()[0]
+        assert re.match(
+            rf"removed {re.escape(name)} \({tree.size // MiB}(\.0)? MiB of data, [0-9.]+ [KMG]iB file\): stale", first
+        ), first
         assert name not in shm_names()
         assert_freed(watch, tree.size)
     finally:
