@@ -137,7 +137,7 @@ def test_list_json_matches_info_json(prefix: str) -> None:
     me = os.getpid()
     assert single["creator"] == {"pid": me, "start_ticks": start_ticks(me), "alive": True}
     assert single["attachers"] == [
-        {"slot": 0, "pid": me, "start_ticks": start_ticks(me), "alive": True, "claiming": False}
+        {"slot": 0, "pid": me, "start_ticks": start_ticks(me), "alive": True, "claiming": False, "kept": False}
     ]
     assert (single["shape"], single["dtype"], single["nbytes"], single["size"]) == ([5], "<i4", 20, "20 B")
     assert (single["mode"], single["status"], single["stale"], single["live_attachers"]) == ("0600", "in use", False, 1)
@@ -162,7 +162,7 @@ def test_info_text(prefix: str, holders: List[Holder]) -> None:
     assert fields["strides"] == "(4, 8) (F order)"
     assert fields["data"] == "24 B (24 bytes)"
     assert fields["file"] == "4.0 KiB (4120 bytes: a 4096-byte header, then the data)"
-    assert fields["format"] == "1.2"
+    assert fields["format"] == "1.3"
     assert fields["mode"] == f"0600, owner uid {os.getuid()}"
     assert re.fullmatch(rf"\S+Z by pid {h.pid} \(started at tick {start_ticks(h.pid)}, alive\)", fields["created"])
     assert fields["attachers"] == "2 live processes"

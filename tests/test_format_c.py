@@ -54,7 +54,7 @@ def test_c_reads_what_numpy_wrote(
     r = run_c(c_attach, name)
     assert r.returncode == 0, r.stderr
     f = fields(r.stdout)
-    assert f["version"] == "1.2 state ready"
+    assert f["version"] == "1.3 state ready"
     assert f["dtype"] == dtype
     assert int(f["itemsize"]) == a.itemsize
     assert int(f["ndim"]) == a.ndim
@@ -94,7 +94,7 @@ def _truncate(b: bytearray) -> None:
 
 CORRUPTIONS: dict[str, tuple[Callable[[bytearray], None], str]] = {
     "magic": (lambda b: b.__setitem__(0, ord("X")), "bad magic"),
-    "major version": (_u16(8, 2), "unsupported format version 2.2"),
+    "major version": (_u16(8, 2), "unsupported format version 2.3"),
     "unfinished": (_u32(12, 0), "never completed"),
     "header_len": (_u64(16, 4095), "bad header length"),
     "data_len": (_u64(24, 8 * 12 + 8), "do not add up"),

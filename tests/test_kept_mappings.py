@@ -7,11 +7,15 @@ nothing of its parent's."""
 from __future__ import annotations
 
 import gc
+import json
 import multiprocessing as mp
 import os
 import resource
+import subprocess
+import sys
 import weakref
-from typing import Any, Optional, Tuple
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
 
 import pytest
 from _procfs import ShmemWatch, holders_of, wait_until
@@ -144,6 +148,50 @@ def test_kept_named_array_counts_as_an_attacher(name: str) -> None:
         assert worker in {x.pid for x in a.info().attachers if x.alive}
         pool.apply(ndshare.release_kept)
         assert worker not in {x.pid for x in a.info().attachers if x.alive}
+
+
+def kept_flags_while_in_use(a: ndshare.SharedArray) -> List[bool]:
+    """A task that, holding `a`, reads whether its own entries in the
+    attacher table say kept."""
+    return [x.kept for x in a.info().attachers if x.pid == os.getpid()]
+
+
+def ndshare_cmd_out(*args: str) -> str:
+    script = str(Path(sys.executable).with_name("ndshare"))
+    out = subprocess.run([script, *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out
+    return out.stdout
+
+
+def ndshare_info(name: str, *args: str) -> str:
+    return ndshare_cmd_out("info", name, *args)
+
+
+def test_a_kept_holder_is_shown_as_kept(name: str) -> None:
+    a = ndshare.ones(1000, name=name)
+    me = os.getpid()
+    with mp.get_context("spawn").Pool(1) as pool:
+        worker = pool.apply(collect)
+        # In use during a task: not kept.
+        assert pool.apply(kept_flags_while_in_use, (a,)) == [False]
+        pool.apply(collect)
+        # The task is over and its result dropped: the worker only keeps it.
+        kept = {x.pid: x.kept for x in a.info().attachers if x.alive}
+        assert kept == {me: False, worker: True}
+        attachers = json.loads(ndshare_info(name, "--json"))["attachers"]
+        assert {e["pid"]: e["kept"] for e in attachers if e["alive"]} == {me: False, worker: True}
+        text = ndshare_info(name)
+        assert "attachers       2 live processes, 1 of them keeping it after use\n" in text
+        assert f"  {worker} " in text and "yes (kept after use)" in text
+        listed = ndshare_cmd_out("list")
+        assert [line for line in listed.splitlines() if line.startswith(name + " ")][0].count(" 2 (1 kept) ") == 1
+        # Used again: no longer kept.
+        assert pool.apply(kept_flags_while_in_use, (a,)) == [False]
+        pool.apply(collect)
+        assert {x.pid: x.kept for x in a.info().attachers if x.alive} == {me: False, worker: True}
+        pool.apply(ndshare.release_kept)
+        assert {x.pid: x.kept for x in a.info().attachers if x.alive} == {me: False}
+        assert "attachers       1 live process\n" in ndshare_info(name)
 
 
 @pytest.mark.parametrize(

@@ -244,7 +244,7 @@ def test_info_matches_the_header_and_the_processes(name: str) -> None:
     me = (os.getpid(), start_ticks(os.getpid()))
     info = ndshare.info(name)
     assert (info.name, info.shape, info.dtype, info.nbytes, info.itemsize) == (name, (3, 5), "<i4", 60, 4)
-    assert (info.strides, info.order, info.header_bytes, info.format_version) == ((4, 12), "F", 4096, "1.2")
+    assert (info.strides, info.order, info.header_bytes, info.format_version) == ((4, 12), "F", 4096, "1.3")
     assert (info.creator_pid, info.creator_start_ticks, info.creator_alive) == (*me, True)
     assert (info.path, info.mode, info.uid) == (f"/dev/shm/ndshare.{name}", 0o600, os.getuid())
     assert [(x.slot, x.pid, x.start_ticks, x.alive) for x in info.attachers] == [(0, *me, True)]

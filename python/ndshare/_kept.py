@@ -96,6 +96,7 @@ def keep(seg: Segment) -> None:
             _kept_bytes -= seg.nbytes
         _kept[seg] = now + KEEP_SECONDS
         _kept_bytes += seg.nbytes
+        seg.set_kept(True)  # `ndshare info` shows this process as keeping it
         dropped = _take_due(now)
         if not _start_thread():
             dropped += _take_all()  # the interpreter is exiting: keep nothing
@@ -109,6 +110,7 @@ def take_back(seg: Segment) -> None:
     with _cond:
         if _kept.pop(seg, None) is not None:
             _kept_bytes -= seg.nbytes
+            seg.set_kept(False)
 
 
 def kept_bytes() -> int:
@@ -160,6 +162,8 @@ def _take_due(now: float) -> list[Segment]:
         seg, _ = _kept.popitem(last=False)
         _kept_bytes -= seg.nbytes
         out.append(seg)
+    for seg in out:
+        seg.set_kept(False)  # unmapped soon, unless something still holds it
     return out
 
 
@@ -168,6 +172,8 @@ def _take_all() -> list[Segment]:
     out = list(_kept)
     _kept.clear()
     _kept_bytes = 0
+    for seg in out:
+        seg.set_kept(False)
     return out
 
 

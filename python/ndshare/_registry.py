@@ -25,6 +25,9 @@ class Attacher:
         Whether it was alive when the table was read.
     claiming : bool
         Whether it was still writing its entry.
+    kept : bool
+        Whether it no longer uses the array but keeps it mapped for up to
+        ``NDSHARE_KEEP_SECONDS`` after its last use.
 
     Examples
     --------
@@ -43,6 +46,10 @@ class Attacher:
     alive: bool
     #: The process was still writing its entry.
     claiming: bool = False
+    #: The process no longer uses the array but keeps it mapped for up to
+    #: ``NDSHARE_KEEP_SECONDS`` after its last use (``ndshare.release_kept()``
+    #: in that process lets go at once).
+    kept: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

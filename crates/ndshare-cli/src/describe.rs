@@ -72,6 +72,7 @@ pub fn json(r: &ArrayReport) -> Value {
             "start_ticks": a.process.start_ticks,
             "alive": a.alive,
             "claiming": a.claiming,
+            "kept": a.kept,
         })).collect::<Vec<_>>(),
         "live_attachers": h.live_attachers,
         "unregistered_attachers": h.unregistered_attachers,
@@ -212,8 +213,40 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
             alive_or_dead(h.creator_alive)
         ),
     )?;
+    field(out, "attachers", attachers_summary(h))?;
+    if !h.attachers.is_empty() {
+        writeln!(out, "  {:<6}{:<10}{:<14}alive", "slot", "pid", "start tick")?;
+        for a in &h.attachers {
+            let alive = if a.claiming {
+                "yes (registering)"
+            } else if a.kept && a.alive {
+                "yes (kept after use)"
+            } else {
+                yes_no(a.alive)
+            };
+            writeln!(
+                out,
+                "  {:<6}{:<10}{:<14}{alive}",
+                a.slot, a.process.pid, a.process.start_ticks
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The `attachers` line of `info`: how many live processes, how many of
+/// them only keep the array after use, dead slots, overflow.
+fn attachers_summary(h: &HeaderReport) -> String {
     let live = h.live_attachers;
     let mut summary = format!("{live} live process{}", if live == 1 { "" } else { "es" });
+    let kept = h.kept_attachers();
+    if kept > 0 {
+        if live == 1 {
+            summary.push_str(", keeping it after use");
+        } else {
+            let _ = write!(summary, ", {kept} of them keeping it after use");
+        }
+    }
     let dead = h.attachers.iter().filter(|a| !a.alive).count();
     if dead > 0 {
         let _ = write!(
@@ -229,23 +262,7 @@ pub fn info_text(r: &ArrayReport, out: &mut dyn Write) -> io::Result<()> {
             h.unregistered_attachers
         );
     }
-    field(out, "attachers", summary)?;
-    if !h.attachers.is_empty() {
-        writeln!(out, "  {:<6}{:<10}{:<14}alive", "slot", "pid", "start tick")?;
-        for a in &h.attachers {
-            let alive = if a.claiming {
-                "yes (registering)"
-            } else {
-                yes_no(a.alive)
-            };
-            writeln!(
-                out,
-                "  {:<6}{:<10}{:<14}{alive}",
-                a.slot, a.process.pid, a.process.start_ticks
-            )?;
-        }
-    }
-    Ok(())
+    summary
 }
 
 /// Longest dtype shown in a `list` row; `info` shows all of it.
@@ -293,11 +310,15 @@ pub fn list_table(reports: &[ArrayReport], out: &mut dyn Write) -> io::Result<()
         let status = r.status.as_ref();
         rows.push(if let Some(h) = &r.header {
             let live = h.live_attachers;
-            let attachers = if h.unregistered_attachers > 0 {
+            let mut attachers = if h.unregistered_attachers > 0 {
                 format!("{live}+{}", h.unregistered_attachers)
             } else {
                 live.to_string()
             };
+            let kept = h.kept_attachers();
+            if kept > 0 {
+                let _ = write!(attachers, " ({kept} kept)");
+            }
             let (dtype, shape) = match &r.ring {
                 Some(g) => (&g.item_dtype, ring_shape(g)),
                 None => (&h.dtype, human::tuple(&h.shape)),

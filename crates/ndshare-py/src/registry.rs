@@ -57,6 +57,7 @@ pub(crate) fn report_dict<'py>(py: Python<'py>, r: &ArrayReport) -> PyResult<Bou
             e.set_item("start_ticks", a.process.start_ticks)?;
             e.set_item("alive", a.alive)?;
             e.set_item("claiming", a.claiming)?;
+            e.set_item("kept", a.kept)?;
             Ok(e)
         })
         .collect::<PyResult<Vec<_>>>()?;

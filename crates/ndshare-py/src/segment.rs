@@ -291,6 +291,12 @@ impl PySegment {
         report_dict(py, &self.inner.report().map_err(to_py)?)
     }
 
+    /// Marks this process in the array's attacher table as keeping it mapped
+    /// after its last use (`True`), or as using it again (`False`).
+    fn set_kept(&self, kept: bool) {
+        self.inner.set_kept(kept);
+    }
+
     /// Registers this process as an attacher of a named segment inherited
     /// through fork (call in the child).
     fn register_after_fork(&self) {

@@ -32,7 +32,9 @@ pub const VERSION_MAJOR: u16 = 1;
 ///   (the table of processes that map it, `named::Snapshot`) and count overflows in `ATTACH_OVERFLOW`.
 /// - 1.2: `KIND` says what the segment holds: an array ([`KIND_ARRAY`], what
 ///   every earlier segment is) or a ring of arrays ([`KIND_RING`]).
-pub const VERSION_MINOR: u16 = 2;
+/// - 1.3: the top bit of an attacher slot's `seq` marks a holder that keeps
+///   its mapping after its last use (older readers ignore it).
+pub const VERSION_MINOR: u16 = 3;
 
 /// `kind`: the segment holds an array (and every segment of minor version
 /// below [`KIND_SINCE_MINOR`] does).

@@ -13,7 +13,7 @@
 //! | bytes | field | meaning |
 //! |-------|-------|---------|
 //! | 0..4  | `pid` | 0: the slot is free |
-//! | 4..8  | `seq` | odd while its claimer is writing `start`, even otherwise |
+//! | 4..8  | `seq` | bits 0..31: odd while its claimer is writing `start`, even otherwise; bit 31 (`KEPT`, since 1.3): the holder keeps its mapping after its last use |
 //! | 8..16 | `start` | start time of `pid` in clock ticks since boot |
 //!
 //! Bytes 0..8 form one 64-bit word that is only changed by compare-exchange:
@@ -63,13 +63,17 @@ fn join(pid: u32, seq: u32) -> u64 {
     u64::from(pid) | (u64::from(seq) << 32)
 }
 
-/// The `seq` of a claim in progress that follows `seq`: odd, and new.
+/// The top bit of `seq` (since format 1.3): the holder keeps its mapping
+/// after its last use of the array, for a bounded time. The claim counter is
+/// the other 31 bits; readers of older versions look only at bit 0.
+const KEPT: u32 = 1 << 31;
+
+/// The `seq` of a claim in progress that follows `seq`: odd, new, and not
+/// kept (the counter wraps within its 31 bits).
 fn next_busy(seq: u32) -> u32 {
-    if seq % 2 == 0 {
-        seq.wrapping_add(1)
-    } else {
-        seq.wrapping_add(2)
-    }
+    let count = seq & !KEPT;
+    let next = if count % 2 == 0 { count + 1 } else { count + 2 };
+    next & !KEPT
 }
 
 impl Slot {
@@ -157,9 +161,25 @@ impl<'a> Table<'a> {
         let (holder, seq) = split(word);
         // Only our own completed claim is freed: a slot that now names another
         // process (someone judged us dead, or the header was overwritten) is
-        // left alone.
+        // left alone. A free slot is never marked kept.
         if holder == pid && seq % 2 == 0 {
-            slot.compare_exchange(word, join(0, seq));
+            slot.compare_exchange(word, join(0, seq & !KEPT));
+        }
+    }
+
+    /// Marks our own completed claim in slot `index` as kept (or in use).
+    fn set_kept(&self, index: usize, pid: u32, kept: bool) {
+        let slot = &self.slots[index];
+        loop {
+            let word = slot.load();
+            let (holder, seq) = split(word);
+            if holder != pid || seq % 2 == 1 {
+                return;
+            }
+            let new = if kept { seq | KEPT } else { seq & !KEPT };
+            if new == seq || slot.compare_exchange(word, join(pid, new)) {
+                return;
+            }
         }
     }
 
@@ -260,6 +280,14 @@ impl Registration {
         }
     }
 
+    /// Marks this process's slot as kept after use (`true`) or in use
+    /// again (`false`). Nothing happens if it holds no slot.
+    pub(crate) fn set_kept(&self, table: &Table<'_>, kept: bool) {
+        if let Registered::Slot(i) = self.get() {
+            table.set_kept(i, sys::current_pid(), kept);
+        }
+    }
+
     /// Where this process is registered.
     pub(crate) fn get(&self) -> Registered {
         let (code, pid) = split(self.0.load(ORD));
@@ -283,6 +311,9 @@ pub struct Attacher {
     pub claiming: bool,
     /// Whether the process was alive when the table was read.
     pub alive: bool,
+    /// The process no longer uses the array but keeps it mapped for a
+    /// bounded time after its last use (since format 1.3).
+    pub kept: bool,
 }
 
 /// What an attacher table said when it was read.
@@ -323,6 +354,7 @@ impl Snapshot {
                     process: ProcessStamp { pid, start_ticks },
                     claiming: seq % 2 == 1,
                     alive: holder_lives(pid, seq, start_ticks),
+                    kept: seq % 2 == 0 && seq & KEPT != 0,
                 })
             })
             .collect();
@@ -348,6 +380,13 @@ impl Snapshot {
             .len()
     }
 
+    /// How many of the [`Snapshot::live_processes`] only keep the array
+    /// mapped after their last use: every live slot of theirs is kept.
+    #[must_use]
+    pub fn kept_processes(&self) -> usize {
+        kept_processes(&self.attachers)
+    }
+
     /// How many live processes map the array: those the table names, plus
     /// the overflow count.
     #[must_use]
@@ -360,6 +399,22 @@ impl Snapshot {
     pub fn in_use(&self) -> bool {
         self.live_count() > 0
     }
+}
+
+/// How many distinct live processes of `attachers` only keep the array
+/// mapped after their last use: every live slot of theirs is kept.
+#[must_use]
+pub fn kept_processes(attachers: &[Attacher]) -> usize {
+    let live = attachers.iter().filter(|a| a.alive);
+    let using: std::collections::HashSet<_> = live
+        .clone()
+        .filter(|a| !a.kept)
+        .map(|a| a.process.pid)
+        .collect();
+    live.filter(|a| a.kept && !using.contains(&a.process.pid))
+        .map(|a| a.process.pid)
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }
 
 /// Reads the attacher table of the segment behind `fd` with `pread`, without
@@ -393,7 +448,9 @@ mod tests {
         assert_eq!(next_busy(2), 3);
         assert_eq!(next_busy(3), 5);
         assert_eq!(next_busy(u32::MAX), 1);
-        assert_eq!(next_busy(u32::MAX - 1), u32::MAX);
+        assert_eq!(next_busy(u32::MAX - 1), 0x7fff_ffff);
+        // A kept holder's slot, claimed again: not kept.
+        assert_eq!(next_busy(KEPT | 4), 5);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Python's `ndshare.info()`, `ndshare.list()` and `SharedArray.info()`
 //! return it: one schema, built here, formatted by each.
 
+use crate::error::Result;
 use crate::format::header::{Header, KIND_ARRAY, KIND_RING};
 use crate::format::layout::Order;
 use crate::format::ring::RingReport;
@@ -14,7 +15,6 @@ use crate::named::name::path_for;
 use crate::named::registry::{inspect, list, Entry};
 use crate::named::status::Status;
 use crate::sys::FileInfo;
-use crate::error::Result;
 
 /// What one array's header, file and attacher table say, read at one moment.
 ///
@@ -103,6 +103,13 @@ pub struct HeaderReport {
 }
 
 impl HeaderReport {
+    /// How many of the `live_attachers` only keep the array mapped after
+    /// their last use.
+    #[must_use]
+    pub fn kept_attachers(&self) -> usize {
+        crate::named::attachers::kept_processes(&self.attachers)
+    }
+
     /// The report of a header, its file and its attacher table (`None`:
     /// the table could not be read, or the array is anonymous).
     #[must_use]

@@ -591,6 +591,17 @@ impl Segment {
         self.registration.get()
     }
 
+    /// Marks this process in the attacher table as keeping the segment
+    /// mapped after its last use (`true`), or as using it again (`false`),
+    /// so that `ndshare info` can tell the two apart. Nothing happens when
+    /// the process holds no slot (an anonymous segment, a read-only header,
+    /// a full table).
+    pub fn set_kept(&self, kept: bool) {
+        if let Some(table) = Table::of(&self.map, self.header_writable) {
+            self.registration.set_kept(&table, kept);
+        }
+    }
+
     /// The attacher table as it is now (empty for an anonymous segment).
     ///
     /// # Errors
