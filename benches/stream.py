@@ -11,7 +11,10 @@ Measured in one run, each method in its own processes:
 
 Methods: ndshare.Ring (queue mode, items copied in with ``put(frame)``),
 ``multiprocessing.Queue``, SharedMemory slots with two index queues (the
-hand-rolled pattern), and faster-fifo where it is installed.
+hand-rolled pattern), and, where they are installed, faster-fifo and
+py-sharedmemory (each item to one consumer). iceoryx2 (publish-subscribe,
+each item to every consumer) has an adapter but is listed with the reason it
+is not measured; pyshmem is listed with the reason its API does not fit.
 
 ``python benches/stream.py`` prints the table and writes it into
 docs/benchmarks.md between the stream markers; ``--smoke`` runs tiny sizes
@@ -60,6 +63,9 @@ SMOKE = Sizes((16, 16, 3), 40, 4096, 50, 0.2)
 class Method:
     key = ""
     label = ""
+    #: True where every consumer receives every item (publish-subscribe),
+    #: False where each item goes to one consumer (a queue).
+    broadcast = False
 
     def available(self) -> Optional[str]:
         return None
@@ -76,6 +82,18 @@ class Method:
 
     def end(self, ch: Any, consumers: int) -> None:
         raise NotImplementedError
+
+    def start(self, ch: Any, consumers: int) -> None:
+        """Called by the producer once its consumers are started, before the first item."""
+
+    def enter(self, ch: Any) -> None:
+        """Called by a consumer before its first `recv`, outside what is measured."""
+
+    def leave(self, ch: Any) -> None:
+        """Called by a consumer when it is done with the channel."""
+
+    def close(self, ch: Any) -> None:
+        """Called by the producer once its consumers are done."""
 
 
 class RingMethod(Method):
@@ -161,6 +179,10 @@ class SlotsMethod(Method):
         for _ in range(consumers):
             ch[2].put(None)
 
+    def close(self, ch: Any) -> None:
+        ch[0].close()
+        ch[0].unlink()
+
 
 class FasterFifoMethod(Method):
     key, label = "faster_fifo", "faster-fifo"
@@ -197,12 +219,192 @@ class FasterFifoMethod(Method):
             ch.put(None, timeout=60)
 
 
-METHODS: List[Method] = [RingMethod(), QueueMethod(), SlotsMethod(), FasterFifoMethod()]
+class PySharedMemoryMethod(Method):
+    """py-sharedmemory: a sender/receiver pair; each item to one consumer, as a local copy."""
+
+    key, label = "py_sharedmemory", "py-sharedmemory"
+
+    def available(self) -> Optional[str]:
+        try:
+            import py_sharedmemory  # noqa: F401
+        except ImportError:
+            return "not installed"
+        return None
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        from py_sharedmemory import create_shared_memory_pair
+
+        return create_shared_memory_pair(capacity=capacity, ctx=CTX)
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        ch[0].put(item, timeout=60)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        try:
+            item = ch[1].get(timeout=timeout)
+        except queue_mod.Empty:
+            raise TimeoutError from None
+        if item is None:
+            return False
+        use(item)
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        for _ in range(consumers):
+            ch[0].put(None, timeout=60)
+
+    def leave(self, ch: Any) -> None:
+        ch[1].close()
+
+    def close(self, ch: Any) -> None:
+        ch[0].wait_for_all_ack(timeout=60)
+        ch[0].close()
+        ch[1].close()
+
+
+#: The iceoryx2 ports of this process, by service name: each process opens its
+#: own node and ports on first use (a node must not cross a fork).
+_IOX: Dict[str, Dict[str, Any]] = {}
+
+
+class Iceoryx2Method(Method):
+    """iceoryx2 publish-subscribe of a u8 slice, woken by an iceoryx2 event.
+
+    Every subscriber receives every sample: each frame goes to both consumers.
+    The service does not overflow and the publisher retries until delivered, so
+    no frame is lost; a zero-length sample ends the stream. The consumer reads
+    the sample in place in the shared memory (no copy on receipt).
+    """
+
+    key, label = "iceoryx2", "iceoryx2 (each frame to both consumers)"
+    broadcast = True
+
+    def available(self) -> Optional[str]:
+        try:
+            import iceoryx2  # noqa: F401
+        except ImportError:
+            return "not installed"
+        # With 0.10.0, once a subscriber's buffer is full the publisher drops
+        # samples (one, or dozens) and at times stops delivering, although the
+        # service does not overflow and the publisher retries until delivered.
+        # Counts that do not add up are no throughput; the adapter stays so
+        # that a release that keeps every sample can be measured at once.
+        return (
+            "loses samples once a subscriber's buffer is full, although the service does not "
+            "overflow and the publisher retries until delivered; no lossless stream to measure"
+        )
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        return (f"ndshare-bench/{os.getpid()}/{time.monotonic_ns()}", int(np.prod(shape)), shape, capacity)
+
+    def _ports(self, ch: Any) -> Dict[str, Any]:
+        import ctypes
+
+        import iceoryx2 as iox2
+
+        name, nbytes, _, capacity = ch
+        if name not in _IOX:
+            iox2.set_log_level(iox2.LogLevel.Error)  # not the notice that it runs on default settings
+            node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+            data = (
+                node.service_builder(iox2.ServiceName.new(name))
+                .publish_subscribe(iox2.Slice[ctypes.c_uint8])
+                .enable_safe_overflow(False)
+                .subscriber_max_buffer_size(capacity)
+                .max_subscribers(4)
+                .open_or_create()
+            )
+            event = node.service_builder(iox2.ServiceName.new(name + "/ready")).event().open_or_create()
+            _IOX[name] = {"node": node, "data": data, "event": event, "nbytes": nbytes}
+        return _IOX[name]
+
+    def start(self, ch: Any, consumers: int) -> None:
+        import iceoryx2 as iox2
+
+        p = self._ports(ch)
+        p["pub"] = (
+            p["data"]
+            .publisher_builder()
+            .initial_max_slice_len(p["nbytes"])
+            .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
+            .create()
+        )
+        p["notifier"] = p["event"].notifier_builder().create()
+        deadline = time.monotonic() + 60
+        while p["data"].dynamic_config.number_of_subscribers < consumers:
+            if time.monotonic() > deadline:
+                raise TimeoutError("iceoryx2: the subscribers did not connect")
+            time.sleep(0.001)
+        p["pub"].update_connections()
+
+    def _publish(self, ch: Any, item: Optional[np.ndarray]) -> None:  # type: ignore[type-arg]
+        p = _IOX[ch[0]]
+        n = 0 if item is None else item.nbytes
+        sample = p["pub"].loan_slice_uninit(n)
+        if n:
+            dst = np.frombuffer(sample.payload().as_memory_view(), "u1")
+            dst[...] = item.reshape(-1)  # type: ignore[union-attr]
+        sample.assume_init().send()
+        p["notifier"].notify()
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        self._publish(ch, item)
+
+    def enter(self, ch: Any) -> None:
+        p = self._ports(ch)
+        p["sub"] = p["data"].subscriber_builder().buffer_size(ch[3]).create()
+        p["listener"] = p["event"].listener_builder().create()
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        import iceoryx2 as iox2
+
+        p = _IOX[ch[0]]
+        deadline = time.monotonic() + timeout
+        while True:
+            sample = p["sub"].receive()
+            if sample is not None:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            p["listener"].timed_wait(iox2.Duration.from_secs_f64(left))
+        payload = sample.payload()
+        if payload.len() == 0:
+            sample.delete()
+            return False
+        use(np.frombuffer(payload.as_memory_view(), "u1").reshape(ch[2]))
+        sample.delete()
+        return True
+
+    def end(self, ch: Any, consumers: int) -> None:
+        self._publish(ch, None)
+
+    def _drop(self, ch: Any) -> None:
+        p = _IOX.pop(ch[0], {})
+        for k in ("listener", "sub", "notifier", "pub"):
+            if k in p:
+                p[k].delete()
+        p.clear()  # the services and the node go with their last reference
+
+    def leave(self, ch: Any) -> None:
+        self._drop(ch)
+
+    def close(self, ch: Any) -> None:
+        self._drop(ch)
+
+
+METHODS: List[Method] = [
+    RingMethod(),
+    QueueMethod(),
+    SlotsMethod(),
+    FasterFifoMethod(),
+    PySharedMemoryMethod(),
+    Iceoryx2Method(),
+]
 #: Installed by `make bench` (requirements-bench-optional.txt) but not measured yet.
 NOT_MEASURED = {
-    "py-sharedmemory": "installs; no adapter in this suite yet",
-    "pyshmem": "installs; no adapter in this suite yet",
-    "iceoryx2": "installs; no adapter in this suite yet (its Python bindings use their own service and sample API)",
+    "pyshmem": "a latest-value exchange of capacity one, not a queue: a write replaces an unread one "
+    "and the writer never waits for readers, so a stream loses items",
 }
 
 
@@ -210,6 +412,7 @@ NOT_MEASURED = {
 
 
 def _consume_count(m: Method, ch: Any, out: Any) -> None:
+    m.enter(ch)
     n, bad = 0, 0
 
     def use(a: np.ndarray) -> None:  # type: ignore[type-arg]
@@ -220,6 +423,7 @@ def _consume_count(m: Method, ch: Any, out: Any) -> None:
 
     while m.recv(ch, use, 120):
         pass
+    m.leave(ch)
     out.put((n, bad))
 
 
@@ -229,6 +433,7 @@ def throughput(m: Method, sz: Sizes) -> Dict[str, float]:
     cons = [CTX.Process(target=_consume_count, args=(m, ch, out)) for _ in range(2)]
     for c in cons:
         c.start()
+    m.start(ch, len(cons))
     frame = np.zeros(sz.frame, "u1")
     t0 = time.perf_counter()
     for i in range(sz.frames):
@@ -239,14 +444,16 @@ def throughput(m: Method, sz: Sizes) -> Dict[str, float]:
     dt = time.perf_counter() - t0
     for c in cons:
         c.join(60)
-    _cleanup(ch)
+    m.close(ch)
     got = sum(r[0] for r in results)
-    if got != sz.frames or any(r[1] for r in results):
-        raise RuntimeError(f"{m.label}: {got} of {sz.frames} frames, {sum(r[1] for r in results)} torn")
+    want = sz.frames * (len(cons) if m.broadcast else 1)
+    if got != want or any(r[1] for r in results):
+        raise RuntimeError(f"{m.label}: {got} of {want} frames, {sum(r[1] for r in results)} torn")
     return {"fps": sz.frames / dt, "gib_s": sz.frames * int(np.prod(sz.frame)) / dt / 2**30}
 
 
 def _consume_latency(m: Method, ch: Any, out: Any) -> None:
+    m.enter(ch)
     lat: List[int] = []
 
     def use(a: np.ndarray) -> None:  # type: ignore[type-arg]
@@ -254,6 +461,7 @@ def _consume_latency(m: Method, ch: Any, out: Any) -> None:
 
     while m.recv(ch, use, 120):
         pass
+    m.leave(ch)
     out.put(lat)
 
 
@@ -262,6 +470,7 @@ def latency(m: Method, sz: Sizes) -> Dict[str, float]:
     out = CTX.Queue()
     c = CTX.Process(target=_consume_latency, args=(m, ch, out))
     c.start()
+    m.start(ch, 1)
     item = np.zeros(sz.latency_bytes, "u1")
     time.sleep(0.2)
     for _ in range(sz.latency_items):
@@ -271,18 +480,20 @@ def latency(m: Method, sz: Sizes) -> Dict[str, float]:
     m.end(ch, 1)
     lat = np.array(out.get(timeout=300)) / 1000.0
     c.join(60)
-    _cleanup(ch)
+    m.close(ch)
     if len(lat) != sz.latency_items:
         raise RuntimeError(f"{m.label}: {len(lat)} of {sz.latency_items} items")
     return {"p50_us": float(np.percentile(lat, 50)), "p99_us": float(np.percentile(lat, 99))}
 
 
 def _idle(m: Method, ch: Any, seconds: float, out: Any) -> None:
+    m.enter(ch)
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         m.recv(ch, lambda a: None, seconds)
     except TimeoutError:
         pass
+    m.leave(ch)
     out.put((time.process_time() - c0, time.perf_counter() - t0))
 
 
@@ -293,14 +504,8 @@ def idle_cpu(m: Method, sz: Sizes) -> Dict[str, float]:
     c.start()
     cpu, wall = out.get(timeout=60)
     c.join(60)
-    _cleanup(ch)
+    m.close(ch)
     return {"cpu_ms": cpu * 1000, "wall_s": wall}
-
-
-def _cleanup(ch: Any) -> None:
-    if isinstance(ch, tuple) and isinstance(ch[0], shared_memory.SharedMemory):
-        ch[0].close()
-        ch[0].unlink()
 
 
 # -- report -------------------------------------------------------------------
@@ -327,7 +532,7 @@ def run(sz: Sizes) -> Results:
             row.update(idle_cpu(m, sz))
             res.rows[m.label] = row
             print(
-                f"{m.label:36s} {row['fps']:9.1f} fps  p50 {row['p50_us']:8.1f} us  "
+                f"{m.label:40s} {row['fps']:9.1f} fps  p50 {row['p50_us']:8.1f} us  "
                 f"p99 {row['p99_us']:9.1f} us  idle cpu {row['cpu_ms']:6.2f} ms",
                 flush=True,
             )

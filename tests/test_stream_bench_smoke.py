@@ -18,10 +18,13 @@ def test_every_stream_method_runs_and_the_section_is_written(tmp_path: Path) -> 
         import stream
 
         res = stream.main(["--smoke", "--out", str(out)])
+        runnable = {m.label for m in stream.METHODS if m.available() is None}
     finally:
         sys.path.remove(str(BENCHES))
     assert res.errors == {}
     assert {"ndshare.Ring", "multiprocessing.Queue", "SharedMemory slots + index queues"} <= set(res.rows)
+    assert set(res.rows) == runnable  # every installed adapter is measured, the rest say why not
+    assert set(res.unavailable) == {m.label for m in stream.METHODS} - runnable | set(stream.NOT_MEASURED)
     for row in res.rows.values():
         assert row["fps"] > 0 and row["p50_us"] > 0 and row["wall_s"] > 0
     text = out.read_text()
