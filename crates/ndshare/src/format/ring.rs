@@ -121,7 +121,7 @@ pub struct RingReport {
 }
 
 impl RingReport {
-    /// The report of a ring's data (at least its first [`REPORT_PREFIX`]
+    /// The report of a ring's data (at least its first `REPORT_PREFIX`
     /// bytes, fewer if the data is shorter); `None` if it is not a ring's
     /// control block of this protocol version, or a field is out of range.
     #[must_use]
