@@ -597,4 +597,6 @@ def main(argv: Optional[List[str]] = None) -> Results:
 
 if __name__ == "__main__":
     r = main(sys.argv[1:])
-    sys.exit(1 if r.errors else 0)
+    # An alternative that fails is a row of the report, with its error; only
+    # ndshare failing fails the run.
+    sys.exit(1 if any(label.startswith("ndshare") for label in r.errors) else 0)
