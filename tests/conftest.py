@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -67,3 +69,17 @@ def pss_kib(pid: int) -> int:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def rust_example(name: str) -> pathlib.Path:
+    """The release build of ``examples/<name>.rs``, built with the very
+    command ``make build`` runs (a no-op there); the test is skipped when
+    cargo is not installed."""
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        pytest.skip("cargo is not installed: the Rust side cannot be built")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    subprocess.run([cargo, "build", "--release", "--quiet", "--bins", "--examples"], cwd=root, check=True, timeout=280)
+    binary = root / "target" / "release" / "examples" / name
+    assert binary.is_file()
+    return binary

@@ -5,11 +5,11 @@ Python producer, through the same named ring."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
+from conftest import rust_example
 
 import ndshare
 
@@ -18,19 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def ring_stream() -> pathlib.Path:
-    cargo = shutil.which("cargo")
-    if cargo is None:
-        pytest.skip("cargo is not installed: the Rust side cannot be built")
-    subprocess.run(
-        # The very command `make build` runs: a no-op there.
-        [cargo, "build", "--release", "--quiet", "--bins", "--examples"],
-        cwd=ROOT,
-        check=True,
-        timeout=280,
-    )
-    binary = ROOT / "target" / "release" / "examples" / "ring_stream"
-    assert binary.is_file()
-    return binary
+    return rust_example("ring_stream")
 
 
 def test_rust_producer_python_consumer(ring_stream: pathlib.Path, name: str) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 from typing import Iterator
 
 import numpy as np
 import pytest
+from conftest import rust_example
 
 import ndshare
 
@@ -25,19 +25,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def image_stack() -> pathlib.Path:
-    cargo = shutil.which("cargo")
-    if cargo is None:
-        pytest.skip("cargo is not installed: the Rust side cannot be built")
-    subprocess.run(
-        # The very command `make build` runs: the same features, so a no-op there.
-        [cargo, "build", "--release", "--quiet", "--bins", "--examples"],
-        cwd=ROOT,
-        check=True,
-        timeout=280,
-    )
-    binary = ROOT / "target" / "release" / "examples" / "image_stack"
-    assert binary.is_file()
-    return binary
+    return rust_example("image_stack")
 
 
 def rust(binary: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
