@@ -32,7 +32,7 @@ SHM_DIR: str
 FORMAT_VERSION: int
 
 class FormatError(ValueError):
-    """A segment is not a valid ndshare segment."""
+    """A file or descriptor is not a segment ndshare can read."""
 
 class UnreachableError(FileNotFoundError):
     """A shared array sent by reference cannot be reached from this process."""

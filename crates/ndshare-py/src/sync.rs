@@ -15,12 +15,43 @@ use pyo3::prelude::*;
 use crate::errors::to_py;
 use crate::segment::PySegment;
 
+// The module is `ndshare`, as for the exceptions of errors.rs: a warning
+// raised in a worker and turned into an error pickles back by that name.
 create_exception!(
-    _ndshare,
+    ndshare,
     LockOwnerDied,
     PyRuntimeWarning,
-    "A lock was acquired from a holder that died holding it: what the lock protects may be half-updated. \
-     The lock is held by the caller when this warning is issued; the instance's `lock` attribute is that lock."
+    r#"A lock was acquired from a holder that died holding it.
+
+Issued (with ``warnings.warn``) by ``SharedArray.lock``,
+``SharedArray.read_lock`` and ``SharedArray.write_lock`` when the process
+or thread that held the lock died without releasing it. The caller holds
+the lock when it sees the warning, but what the lock protects may be
+half-updated: check or repair it before going on. To make it an error,
+``warnings.simplefilter("error", ndshare.LockOwnerDied)``; the lock is
+then still held, and the exception's ``lock`` attribute releases it.
+
+Attributes
+----------
+lock : ArrayLock
+    The lock, held by the caller.
+previous_owner : int
+    The thread id of the holder that died.
+
+Examples
+--------
+>>> import subprocess, sys, warnings, ndshare
+>>> a = ndshare.zeros(4, name="guarded")
+>>> holder = "import ndshare, os; ndshare.attach('guarded').lock().acquire(); os._exit(0)"
+>>> _ = subprocess.run([sys.executable, "-c", holder], check=True)
+>>> with warnings.catch_warnings(record=True) as caught:
+...     warnings.simplefilter("always")
+...     with a.lock():
+...         pass  # check or repair what the lock protects here
+>>> caught[0].category is ndshare.LockOwnerDied
+True
+>>> ndshare.unlink("guarded")
+"#
 );
 
 /// `threading.Lock.acquire`'s "forever", an exact value.
