@@ -179,6 +179,25 @@ def test_owner_died_as_an_error_still_holds_the_lock() -> None:
     assert not a.lock().locked()
 
 
+def take_lock_with_owner_died_as_error(a: ndshare.SharedArray) -> None:
+    warnings.simplefilter("error", ndshare.LockOwnerDied)
+    with a.lock(timeout=PATIENCE):
+        pass
+
+
+def test_owner_died_raised_in_a_worker_reaches_the_parent_as_itself() -> None:
+    # A worker that turned the warning into an error sends it back through
+    # the pool: it pickles as ndshare.LockOwnerDied, without the lock (held
+    # in the worker), with the dead holder's thread id.
+    a = ndshare.zeros(2, dtype="i8")
+    dead = kill_holder(a, "lock")
+    with SPAWN.Pool(1) as pool:
+        with pytest.raises(ndshare.LockOwnerDied, match=f"thread {dead}") as info:
+            pool.apply(take_lock_with_owner_died_as_error, (a,))
+    assert info.value.lock is None  # type: ignore[attr-defined]
+    assert info.value.previous_owner == dead  # type: ignore[attr-defined]
+
+
 def test_killed_writer_is_reported_to_the_next_reader_and_dead_reader_cleared() -> None:
     a = ndshare.zeros(2, dtype="i8")
     kill_holder(a, "write")

@@ -109,8 +109,8 @@ def list_named() -> List[Dict[str, Any]]: ...
 class LockOwnerDied(RuntimeWarning):
     """A lock was acquired from a holder that died holding it."""
 
-    lock: ArrayLock
-    previous_owner: int
+    lock: Optional[ArrayLock]
+    previous_owner: Optional[int]
 
 @final
 class ArrayLock:

@@ -12,6 +12,7 @@ memory would synchronize nothing, so it never pickles as data).
 
 from __future__ import annotations
 
+import copyreg
 import operator
 from typing import Any, Optional, Tuple
 
@@ -24,6 +25,22 @@ from ._ndshare import LockOwnerDied, Segment, SegmentBarrier, SegmentEvent
 __all__ = ["Barrier", "Event", "LockOwnerDied"]
 
 _WORD = np.dtype("<u8")
+
+
+def _lock_owner_died(message: str, previous_owner: Optional[int]) -> LockOwnerDied:
+    warning = LockOwnerDied(message)
+    warning.lock = None  # held in the process that took it, not here
+    warning.previous_owner = previous_owner
+    return warning
+
+
+def _reduce_lock_owner_died(warning: LockOwnerDied) -> Tuple[Any, ...]:
+    """The warning travels (a worker that made it an error sends it to its
+    parent) without its lock, which stays held by the process that took it."""
+    return _lock_owner_died, (str(warning), getattr(warning, "previous_owner", None))
+
+
+copyreg.pickle(LockOwnerDied, _reduce_lock_owner_died)
 
 
 def _words(seg: Segment) -> SharedArray:

@@ -33,8 +33,9 @@ then still held, and the exception's ``lock`` attribute releases it.
 
 Attributes
 ----------
-lock : ArrayLock
-    The lock, held by the caller.
+lock : ArrayLock or None
+    The lock, held by the caller; ``None`` in a copy that was pickled to
+    another process (a worker's error sent to its parent).
 previous_owner : int
     The thread id of the holder that died.
 
