@@ -203,12 +203,20 @@ class FasterFifoMethod(Method):
         ch.put(item, timeout=60)
 
     def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
-        # One message at a time: `get` may move several into this process's
-        # buffer, end markers included, and starve the other consumer.
-        try:
-            item = ch.get_many(timeout=timeout, max_messages_to_get=1)[0]
-        except queue_mod.Empty:
-            raise TimeoutError from None
+        # `get` raises Empty before its timeout when a message is larger than
+        # this process's receive buffer (5000 bytes at first): faster-fifo
+        # 1.5.2 grows the buffer and retries without waiting, and the other
+        # consumer may have taken the message meanwhile. Its own tests treat
+        # Empty as "nothing yet" and call again; so does this, until the
+        # deadline. (`get` takes one message: it is `get_many` of at most 1.)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                item = ch.get(timeout=max(deadline - time.monotonic(), 0.0))
+                break
+            except queue_mod.Empty:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError from None
         if item is None:
             return False
         use(item)
