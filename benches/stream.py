@@ -12,9 +12,9 @@ Measured in one run, each method in its own processes:
 Methods: ndshare.Ring (queue mode, items copied in with ``put(frame)``),
 ``multiprocessing.Queue``, SharedMemory slots with two index queues (the
 hand-rolled pattern), and, where they are installed, faster-fifo and
-py-sharedmemory (each item to one consumer). iceoryx2 (publish-subscribe,
-each item to every consumer) has an adapter but is listed with the reason it
-is not measured; pyshmem is listed with the reason its API does not fit.
+py-sharedmemory (each item to one consumer) and iceoryx2 (publish-subscribe:
+each item to every consumer). pyshmem is listed with the reason its API does
+not fit.
 
 ``python benches/stream.py`` prints the table and writes it into
 docs/benchmarks.md between the stream markers; ``--smoke`` runs tiny sizes
@@ -279,9 +279,19 @@ class Iceoryx2Method(Method):
     """iceoryx2 publish-subscribe of a u8 slice, woken by an iceoryx2 event.
 
     Every subscriber receives every sample: each frame goes to both consumers.
-    The service does not overflow and the publisher retries until delivered, so
-    no frame is lost; a zero-length sample ends the stream. The consumer reads
-    the sample in place in the shared memory (no copy on receipt).
+    The service does not overflow, each subscriber buffers as many samples as
+    the other methods' channels hold, and the publisher retries until
+    delivered, so no frame is lost; a zero-length sample ends the stream. The
+    consumer reads the sample in place in the shared memory (no copy on
+    receipt).
+
+    Retrying covers connected subscribers only: to one that has not connected
+    yet, iceoryx2 (0.10.0) delivers while its buffer has room and then drops
+    every sample, the end included (its FAQ, "Losing Data": every port must
+    update its connections before communication starts). A subscriber connects
+    when it calls ``has_samples`` or ``receive`` once the publisher exists; so
+    each consumer does so and says it on a semaphore, and the producer sends
+    nothing before every consumer has.
     """
 
     key, label = "iceoryx2", "iceoryx2 (each frame to both consumers)"
@@ -292,25 +302,18 @@ class Iceoryx2Method(Method):
             import iceoryx2  # noqa: F401
         except ImportError:
             return "not installed"
-        # With 0.10.0, once a subscriber's buffer is full the publisher drops
-        # samples (one, or dozens) and at times stops delivering, although the
-        # service does not overflow and the publisher retries until delivered.
-        # Counts that do not add up are no throughput; the adapter stays so
-        # that a release that keeps every sample can be measured at once.
-        return (
-            "loses samples once a subscriber's buffer is full, although the service does not "
-            "overflow and the publisher retries until delivered; no lossless stream to measure"
-        )
+        return None
 
     def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
-        return (f"ndshare-bench/{os.getpid()}/{time.monotonic_ns()}", int(np.prod(shape)), shape, capacity)
+        name = f"ndshare-bench/{os.getpid()}/{time.monotonic_ns()}"
+        return (name, int(np.prod(shape)), shape, capacity, CTX.Semaphore(0))
 
     def _ports(self, ch: Any) -> Dict[str, Any]:
         import ctypes
 
         import iceoryx2 as iox2
 
-        name, nbytes, _, capacity = ch
+        name, nbytes, _, capacity, _ = ch
         if name not in _IOX:
             iox2.set_log_level(iox2.LogLevel.Error)  # not the notice that it runs on default settings
             node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
@@ -319,11 +322,12 @@ class Iceoryx2Method(Method):
                 .publish_subscribe(iox2.Slice[ctypes.c_uint8])
                 .enable_safe_overflow(False)
                 .subscriber_max_buffer_size(capacity)
-                .max_subscribers(4)
+                .history_size(0)
+                .max_subscribers(2)
                 .open_or_create()
             )
             event = node.service_builder(iox2.ServiceName.new(name + "/ready")).event().open_or_create()
-            _IOX[name] = {"node": node, "data": data, "event": event, "nbytes": nbytes}
+            _IOX[name] = {"node": node, "data": data, "event": event, "nbytes": nbytes, "connected": False}
         return _IOX[name]
 
     def start(self, ch: Any, consumers: int) -> None:
@@ -334,15 +338,20 @@ class Iceoryx2Method(Method):
             p["data"]
             .publisher_builder()
             .initial_max_slice_len(p["nbytes"])
+            .allocation_strategy(iox2.AllocationStrategy.Static)
             .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered)
             .create()
         )
         p["notifier"] = p["event"].notifier_builder().create()
+        # Wake the consumers (they wait on the event) until each has connected.
         deadline = time.monotonic() + 60
-        while p["data"].dynamic_config.number_of_subscribers < consumers:
-            if time.monotonic() > deadline:
+        connected = 0
+        while connected < consumers:
+            p["notifier"].notify()
+            if ch[4].acquire(timeout=0.01):
+                connected += 1
+            elif time.monotonic() > deadline:
                 raise TimeoutError("iceoryx2: the subscribers did not connect")
-            time.sleep(0.001)
         p["pub"].update_connections()
 
     def _publish(self, ch: Any, item: Optional[np.ndarray]) -> None:  # type: ignore[type-arg]
@@ -375,7 +384,11 @@ class Iceoryx2Method(Method):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            p["listener"].timed_wait(iox2.Duration.from_secs_f64(left))
+            woken = p["listener"].timed_wait(iox2.Duration.from_secs_f64(left))
+            if woken and not p["connected"] and p["data"].dynamic_config.number_of_publishers > 0:
+                p["sub"].has_samples()  # connects to the publisher; see the class
+                p["connected"] = True
+                ch[4].release()
         payload = sample.payload()
         if payload.len() == 0:
             sample.delete()
