@@ -9,7 +9,8 @@ Measured in one run, each method in its own processes:
 * idle CPU: the CPU time a consumer spends in 1 s of waiting on an empty
   stream.
 
-Methods: ndshare.Ring (queue mode, items copied in with ``put(frame)``),
+Methods: ndshare.Ring (queue mode, items copied in with ``put(frame)``; and
+broadcast mode, every frame to both consumers, the counterpart of iceoryx2),
 ``multiprocessing.Queue``, SharedMemory slots with two index queues (the
 hand-rolled pattern), and, where they are installed, faster-fifo and
 py-sharedmemory (each item to one consumer) and iceoryx2 (publish-subscribe:
@@ -18,7 +19,8 @@ not fit.
 
 ``python benches/stream.py`` prints the table and writes it into
 docs/benchmarks.md between the stream markers; ``--smoke`` runs tiny sizes
-and writes nothing unless ``--out`` is given.
+and ``--methods ndshare,iceoryx2`` a subset, and those write nothing unless
+``--out`` is given.
 """
 
 from __future__ import annotations
@@ -116,6 +118,44 @@ class RingMethod(Method):
 
     def end(self, ch: Any, consumers: int) -> None:
         ch.close()
+
+
+#: This process's subscriber of each broadcast ring, by ring handle.
+_SUBSCRIBED: Dict[str, Any] = {}
+
+
+class RingBroadcastMethod(RingMethod):
+    """The ring in broadcast mode: every subscriber gets every frame, as
+    iceoryx2's publish-subscribe does. A subscriber sees the items put after
+    it subscribed, so each consumer subscribes and says so before the
+    producer puts the first frame."""
+
+    key, label = "ndshare_broadcast", "ndshare.Ring, broadcast (each frame to both consumers)"
+    broadcast = True
+
+    def make(self, shape: Tuple[int, ...], capacity: int) -> Any:
+        return ndshare.Ring(shape, "u1", capacity, mode="broadcast"), CTX.Semaphore(0)
+
+    def start(self, ch: Any, consumers: int) -> None:
+        for _ in range(consumers):
+            if not ch[1].acquire(timeout=60):
+                raise TimeoutError("the subscribers did not subscribe")
+
+    def enter(self, ch: Any) -> None:
+        _SUBSCRIBED[ch[0].handle] = ch[0].subscribe()
+        ch[1].release()
+
+    def send(self, ch: Any, item: np.ndarray) -> None:  # type: ignore[type-arg]
+        super().send(ch[0], item)
+
+    def recv(self, ch: Any, use: Callable[[np.ndarray], None], timeout: float) -> bool:  # type: ignore[type-arg]
+        return super().recv(_SUBSCRIBED[ch[0].handle], use, timeout)
+
+    def end(self, ch: Any, consumers: int) -> None:
+        ch[0].close()
+
+    def leave(self, ch: Any) -> None:
+        _SUBSCRIBED.pop(ch[0].handle).unsubscribe()
 
 
 class QueueMethod(Method):
@@ -416,6 +456,7 @@ class Iceoryx2Method(Method):
 
 METHODS: List[Method] = [
     RingMethod(),
+    RingBroadcastMethod(),
     QueueMethod(),
     SlotsMethod(),
     FasterFifoMethod(),
@@ -539,9 +580,11 @@ class Results:
     errors: Dict[str, str] = field(default_factory=dict)
 
 
-def run(sz: Sizes) -> Results:
-    res = Results(unavailable=dict(NOT_MEASURED))
+def run(sz: Sizes, only: Optional[List[str]] = None) -> Results:
+    res = Results(unavailable=dict(NOT_MEASURED) if only is None else {})
     for m in METHODS:
+        if only is not None and m.key not in only:
+            continue
         why = m.available()
         if why:
             res.unavailable[m.label] = why
@@ -604,12 +647,14 @@ def main(argv: Optional[List[str]] = None) -> Results:
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks that every method runs")
     p.add_argument("--quick", action="store_true", help="fewer frames and items")
     p.add_argument("--out", type=Path, default=None, help="markdown file to update (default: docs/benchmarks.md)")
+    p.add_argument("--methods", help=f"comma-separated subset of {','.join(m.key for m in METHODS)}")
     a, _ = p.parse_known_args(argv)
     sz = SMOKE if a.smoke else FULL
     if a.quick and not a.smoke:
         sz = Sizes(FULL.frame, 150, FULL.latency_bytes, 1000, FULL.idle_seconds)
-    res = run(sz)
-    out = a.out if a.out is not None else (None if a.smoke else ROOT / "docs" / "benchmarks.md")
+    res = run(sz, a.methods.split(",") if a.methods else None)
+    default = None if a.smoke or a.methods else ROOT / "docs" / "benchmarks.md"  # a subset never overwrites it
+    out = a.out if a.out is not None else default
     if out is not None:
         command = "python benches/stream.py" + (" --smoke" if a.smoke else " --quick" if a.quick else "")
         write(markdown(res, sz, command), out)
