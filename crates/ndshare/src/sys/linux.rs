@@ -614,13 +614,18 @@ fn read_task_stat(path: &str) -> io::Result<TaskStat> {
         .ok_or_else(malformed)?;
     let mut fields = rest.split_whitespace();
     let state = fields.next().ok_or_else(malformed)?;
+    let threads: u64 = fields
+        .nth(20 - 4)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
     let start_ticks = fields
-        .nth(22 - 4)
+        .nth(22 - 21)
         .and_then(|s| s.parse().ok())
         .ok_or_else(malformed)?;
     Ok(TaskStat {
         start_ticks,
         exited: state == "Z" || state == "X",
+        threads: threads.min(u64::from(u32::MAX)) as u32,
     })
 }
 

@@ -110,6 +110,10 @@ pub struct TaskStat {
     pub start_ticks: u64,
     /// Whether the task has exited and waits to be reaped (state `Z` or `X`).
     pub exited: bool,
+    /// Threads of its process not yet gone (field 20, `num_threads`), an
+    /// exited leader included: a process whose main thread ended first
+    /// shows as a zombie while its other threads still run.
+    pub threads: u32,
 }
 
 /// How a [`futex_wait`] ended.
