@@ -3,6 +3,7 @@ spawn and forkserver)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from typing import Any, List, Tuple
@@ -116,6 +117,18 @@ def put_forever(ring: ndshare.Ring, first: int, ready: Any, out: Any) -> None:
     ready.set()
     ring.put(np.full(ring.shape, 99, dtype=ring.dtype))
     out.put(ring.stats())
+
+
+def get_async_forever(ring: ndshare.Ring, ready: Any, out: Any) -> None:
+    """`await ring.get_async()` with no timeout, in a fresh event loop."""
+
+    async def main() -> None:
+        _join(ring)
+        ready.set()
+        with await ring.get_async() as a:
+            out.put(a.tolist())
+
+    asyncio.run(main())
 
 
 def put_then_sleep(ring: ndshare.Ring, ready: Any) -> None:

@@ -6,11 +6,13 @@ death can end the wait (the test's own timeout is the guard)."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing as mp
 import os
 import platform
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict
 
 import numpy as np
@@ -101,6 +103,20 @@ def _drain(ring: ndshare.Ring) -> Any:
     return list(ring)
 
 
+def test_get_async_waits_without_waking() -> None:
+    ctx = mp.get_context("fork")
+    ring = ndshare.Ring(2, "i8", 2)
+    out, ready = ctx.Queue(), ctx.Event()
+    p = ctx.Process(target=rw.get_async_forever, args=(ring, ready, out), daemon=True)
+    p.start()
+    assert ready.wait(60)
+    _watch_idle(p.pid)
+    ring.put(np.array([5, 6]))
+    assert out.get() == [5, 6]
+    p.join()
+    assert p.exitcode == 0
+
+
 def _kill(p: Any) -> None:
     os.kill(p.pid, signal.SIGKILL)
     p.join()
@@ -152,3 +168,47 @@ def test_a_consumer_killed_holding_an_item_lets_a_producer_waiting_forever_go_on
     assert producer.exitcode == 0
     assert (stats["lost"], stats["put"]) == (1, 3)
     assert [int(a[0]) for a in _drain(ring)] == [0, 99]
+
+
+def test_a_cancelled_get_async_gives_its_thread_back() -> None:
+    """The loop's executor has one thread: once a wait on an empty ring is
+    cancelled, the thread runs the next job (it would wait for ever for an
+    item otherwise)."""
+    ring = ndshare.Ring(2, "i4", 2)
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1, thread_name_prefix="asyncio"))
+        waiting = asyncio.ensure_future(ring.get_async())
+        while not _executor_waits():
+            await asyncio.sleep(0.01)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return await loop.run_in_executor(None, lambda: "the thread is free")
+
+    assert asyncio.run(main()) == "the thread is free"
+
+
+def _executor_waits() -> bool:
+    """Whether a thread of the loop's default executor sleeps in a futex wait."""
+    return any(
+        t.name.startswith("asyncio")
+        and t.native_id is not None
+        and blocked_in(os.getpid(), t.native_id) in (FUTEX_WAITS or set())
+        for t in threading.enumerate()
+    )
+
+
+def test_a_loop_closed_while_get_async_waits_shuts_down() -> None:
+    """asyncio.run cancels a task still waiting when its main coroutine
+    returns, then joins the executor's threads: the waiting one ends."""
+    ring = ndshare.Ring(2, "i4", 2)
+
+    async def main() -> None:
+        asyncio.ensure_future(ring.get_async())
+        while not _executor_waits():
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio")]
