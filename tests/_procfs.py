@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, Set, Tuple
+from typing import Callable, List, Optional, Set, Tuple
 
 SHM_DIR = "/dev/shm"
 
@@ -81,6 +81,36 @@ def is_gone(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rindex(")") + 2] in "ZX"
+
+
+def threads_of(pid: int) -> List[int]:
+    """The thread ids of process `pid`."""
+    return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+
+
+def thread_name(pid: int, tid: int) -> str:
+    """The name the kernel shows for a thread (`comm`)."""
+    with open(f"/proc/{pid}/task/{tid}/comm") as f:
+        return f.read().strip()
+
+
+def voluntary_switches(pid: int, tid: int) -> int:
+    """How many times thread `tid` of `pid` went to sleep of its own accord
+    (/proc/<pid>/task/<tid>/status): a sleeper that wakes and sleeps again
+    adds one each time."""
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no voluntary_ctxt_switches for thread {tid} of {pid}")
+
+
+def blocked_in(pid: int, tid: int) -> Optional[int]:
+    """The number of the system call thread `tid` of `pid` sleeps in
+    (/proc/<pid>/task/<tid>/syscall), or None while it runs."""
+    with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+        first = f.read().split()[0]
+    return int(first) if first.isdigit() else None
 
 
 def start_ticks(pid: int) -> int:

@@ -3,6 +3,7 @@ spawn and forkserver)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from typing import Any, List, Tuple
@@ -88,6 +89,69 @@ def fill_then_block(ring: ndshare.Ring, ready: Any) -> None:
         ring.put(np.full(ring.shape, i, dtype=ring.dtype), timeout=60)
     ready.set()
     ring.put(np.zeros(ring.shape, dtype=ring.dtype), timeout=120)
+
+
+def _join(ring: ndshare.Ring) -> None:
+    """A first call that returns at once: the ring's first call in a process
+    starts its death watch, so that the next wait is the only sleep left."""
+    try:
+        ring.get(timeout=0).release()
+        raise RuntimeError("the ring was expected to be empty")
+    except TimeoutError:
+        pass
+
+
+def get_forever(ring: ndshare.Ring, ready: Any, out: Any) -> None:
+    """Says it is ready, then waits for an item with no timeout; sends it back."""
+    _join(ring)
+    ready.set()
+    with ring.get() as a:
+        out.put(a.tolist())
+
+
+def put_forever(ring: ndshare.Ring, first: int, ready: Any, out: Any) -> None:
+    """Puts `first` items (0, 1, ...), says so, then waits for room with no
+    timeout for one more (99); sends back the ring's counters once it is in."""
+    for i in range(first):
+        ring.put(np.full(ring.shape, i, dtype=ring.dtype), timeout=60)
+    ready.set()
+    ring.put(np.full(ring.shape, 99, dtype=ring.dtype))
+    out.put(ring.stats())
+
+
+def get_async_forever(ring: ndshare.Ring, ready: Any, out: Any) -> None:
+    """`await ring.get_async()` with no timeout, in a fresh event loop."""
+
+    async def main() -> None:
+        _join(ring)
+        ready.set()
+        with await ring.get_async() as a:
+            out.put(a.tolist())
+
+    asyncio.run(main())
+
+
+def put_then_sleep(ring: ndshare.Ring, ready: Any) -> None:
+    """A producer that put one item and lives on without closing the ring,
+    until killed."""
+    ring.put(np.ones(ring.shape, dtype=ring.dtype), timeout=60)
+    ready.set()
+    time.sleep(120)
+
+
+def drain_forever(ring: ndshare.Ring, ready: Any, out: Any) -> None:
+    """Takes items with no timeout until the stream ends; sends back how
+    many it took and why the stream ended. Ready once it took the first."""
+    n = 0
+    while True:
+        try:
+            item = ring.get()
+        except ndshare.RingClosed as e:
+            out.put((n, e.reason))
+            return
+        item.release()
+        n += 1
+        ready.set()
 
 
 def round_trip(ring: ndshare.Ring, back: ndshare.Ring) -> None:

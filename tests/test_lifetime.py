@@ -337,6 +337,32 @@ def test_fork_child_registers_and_ends_cleanly(name: str) -> None:
     assert [(x.pid, x.alive) for x in ndshare.info(name).attachers] == [(pid, False)]
 
 
+#: Attaches an array, then ends its main thread while another thread runs on.
+MAIN_THREAD_ENDS_FIRST = """
+import ctypes, os, sys, threading, ndshare
+a = ndshare.attach(sys.argv[1])
+threading.Thread(target=lambda: os._exit(len(sys.stdin.read()))).start()
+print("ready", flush=True)
+ctypes.CDLL(None).pthread_exit(None)
+"""
+
+
+def test_a_process_whose_main_thread_ended_is_alive_while_another_runs(name: str) -> None:
+    a = ndshare.zeros(4, name=name)
+    with subprocess.Popen(
+        [sys.executable, "-c", MAIN_THREAD_ENDS_FIRST, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as p:
+        assert p.stdout is not None and p.stdin is not None
+        assert p.stdout.readline().strip() == "ready"
+        # /proc shows the process as a zombie once its main thread has ended ...
+        assert wait_until(lambda: is_gone(p.pid))
+        # ... yet it still runs, and still maps the array.
+        assert [x.alive for x in a.info().attachers if x.pid == p.pid] == [True]
+        p.stdin.close()  # the other thread ends, and the process with it
+        assert p.wait(60) == 0
+    assert [x.alive for x in a.info().attachers if x.pid == p.pid] == [False]
+
+
 #: Counts of this process's descriptors and mappings of ndshare memfds.
 MEMFD_COUNTERS_IMPORT = r"""
 import os

@@ -223,6 +223,15 @@ def test_named_ring_attaches_and_array_readers_refuse_it(name: str) -> None:
         ndshare.attach_ring(name)
 
 
+def test_a_ring_of_protocol_version_1_is_refused_naming_it(name: str) -> None:
+    ndshare.Ring(2, "f4", 2, name=name)
+    with open(f"/dev/shm/ndshare.{name}", "r+b") as f:
+        f.seek(f.read().index(b"NDSRING1") + 8)  # the ring's version word
+        f.write((1).to_bytes(4, "little"))
+    with pytest.raises(ndshare.FormatError, match="ring protocol version 1 is not supported"):
+        ndshare.attach_ring(name)
+
+
 @pytest.mark.parametrize(
     "dtype,value",
     [

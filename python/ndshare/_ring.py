@@ -24,9 +24,6 @@ from ._ndshare import RingClosed, RingCore, Segment
 __all__ = ["Ring", "RingClosed", "RingItem", "RingSlot", "attach_ring"]
 
 _MODES = ("queue", "broadcast", "overwrite")
-#: Longest single wait of the asyncio methods' worker thread: a cancelled
-#: wait lets its thread go within this time.
-_ASYNC_SLICE = 1.0
 
 
 class RingSlot:
@@ -431,15 +428,26 @@ class Ring:
     # -- asyncio ----------------------------------------------------------
 
     async def _wait(self, for_items: bool, token: int, deadline: Optional[float]) -> None:
+        """Waits in a worker thread until the ring's futex moves from
+        ``token``, until ``deadline`` (loop time) or as long as it takes. A
+        wait given up (the task cancelled, or closed with its loop) wakes its
+        thread, which then goes back to the executor at once."""
         loop = asyncio.get_running_loop()
-        left = _ASYNC_SLICE if deadline is None else min(_ASYNC_SLICE, deadline - loop.time())
-        if left <= 0:
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
             raise TimeoutError("timed out")
-        await loop.run_in_executor(None, self._core.wait_changed, for_items, token, left)
+        waiting = loop.run_in_executor(None, self._core.wait_changed, for_items, token, left)
+        try:
+            await waiting
+        except BaseException:
+            self._core.wake(for_items)
+            raise
 
     async def get_async(self, timeout: Optional[float] = None) -> RingItem:
-        """:meth:`get` for asyncio: the wait runs in a worker thread with the
-        GIL released, so the event loop goes on, and nothing spins."""
+        """:meth:`get` for asyncio: the wait runs in a worker thread of the
+        loop's default executor with the GIL released, so the event loop goes
+        on, and nothing spins or polls; cancelling the call lets the thread
+        go at once."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:

@@ -160,7 +160,8 @@ impl PyRing {
     }
 
     /// Sleeps, GIL released, until the futex of `wait_token` changes from
-    /// `token`: `True`, or `False` after `timeout` seconds.
+    /// `token` (or `wake` is called): `True`, or `False` after `timeout`
+    /// seconds; `None` waits as long as it takes.
     #[pyo3(signature = (for_items, token, timeout=None))]
     fn wait_changed(
         &self,
@@ -175,6 +176,13 @@ impl PyRing {
             Err(Error::Timeout) => Ok(false),
             Err(e) => Err(to_py(e)),
         }
+    }
+
+    /// Wakes every process waiting for an item (`for_items`) or a free
+    /// slot: a `wait_changed` on another thread returns (and the others
+    /// look again).
+    fn wake(&self, for_items: bool) {
+        self.ring.wake_waiters(for_items);
     }
 
     /// Byte offset of slot `slot` in the segment's data.

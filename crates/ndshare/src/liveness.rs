@@ -24,8 +24,8 @@ impl ProcessStamp {
         }
     }
 
-    /// Whether this very process is still running (a zombie counts as gone:
-    /// it holds no mappings any more).
+    /// Whether this very process is still running (a zombie counts as gone
+    /// once its last thread has ended: it holds no mappings any more).
     #[must_use]
     ///
     /// A process that `/proc` hides from this one (`hidepid`, another
@@ -36,7 +36,7 @@ impl ProcessStamp {
             return false;
         }
         match sys::task_stat(self.pid) {
-            Ok(st) => st.start_ticks == self.start_ticks && !st.exited,
+            Ok(st) => st.start_ticks == self.start_ticks && running(st),
             Err(_) => pid_is_hidden(self.pid),
         }
     }
@@ -48,9 +48,17 @@ impl ProcessStamp {
 pub fn pid_exists(pid: u32) -> bool {
     pid != 0
         && match sys::task_stat(pid) {
-            Ok(st) => !st.exited,
+            Ok(st) => running(st),
             Err(_) => pid_is_hidden(pid),
         }
+}
+
+/// Whether a process whose leader `/proc` shows as `st` still runs code: a
+/// zombie leader counts as gone only once no other thread of its process is
+/// left (a process whose main thread ended first runs on in the others, and
+/// still has its mappings).
+fn running(st: sys::TaskStat) -> bool {
+    !st.exited || st.threads > 1
 }
 
 /// Whether a process `/proc` would not show exists: `kill(pid, 0)` says it

@@ -1,10 +1,13 @@
 //! Rings from Rust: order, exactly-once delivery, broadcast, overwrite
-//! counts, close, and a consumer that dies holding a slot (a real child
-//! process, killed with `SIGKILL`).
+//! counts, close, a ring of another protocol version, and processes that die
+//! while another waits with no timeout (real child processes, killed with
+//! `SIGKILL`: only the death can end the wait).
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io::BufRead;
+use std::os::unix::fs::FileExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ndshare::{Delivery, Error, RawArray, RawRing, Ring, SharedArray, Wait};
 
@@ -220,47 +223,181 @@ fn child_holds_an_item() {
     drop(item);
 }
 
+/// Child role: put one item into the named ring, say so, and live on
+/// without closing it.
 #[test]
-fn a_consumer_killed_holding_a_slot_does_not_wedge_the_ring() {
-    let guard = Name::new("ring-kill");
-    let name = guard.0.clone();
-    let ring = RawRing::create("|u1", 1, &[], 1, Delivery::Queue, Some(&name)).unwrap();
-    ring.push(&[42], secs(1)).unwrap();
+fn child_produces_and_sleeps() {
+    let Ok(name) = std::env::var(PRODUCER_ROLE) else {
+        return;
+    };
+    let ring = RawRing::attach(&name).unwrap();
+    ring.push(&[5], secs(10)).unwrap();
+    println!("produced");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+const PRODUCER_ROLE: &str = "NDSHARE_RING_PRODUCER_ROLE";
+
+/// Runs child test `test` with `role` set to the ring's name, and waits
+/// until it prints a line with `said` in it.
+fn start_child(test: &str, role: &str, name: &str, said: &str) -> (Child, String) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_holds_an_item",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, &name)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(role, name)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     // libtest prints the test's name on the same line, before it.
-    while !line.contains("holding") {
+    while !line.contains(said) {
         line.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
-            "child ended"
-        );
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended");
     }
+    (child, line)
+}
+
+/// This thread's id (`/proc/thread-self` links to `<pid>/task/<tid>`).
+fn my_tid() -> u32 {
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    link.file_name().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Waits until thread `tid` of this process sleeps in a futex wait (its
+/// system call, in `/proc/self/task/<tid>/syscall`).
+fn wait_until_asleep(tid: u32) {
+    let waits = [
+        libc::SYS_futex.to_string(),
+        libc::SYS_futex_waitv.to_string(),
+    ];
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let syscall =
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+        if syscall
+            .split_whitespace()
+            .next()
+            .is_some_and(|nr| waits.iter().any(|w| w == nr))
+        {
+            return;
+        }
+        assert!(Instant::now() < give_up, "thread {tid} never went to sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How many times thread `tid` of this process has gone to sleep.
+fn voluntary_switches(tid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Thread `tid`, asleep in a wait with no timeout, stays asleep while
+/// nothing happens: it never wakes to look for dead processes.
+fn assert_stays_asleep(tid: u32) {
+    wait_until_asleep(tid);
+    let before = voluntary_switches(tid);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        voluntary_switches(tid) - before,
+        0,
+        "the waiter woke while idle"
+    );
+}
+
+fn kill(mut child: Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_consumer_killed_holding_a_slot_lets_a_producer_waiting_forever_go_on() {
+    let guard = Name::new("ring-kill");
+    let name = guard.0.clone();
+    let ring = RawRing::create("|u1", 1, &[], 1, Delivery::Queue, Some(&name)).unwrap();
+    ring.push(&[42], secs(1)).unwrap();
+    let (child, line) = start_child("child_holds_an_item", ROLE, &name, "holding");
     assert!(line.trim().ends_with("holding 42"), "{line}");
     // The only slot is held: a put must wait ...
     assert!(matches!(
         ring.put_with(Wait::timeout(Duration::from_millis(100))),
         Err(Error::Timeout)
     ));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // ... until the holder is dead: then its slot comes back, the item lost.
-    ring.push(&[43], secs(10)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let putter = s.spawn(|| {
+            tx.send(my_tid()).unwrap();
+            ring.push(&[43], Wait::forever())
+        });
+        assert_stays_asleep(rx.recv().unwrap());
+        kill(child);
+        // ... with no timeout, until the holder is dead: then its slot comes
+        // back, the item lost.
+        putter.join().unwrap().unwrap();
+    });
     assert_eq!(ring.stats().lost, 1);
     assert_eq!(
         ring.get_with(None, secs(1)).unwrap().unwrap().bytes(),
         &[43]
     );
     ndshare::unlink(&name).unwrap();
+}
+
+#[test]
+fn a_producer_killed_ends_the_stream_for_a_consumer_waiting_forever() {
+    let guard = Name::new("ring-kill-producer");
+    let name = guard.0.clone();
+    let ring = RawRing::create("|u1", 1, &[], 4, Delivery::Queue, Some(&name)).unwrap();
+    let (child, _) = start_child(
+        "child_produces_and_sleeps",
+        PRODUCER_ROLE,
+        &name,
+        "produced",
+    );
+    assert_eq!(ring.get().unwrap().unwrap().bytes(), &[5]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let consumer = s.spawn(|| {
+            tx.send(my_tid()).unwrap();
+            ring.get().map(|item| item.map(|i| i.bytes().to_vec()))
+        });
+        assert_stays_asleep(rx.recv().unwrap());
+        kill(child);
+        // The producer's death ends the stream: the wait, which has no
+        // timeout, returns the end.
+        assert_eq!(consumer.join().unwrap().unwrap(), None);
+    });
+    let reason = ring.end_reason().unwrap();
+    assert!(reason.contains("exited without closing"), "{reason}");
+    assert_eq!(ring.stats().producers, 0);
+    ndshare::unlink(&name).unwrap();
+}
+
+#[test]
+fn a_ring_of_protocol_version_1_is_refused_with_its_version() {
+    let guard = Name::new("ring-v1");
+    let name = guard.0.clone();
+    let ring = RawRing::create("<f4", 4, &[2], 2, Delivery::Queue, Some(&name)).unwrap();
+    let seg = ring.segment();
+    let data_at = seg.data_ptr() as u64 - seg.base_ptr() as u64;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(guard.path())
+        .unwrap();
+    file.write_all_at(&1u32.to_le_bytes(), data_at + 8).unwrap();
+    let e = RawRing::attach(&name).unwrap_err();
+    let Error::Corrupt(msg) = &e else {
+        panic!("expected Error::Corrupt, got {e:?}")
+    };
+    assert!(
+        msg.contains("ring protocol version 1 is not supported"),
+        "{msg}"
+    );
+    assert!(msg.contains("reads version 2"), "{msg}");
 }

@@ -7,14 +7,15 @@ use crate::format::header::MAX_NDIM;
 
 /// The first 8 bytes of a ring's data.
 pub const MAGIC: [u8; 8] = *b"NDSRING1";
-/// The ring protocol version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The ring protocol version this build writes and reads: 2 added the
+/// member table (a ring of version 1 is refused, not read).
+pub const VERSION: u32 = 2;
 
 /// Byte offsets in the control block, from the start of the segment's data.
 pub mod offset {
     /// `[u8; 8]` magic `NDSRING1`.
     pub const MAGIC: usize = 0;
-    /// `u32` protocol version (1).
+    /// `u32` protocol version (2).
     pub const VERSION: usize = 8;
     /// `u32` delivery: 0 queue, 1 broadcast, 2 broadcast with overwrite.
     pub const DELIVERY: usize = 12;
@@ -62,12 +63,17 @@ pub mod offset {
     pub const SPACE: usize = 200;
     /// `u32` producers sleeping on `SPACE`.
     pub const PUT_WAITERS: usize = 204;
+    /// `u32` processes that found the member table full (each one makes
+    /// every waiter poll while it is counted).
+    pub const MEMBERS_OVERFLOW: usize = 208;
     /// Producer table: `PRODUCER_SLOTS` entries of `PRODUCER_LEN` bytes.
     pub const PRODUCERS: usize = 256;
     /// Subscriber table: `SUBSCRIBER_SLOTS` entries of `SUBSCRIBER_LEN` bytes.
     pub const SUBSCRIBERS: usize = 768;
+    /// Member table: `MEMBER_SLOTS` entries of `MEMBER_LEN` bytes.
+    pub const MEMBERS: usize = 3840;
     /// The item's shape (`ndim` x `u64`), then its dtype descriptor.
-    pub const SHAPE: usize = 3840;
+    pub const SHAPE: usize = 4864;
 }
 
 /// Entries in the producer table: `u32` pid (0: empty), `u32` zero, `u64`
@@ -81,8 +87,30 @@ pub const PRODUCER_LEN: usize = 16;
 pub const SUBSCRIBER_SLOTS: usize = 64;
 /// Bytes per subscriber entry.
 pub const SUBSCRIBER_LEN: usize = 48;
+/// Entries in the member table, one per process (per handle of the ring in
+/// it) that takes part: `u32` wake word, `u32` pid (0: free), `u64` start
+/// ticks. The wake word holds the thread id of the member's death watch
+/// (0: none), with the bits of [`member`].
+pub const MEMBER_SLOTS: usize = 64;
+/// Bytes per member entry.
+pub const MEMBER_LEN: usize = 16;
 const _: () = assert!(offset::PRODUCERS + PRODUCER_SLOTS * PRODUCER_LEN == offset::SUBSCRIBERS);
-const _: () = assert!(offset::SUBSCRIBERS + SUBSCRIBER_SLOTS * SUBSCRIBER_LEN == offset::SHAPE);
+const _: () = assert!(offset::SUBSCRIBERS + SUBSCRIBER_SLOTS * SUBSCRIBER_LEN == offset::MEMBERS);
+const _: () = assert!(offset::MEMBERS + MEMBER_SLOTS * MEMBER_LEN == offset::SHAPE);
+const _: () = assert!(offset::MEMBERS_OVERFLOW + 4 <= offset::PRODUCERS);
+
+/// The bits of a member's wake word: those of the kernel's robust futexes
+/// (`futex(2)`), which the kernel writes when the thread the word names ends.
+pub mod member {
+    /// Bits 0-29: the thread id of the member's death watch; 0: the member
+    /// has none (a process that does not register one), and waiters poll.
+    pub const TID_MASK: u32 = 0x3fff_ffff;
+    /// Bit 30: the thread ended (the kernel sets it): its process died, or
+    /// called `execve`.
+    pub const OWNER_DIED: u32 = 0x4000_0000;
+    /// Bit 31: some process sleeps on the word.
+    pub const WAITERS: u32 = 0x8000_0000;
+}
 
 /// Bytes of a ring's data that [`RingReport::parse`] reads: the control
 /// block up to the longest shape and dtype descriptor.

@@ -10,12 +10,16 @@ use crate::format::header::{check_dtype_descr, MAX_DTYPE_LEN, MAX_NDIM};
 use crate::segment::Segment;
 
 pub use crate::format::ring::{
-    offset, MAGIC, PRODUCER_LEN, PRODUCER_SLOTS, SUBSCRIBER_LEN, SUBSCRIBER_SLOTS, VERSION,
+    member, offset, MAGIC, MEMBER_LEN, MEMBER_SLOTS, PRODUCER_LEN, PRODUCER_SLOTS, SUBSCRIBER_LEN,
+    SUBSCRIBER_SLOTS, VERSION,
 };
 
 /// Bytes per slot record: `u32` state, `u32` pid, `u64` start ticks, `u64`
 /// sequence, `u64` zero.
 pub const RECORD_LEN: usize = 32;
+/// Bytes of the control block's fixed fields: those before the lock.
+const FIXED: usize = offset::LOCK;
+
 /// Most slots a ring may have.
 pub const MAX_CAPACITY: u32 = 1 << 20;
 
@@ -186,25 +190,32 @@ impl Geometry {
     pub(crate) fn read(seg: &Segment) -> Result<Geometry> {
         let corrupt = |what: String| Error::Corrupt(format!("ring: {what}"));
         let len = seg.data_len();
-        if len < offset::SHAPE {
+        if len < FIXED {
             return Err(corrupt(format!("{len} bytes of data is too short")));
         }
-        // The control block's fixed fields are written once, before the
-        // segment can be reached, and never again: plain reads are enough.
-        let mut fixed = vec![0u8; offset::SHAPE];
-        // SAFETY: `len >= offset::SHAPE` bytes of data are mapped for as
-        // long as `seg` lives; the copy reads bytes only (valid for any value).
+        // The control block's fixed fields (up to the lock) are written
+        // once, before the segment can be reached, and never again: plain
+        // reads are enough.
+        let mut fixed = [0u8; FIXED];
+        // SAFETY: `len >= FIXED` bytes of data are mapped for as long as
+        // `seg` lives; the copy reads bytes only (valid for any value).
         unsafe { std::ptr::copy_nonoverlapping(seg.data_ptr(), fixed.as_mut_ptr(), fixed.len()) };
         let u32_at = |at: usize| u32::from_le_bytes(fixed[at..at + 4].try_into().expect("4"));
         let u64_at = |at: usize| u64::from_le_bytes(fixed[at..at + 8].try_into().expect("8"));
         if fixed[..8] != MAGIC {
             return Err(corrupt("bad magic".into()));
         }
+        // Before any size check: a ring of another version has another
+        // layout, and the version is what to tell.
         if u32_at(offset::VERSION) != VERSION {
             return Err(corrupt(format!(
-                "protocol version {} (this build reads {VERSION})",
+                "ring protocol version {} is not supported (this build reads version \
+                 {VERSION}): make the ring again with this version of ndshare",
                 u32_at(offset::VERSION)
             )));
+        }
+        if len < offset::SHAPE {
+            return Err(corrupt(format!("{len} bytes of data is too short")));
         }
         let delivery = Delivery::from_code(u32_at(offset::DELIVERY))
             .ok_or_else(|| corrupt(format!("delivery {}", u32_at(offset::DELIVERY))))?;

@@ -8,13 +8,15 @@
 //! outside the lock: a slot belongs to one producer between claim and commit,
 //! and cannot be claimed again while a consumer holds it. Waits sleep on two
 //! futex words, `ITEMS` and `SPACE`, which change with every event that may
-//! end a wait; a sleeper wakes at least every second to look for processes
-//! that died holding a slot.
+//! end a wait, and at the same time on the wake word of every other member
+//! of the ring (`member.rs`), which the kernel marks when that member dies:
+//! a sleeper wakes for an event or a death, never to poll, unless some
+//! member has no wake word.
 
 use std::cell::Cell;
 use std::hint;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 
 use crate::error::{Error, Result};
 use crate::format::dtype::{self, Element};
@@ -22,18 +24,23 @@ use crate::format::header::KIND_RING;
 use crate::format::layout::{Layout, Order};
 use crate::liveness::{pid_exists, ProcessStamp};
 use crate::ring::control::{
-    offset, state, Delivery, Geometry, Words, PRODUCER_LEN, PRODUCER_SLOTS, RECORD_LEN,
-    SUBSCRIBER_LEN, SUBSCRIBER_SLOTS,
+    member as member_bits, offset, state, Delivery, Geometry, Words, PRODUCER_LEN, PRODUCER_SLOTS,
+    RECORD_LEN, SUBSCRIBER_LEN, SUBSCRIBER_SLOTS,
 };
+use crate::ring::member::{self, Membership, Watch};
 use crate::segment::{Access, Segment, DEFAULT_MODE};
 use crate::sync::lock::RawLock;
-use crate::sync::wait::{Slept, Wait, RING_POLL_INTERVAL};
+use crate::sync::wait::{Slept, SleptOn, Wait, RING_POLL_INTERVAL};
 use crate::sys;
 use crate::transport::handle::Handle;
 
 /// Looks at a futex word this many times before sleeping on it: an item
 /// that is a few microseconds away arrives without a sleep and a wake.
 const SPINS: u32 = 256;
+
+/// Set once `futex_waitv` is found missing (Linux before 5.16): waits then
+/// sleep on their one word, in slices of [`RING_POLL_INTERVAL`].
+static NO_WAITV: AtomicBool = AtomicBool::new(false);
 
 /// A slot a producer holds, between [`RawRing::claim`] and
 /// [`RawRing::commit`] or [`RawRing::abort`].
@@ -113,7 +120,7 @@ thread_local! {
     };
 }
 
-fn me() -> ProcessStamp {
+pub(super) fn me() -> ProcessStamp {
     let generation = sys::fork_generation();
     let (cached, stamp) = ME.get();
     if cached == generation {
@@ -125,7 +132,7 @@ fn me() -> ProcessStamp {
 }
 
 /// Whether the process an owner record names may still live.
-fn alive(pid: u32, start: u64) -> bool {
+pub(super) fn alive(pid: u32, start: u64) -> bool {
     if pid == me().pid {
         return true;
     }
@@ -164,9 +171,14 @@ fn alive(pid: u32, start: u64) -> bool {
 /// ```
 #[derive(Debug)]
 pub struct RawRing {
+    /// This handle's entry in the member table and its death watch. The
+    /// first field, so dropped first: the watch's word lies in `seg`'s
+    /// mapping, which must outlive it.
+    member: Membership,
     seg: Segment,
     geo: Geometry,
     w: Words,
+    ctl: Control,
     /// Fork generation + 1 in which this handle registered as a producer.
     registered: AtomicU64,
 }
@@ -177,6 +189,136 @@ struct Locked<'a>(&'a RawLock);
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         let _ = self.0.unlock();
+    }
+}
+
+/// The ring's words and what the repair needs to find its records: all a
+/// handle's membership uses, down to its last moment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Control {
+    pub(super) w: Words,
+    records: usize,
+    capacity: u32,
+}
+
+impl Control {
+    fn record(&self, slot: u32) -> usize {
+        self.records + RECORD_LEN * slot as usize
+    }
+
+    /// Runs `f` under the ring's lock. A holder that died is taken over
+    /// from, after the repair of [`Control::reap_locked`].
+    pub(super) fn locked<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        // SAFETY: `LOCK` is an 8-aligned word of the checked control block,
+        // mapped writable while the ring handle lives, used only as a lock
+        // word.
+        let lock = unsafe { RawLock::from_ptr(self.w.ptr(offset::LOCK)) };
+        let acquired = lock.lock(Wait::forever())?;
+        let _unlock = Locked(lock);
+        if matches!(acquired, crate::sync::lock::Acquired::OwnerDied(_)) {
+            self.reap_locked();
+        }
+        Ok(f())
+    }
+
+    /// Publishes on a futex word: increments it, and wakes one sleeper (or
+    /// `all`) if its waiter count says there are any.
+    pub(super) fn bump(&self, futex: usize, waiters: usize, all: bool) {
+        let word = self.w.u32(futex);
+        word.fetch_add(1, SeqCst);
+        if self.w.u32(waiters).load(SeqCst) > 0 {
+            if all {
+                sys::futex_wake_all(word);
+            } else {
+                sys::futex_wake(word, 1);
+            }
+        }
+    }
+
+    /// Publishes on both futex words: every waiter looks again.
+    pub(super) fn bump_all(&self) {
+        self.bump(offset::ITEMS, offset::GET_WAITERS, true);
+        self.bump(offset::SPACE, offset::PUT_WAITERS, true);
+    }
+
+    /// Whether the process `me` holds anything in the ring: a producer
+    /// entry, a subscriber, or a slot.
+    pub(super) fn held_by(&self, me: ProcessStamp) -> bool {
+        let names_me = |pid_at: usize, start_at: usize| {
+            self.w.u32(pid_at).load(Relaxed) == me.pid
+                && self.w.u64(start_at).load(Relaxed) == me.start_ticks
+        };
+        (0..PRODUCER_SLOTS).any(|i| {
+            let e = offset::PRODUCERS + PRODUCER_LEN * i;
+            names_me(e, e + 8)
+        }) || (0..SUBSCRIBER_SLOTS).any(|i| {
+            let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
+            self.w.u32(e).load(Relaxed) == 1 && names_me(e + 4, e + 8)
+        }) || (0..self.capacity).any(|slot| {
+            let rec = self.record(slot);
+            let st = self.w.u32(rec).load(Relaxed);
+            (st == state::WRITING || st == state::READING) && names_me(rec + 4, rec + 8)
+        })
+    }
+
+    /// The repair, under the lock: a dead member leaves the member table; a
+    /// slot a dead producer was writing is abandoned; one a dead consumer
+    /// held is freed and its item counted lost; a dead subscriber is
+    /// removed; dead producers leave the table.
+    pub(super) fn reap_locked(&self) {
+        // First the members whose death watch ended: once each is gone, the
+        // scans below find it dead.
+        member::reap_members(self);
+        let (mut items, mut space) = (false, false);
+        for slot in 0..self.capacity {
+            let rec = self.record(slot);
+            let st = self.w.u32(rec).load(Relaxed);
+            if st != state::WRITING && st != state::READING {
+                continue;
+            }
+            let (pid, start) = (
+                self.w.u32(rec + 4).load(Relaxed),
+                self.w.u64(rec + 8).load(Relaxed),
+            );
+            if alive(pid, start) {
+                continue;
+            }
+            if st == state::WRITING {
+                self.w.u32(rec).store(state::ABANDONED, Relaxed);
+                self.w.u64(offset::ABANDONED).fetch_add(1, Relaxed);
+                items = true;
+            } else {
+                self.w.u32(rec).store(state::FREE, Relaxed);
+                self.w.u64(offset::LOST).fetch_add(1, Relaxed);
+                space = true;
+            }
+        }
+        for i in 0..SUBSCRIBER_SLOTS {
+            let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
+            if self.w.u32(e).load(Relaxed) == 1
+                && !alive(
+                    self.w.u32(e + 4).load(Relaxed),
+                    self.w.u64(e + 8).load(Relaxed),
+                )
+            {
+                self.w.u32(e).store(0, Relaxed);
+                space = true;
+            }
+        }
+        for i in 0..PRODUCER_SLOTS {
+            let e = offset::PRODUCERS + PRODUCER_LEN * i;
+            let pid = self.w.u32(e).load(Relaxed);
+            if pid != 0 && !alive(pid, self.w.u64(e + 8).load(Relaxed)) {
+                self.w.u32(e).store(0, Relaxed);
+                items = true;
+            }
+        }
+        if items {
+            self.bump(offset::ITEMS, offset::GET_WAITERS, true);
+        }
+        if space {
+            self.bump(offset::SPACE, offset::PUT_WAITERS, true);
+        }
     }
 }
 
@@ -230,12 +372,20 @@ impl RawRing {
         }
         let geo = Geometry::read(&seg)?;
         // SAFETY: the data is page-aligned, writable and `geo` was checked
-        // against its length; `seg` keeps it mapped as long as `self`.
+        // against its length; `seg` keeps it mapped as long as `self`, and
+        // `member` (which keeps a copy of `ctl`) is dropped before `seg`.
         let w = unsafe { Words::new(seg.data_ptr()) };
+        let ctl = Control {
+            w,
+            records: geo.records,
+            capacity: geo.capacity,
+        };
         Ok(RawRing {
+            member: Membership::new(ctl),
             seg,
             geo,
             w,
+            ctl,
             registered: AtomicU64::new(0),
         })
     }
@@ -272,7 +422,10 @@ impl RawRing {
     /// Gives back the segment.
     #[must_use]
     pub fn into_segment(self) -> Segment {
-        self.seg
+        let RawRing { member, seg, .. } = self;
+        // The membership leaves the table while the mapping is still there.
+        drop(member);
+        seg
     }
 
     /// The item's dtype descriptor.
@@ -344,33 +497,25 @@ impl RawRing {
         (seq % u64::from(self.geo.capacity)) as u32
     }
 
-    /// Runs `f` under the ring's lock. A holder that died is taken over
-    /// from, after the repair of [`RawRing::reap_locked`].
+    /// Runs `f` under the ring's lock (see [`Control::locked`]).
     fn locked<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
-        // SAFETY: `LOCK` is an 8-aligned word of the checked control block,
-        // mapped writable while `self` lives, used only as a lock word.
-        let lock = unsafe { RawLock::from_ptr(self.w.ptr(offset::LOCK)) };
-        let acquired = lock.lock(Wait::forever())?;
-        let _unlock = Locked(lock);
-        if matches!(acquired, crate::sync::lock::Acquired::OwnerDied(_)) {
-            self.reap_locked();
-        }
-        Ok(f())
+        self.ctl.locked(f)
     }
 
     fn bump(&self, futex: usize, waiters: usize, all: bool) {
-        let word = self.w.u32(futex);
-        word.fetch_add(1, SeqCst);
-        if self.w.u32(waiters).load(SeqCst) > 0 {
-            if all {
-                sys::futex_wake_all(word);
-            } else {
-                sys::futex_wake(word, 1);
-            }
-        }
+        self.ctl.bump(futex, waiters, all);
     }
 
-    /// Sleeps while `futex` holds `token`, spinning briefly first.
+    /// Sleeps while `futex` holds `token`, spinning briefly first: until
+    /// the word changes or another member of the ring dies, with no timeout
+    /// but the caller's. `Slept::Polled` asks the caller to run the repair
+    /// (a member died, or a polling slice ended).
+    ///
+    /// It sleeps on the ring's word and on every other member's wake word at
+    /// once (`futex_waitv`); it polls in slices of [`RING_POLL_INTERVAL`]
+    /// only while some member has no wake word (a process that registers
+    /// none), the member table overflowed, or the kernel lacks
+    /// `futex_waitv`.
     fn sleep(
         &self,
         wait: &mut Wait<'_>,
@@ -379,17 +524,47 @@ impl RawRing {
         token: u32,
     ) -> Result<Slept> {
         let word: &AtomicU32 = self.w.u32(futex);
-        if !wait.expired() {
-            for _ in 0..SPINS {
-                if word.load(Relaxed) != token {
-                    return Ok(Slept::Woken);
-                }
-                hint::spin_loop();
-            }
+        if wait.expired() {
+            return Err(Error::Timeout);
         }
-        wait.default_interval(RING_POLL_INTERVAL);
+        for _ in 0..SPINS {
+            if word.load(Relaxed) != token {
+                return Ok(Slept::Woken);
+            }
+            hint::spin_loop();
+        }
+        let words = if NO_WAITV.load(Relaxed) {
+            None
+        } else {
+            match member::watch_list(&self.ctl, me(), word, token) {
+                Watch::Died => return Ok(Slept::Polled),
+                Watch::Poll => None,
+                Watch::Words(words) => Some(words),
+            }
+        };
         self.w.u32(waiters).fetch_add(1, SeqCst);
-        let slept = wait.sleep(word, token);
+        let slept = match words {
+            None => wait.sleep_polling(word, token, RING_POLL_INTERVAL),
+            Some(words) => match wait.sleep_on_any(&words) {
+                // A member's wake word that the kernel marked: its process
+                // died (the repair may have cleared the mark already).
+                Ok(SleptOn::Word(i))
+                    if i > 0 && words[i].0.load(SeqCst) & member_bits::OWNER_DIED != 0 =>
+                {
+                    Ok(Slept::Polled)
+                }
+                // The ring's word, a member that left (its watch cleared its
+                // word), or some word that changed before the sleep: look
+                // again.
+                Ok(SleptOn::Word(_) | SleptOn::Changed) => Ok(Slept::Woken),
+                Ok(SleptOn::Polled) => Ok(Slept::Polled),
+                Ok(SleptOn::Unsupported) => {
+                    NO_WAITV.store(true, Relaxed);
+                    Ok(Slept::Woken)
+                }
+                Err(e) => Err(e),
+            },
+        };
         self.w.u32(waiters).fetch_sub(1, SeqCst);
         slept
     }
@@ -459,6 +634,7 @@ impl RawRing {
     /// # Errors
     /// [`Error::RingClosed`], [`Error::Timeout`], [`Error::Interrupted`].
     pub fn claim(&self, mut wait: Wait<'_>) -> Result<Claim> {
+        self.member.join()?;
         let me = me();
         loop {
             let token = self.w.u32(offset::SPACE).load(SeqCst);
@@ -553,6 +729,7 @@ impl RawRing {
                 "a queue ring has no subscribers: every consumer takes from it".into(),
             ));
         }
+        self.member.join()?;
         let me = me();
         self.locked(|| {
             let head = self.w.u64(offset::HEAD).load(Relaxed);
@@ -582,6 +759,7 @@ impl RawRing {
     /// removed (its owner died, or it unsubscribed).
     pub fn adopt(&self, s: Subscriber) -> Result<()> {
         let e = Self::sub_entry(s)?;
+        self.member.join()?;
         let me = me();
         self.locked(|| {
             if self.w.u32(e).load(Relaxed) != 1 {
@@ -630,28 +808,27 @@ impl RawRing {
                 ))
             }
         };
+        self.member.join()?;
         let me = me();
-        // A call that does not wait looks at the producers at once: it has
-        // no later poll to do it in.
-        let mut look_at_producers = wait.expired();
         loop {
             let token = self.w.u32(offset::ITEMS).load(SeqCst);
-            let (item, freed, empty) = self.locked(|| match entry {
-                None => self.take_queue(me),
-                Some((s, e)) => self.take_broadcast(s, e, me),
+            let (item, freed, ended) = self.locked(|| -> Result<_> {
+                let (item, freed, empty) = match entry {
+                    None => self.take_queue(me)?,
+                    Some((s, e)) => self.take_broadcast(s, e, me)?,
+                };
+                Ok((item, freed, item.is_none() && empty && self.ended_locked()))
             })??;
             if freed {
                 self.bump(offset::SPACE, offset::PUT_WAITERS, false);
             }
             match item {
                 Some(t) => return Ok(Some(t)),
-                None if empty && self.ended(look_at_producers)? => return Ok(None),
+                None if ended => return Ok(None),
                 None => {}
             }
-            look_at_producers = false;
             if self.sleep(&mut wait, offset::ITEMS, offset::GET_WAITERS, token)? == Slept::Polled {
                 self.reap()?;
-                look_at_producers = true;
             }
         }
     }
@@ -758,23 +935,18 @@ impl RawRing {
         }
     }
 
-    /// Whether an empty ring's stream has ended: closed, or (when
-    /// `look_at_producers`) every registered producer is gone.
-    fn ended(&self, look_at_producers: bool) -> Result<bool> {
-        if self.w.u32(offset::CLOSED).load(SeqCst) != 0 {
-            return Ok(true);
-        }
-        if !look_at_producers || self.w.u32(offset::PRODUCERS_EVER).load(Relaxed) == 0 {
-            return Ok(false);
-        }
-        self.locked(|| {
-            (0..PRODUCER_SLOTS).all(|i| {
-                self.w
-                    .u32(offset::PRODUCERS + PRODUCER_LEN * i)
-                    .load(Relaxed)
-                    == 0
-            })
-        })
+    /// Under the lock: whether an empty ring's stream has ended: closed, or
+    /// producers registered and every one is gone (the repair removes dead
+    /// ones from the table).
+    fn ended_locked(&self) -> bool {
+        self.w.u32(offset::CLOSED).load(SeqCst) != 0
+            || (self.w.u32(offset::PRODUCERS_EVER).load(Relaxed) != 0
+                && (0..PRODUCER_SLOTS).all(|i| {
+                    self.w
+                        .u32(offset::PRODUCERS + PRODUCER_LEN * i)
+                        .load(Relaxed)
+                        == 0
+                }))
     }
 
     /// Why the stream ended (or would end now): closed, or every producer
@@ -853,63 +1025,7 @@ impl RawRing {
     /// # Errors
     /// The errors of taking the lock.
     pub fn reap(&self) -> Result<()> {
-        self.locked(|| self.reap_locked())
-    }
-
-    /// The repair, under the lock: a slot a dead producer was writing is
-    /// abandoned; one a dead consumer held is freed and its item counted
-    /// lost; a dead subscriber is removed; dead producers leave the table.
-    fn reap_locked(&self) {
-        let (mut items, mut space) = (false, false);
-        for slot in 0..self.geo.capacity {
-            let rec = self.record(slot);
-            let st = self.w.u32(rec).load(Relaxed);
-            if st != state::WRITING && st != state::READING {
-                continue;
-            }
-            let (pid, start) = (
-                self.w.u32(rec + 4).load(Relaxed),
-                self.w.u64(rec + 8).load(Relaxed),
-            );
-            if alive(pid, start) {
-                continue;
-            }
-            if st == state::WRITING {
-                self.w.u32(rec).store(state::ABANDONED, Relaxed);
-                self.w.u64(offset::ABANDONED).fetch_add(1, Relaxed);
-                items = true;
-            } else {
-                self.w.u32(rec).store(state::FREE, Relaxed);
-                self.w.u64(offset::LOST).fetch_add(1, Relaxed);
-                space = true;
-            }
-        }
-        for i in 0..SUBSCRIBER_SLOTS {
-            let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
-            if self.w.u32(e).load(Relaxed) == 1
-                && !alive(
-                    self.w.u32(e + 4).load(Relaxed),
-                    self.w.u64(e + 8).load(Relaxed),
-                )
-            {
-                self.w.u32(e).store(0, Relaxed);
-                space = true;
-            }
-        }
-        for i in 0..PRODUCER_SLOTS {
-            let e = offset::PRODUCERS + PRODUCER_LEN * i;
-            let pid = self.w.u32(e).load(Relaxed);
-            if pid != 0 && !alive(pid, self.w.u64(e + 8).load(Relaxed)) {
-                self.w.u32(e).store(0, Relaxed);
-                items = true;
-            }
-        }
-        if items {
-            self.bump(offset::ITEMS, offset::GET_WAITERS, true);
-        }
-        if space {
-            self.bump(offset::SPACE, offset::PUT_WAITERS, true);
-        }
+        self.locked(|| self.ctl.reap_locked())
     }
 
     /// The counters.
@@ -960,8 +1076,9 @@ impl RawRing {
     }
 
     /// Sleeps until the futex of [`RawRing::wait_token`] no longer holds
-    /// `token`, at most `timeout`; looks for dead processes when a whole
-    /// poll interval passed.
+    /// `token`, as long as `wait` allows; runs the repair when another
+    /// member of the ring dies meanwhile (and returns if that ended the
+    /// stream). [`RawRing::wake_waiters`] ends it early.
     ///
     /// # Errors
     /// [`Error::Timeout`], [`Error::Interrupted`].
@@ -971,16 +1088,30 @@ impl RawRing {
         } else {
             (offset::SPACE, offset::PUT_WAITERS)
         };
+        self.member.join()?;
         loop {
             if self.w.u32(futex).load(SeqCst) != token {
                 return Ok(());
             }
             if self.sleep(&mut wait, futex, waiters, token)? == Slept::Polled {
                 self.reap()?;
-                if for_items && self.ended(true)? {
+                if for_items && self.locked(|| self.ended_locked())? {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Wakes every process waiting for an item (`for_items`) or for a free
+    /// slot, so that each looks again: a spurious wake for all but the one
+    /// meant. For a caller that waits in [`RawRing::wait_changed`] on
+    /// another thread and no longer wants to (an event loop whose waiting
+    /// task was cancelled): that wait returns.
+    pub fn wake_waiters(&self, for_items: bool) {
+        if for_items {
+            self.bump(offset::ITEMS, offset::GET_WAITERS, true);
+        } else {
+            self.bump(offset::SPACE, offset::PUT_WAITERS, true);
         }
     }
 

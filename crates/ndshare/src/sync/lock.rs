@@ -9,7 +9,8 @@
 //!
 //! Robustness without the kernel's robust-futex list: that list is per
 //! thread and belongs to the C library (glibc registers it for its own
-//! mutexes), so a second user in the same thread would corrupt it. Instead a
+//! mutexes), so a second user in the same thread would corrupt it (rings
+//! use it from a thread that does nothing else: `ring/member.rs`). Instead a
 //! waiter sleeps at most [`POLL_INTERVAL`] at a time and then looks at the
 //! holder the word names ([`Owner::is_dead`]); if the holder is gone it
 //! takes the lock over with one compare-and-swap and is told

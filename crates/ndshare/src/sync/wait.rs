@@ -1,13 +1,14 @@
 //! How a blocked call waits: in bounded sleeps on a futex, so that between
 //! them it can look after a holder that may have died, let its caller react
-//! to a signal, and end at its deadline.
+//! to a signal, and end at its deadline; or, where the kernel reports every
+//! death it waits for (a ring's members), in one sleep on several futexes.
 
 use std::fmt;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::sys::{self, FutexWake};
+use crate::sys::{self, FutexWake, WaitvWake};
 
 /// Longest single sleep. A waiter looks at the holder of a lock after every
 /// sleep that lasted this long, so a holder that died is noticed within
@@ -15,9 +16,11 @@ use crate::sys::{self, FutexWake};
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Longest single sleep of a ring waiter (a put on a full ring, a get on an
-/// empty one). An idle stream may wait for hours, so its waiters wake
-/// rarely: a process that died holding a slot or a subscription is noticed
-/// within about this time (sooner when another put or get runs the repair).
+/// empty one) when it must poll: while some member of the ring has no death
+/// watch (a program that registers none), the member table has overflowed,
+/// or the kernel lacks `futex_waitv` (before Linux 5.16). A process that
+/// died holding a slot or a subscription is then noticed within about this
+/// time. Otherwise a ring waiter sleeps until woken, and a death wakes it.
 pub const RING_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a blocking call may wait, and what it runs between sleeps.
@@ -34,8 +37,9 @@ pub struct Wait<'a> {
     deadline: Deadline,
     /// The timeout as the caller gave it, for messages.
     limit: Option<Duration>,
-    /// Longest single sleep; `None`: the default of the caller's kind of
-    /// wait ([`POLL_INTERVAL`] for locks).
+    /// Longest single sleep as the caller chose it; `None`: the default of
+    /// the kind of wait ([`POLL_INTERVAL`] for locks, none for a ring whose
+    /// members all have a death watch).
     interval: Option<Duration>,
     check: Option<&'a mut dyn FnMut() -> bool>,
 }
@@ -96,7 +100,11 @@ impl<'a> Wait<'a> {
     /// Sleeps at most `interval` at a time (at least 1 ms). Between sleeps a
     /// waiter looks for processes that died and runs its check, so a longer
     /// interval costs less CPU while idle and notices a death later. Without
-    /// it, lock waits sleep at most 50 ms and ring waits at most 1 s.
+    /// it, lock waits sleep at most 50 ms; ring waits sleep until an event
+    /// or a death wakes them (at most 1 s at a time while they must poll:
+    /// while some process in the ring's member table has no death watch,
+    /// the table is full, or the kernel lacks `futex_waitv`). A ring wait
+    /// given an interval still wakes at once for an event or a death.
     ///
     /// # Example
     /// ```
@@ -110,14 +118,9 @@ impl<'a> Wait<'a> {
         self
     }
 
-    /// Uses `interval` unless the caller chose one with
-    /// [`Wait::with_interval`].
-    pub(crate) fn default_interval(&mut self, interval: Duration) {
-        self.interval.get_or_insert(interval);
-    }
-
     /// Runs `check` after every sleep that a signal interrupted or that
-    /// lasted the whole interval (see [`Wait::with_interval`]); when it returns `false` the wait ends with
+    /// lasted the whole interval (see [`Wait::with_interval`]); when it
+    /// returns `false` the wait ends with
     /// [`Error::Interrupted`]. The Python bindings check for signals there,
     /// so that Ctrl-C stops a blocked wait.
     #[must_use]
@@ -147,25 +150,26 @@ impl<'a> Wait<'a> {
     /// [`Error::Timeout`] if the deadline has passed (before sleeping),
     /// [`Error::Interrupted`] if the check says stop.
     pub(crate) fn sleep(&mut self, word: &AtomicU32, expected: u32) -> Result<Slept> {
-        let interval = self.interval.unwrap_or(POLL_INTERVAL);
-        let nap = match self.deadline {
-            Deadline::Never => interval,
-            Deadline::Now => return Err(Error::Timeout),
-            Deadline::At(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(interval),
-                _ => return Err(Error::Timeout),
-            },
-        };
-        let woke =
-            sys::futex_wait(word, expected, Some(nap)).map_err(|e| Error::io("futex wait", e))?;
+        self.sleep_polling(word, expected, POLL_INTERVAL)
+    }
+
+    /// [`Wait::sleep`], at most `interval` at a time unless the caller
+    /// chose another.
+    ///
+    /// # Errors
+    /// As [`Wait::sleep`].
+    pub(crate) fn sleep_polling(
+        &mut self,
+        word: &AtomicU32,
+        expected: u32,
+        interval: Duration,
+    ) -> Result<Slept> {
+        let nap = self.nap(Some(self.interval.unwrap_or(interval)))?;
+        let woke = sys::futex_wait(word, expected, nap).map_err(|e| Error::io("futex wait", e))?;
         match woke {
             FutexWake::Woken | FutexWake::Changed => Ok(Slept::Woken),
             FutexWake::TimedOut | FutexWake::Interrupted => {
-                if let Some(check) = self.check.as_mut() {
-                    if !check() {
-                        return Err(Error::Interrupted);
-                    }
-                }
+                self.run_check()?;
                 Ok(if woke == FutexWake::TimedOut {
                     Slept::Polled
                 } else {
@@ -173,6 +177,58 @@ impl<'a> Wait<'a> {
                 })
             }
         }
+    }
+
+    /// Sleeps once while every word of `words` holds its value: until one is
+    /// woken, until the deadline, and at most the interval if the caller
+    /// chose one — else with no bound at all.
+    ///
+    /// # Errors
+    /// As [`Wait::sleep`]; an I/O error if the kernel refuses the words.
+    pub(crate) fn sleep_on_any(&mut self, words: &[(&AtomicU32, u32)]) -> Result<SleptOn> {
+        let nap = self.nap(self.interval)?;
+        let woke = match sys::futex_waitv(words, nap) {
+            Ok(woke) => woke,
+            Err(e) if sys::error_kind(&e) == sys::ErrorKind::Unsupported => {
+                return Ok(SleptOn::Unsupported)
+            }
+            Err(e) => return Err(Error::io("futex wait on several words", e)),
+        };
+        match woke {
+            WaitvWake::Woken(i) => Ok(SleptOn::Word(i)),
+            WaitvWake::Changed => Ok(SleptOn::Changed),
+            WaitvWake::Interrupted => {
+                self.run_check()?;
+                Ok(SleptOn::Changed)
+            }
+            WaitvWake::TimedOut => {
+                self.run_check()?;
+                Ok(SleptOn::Polled)
+            }
+        }
+    }
+
+    /// How long the next sleep may last: until the deadline, at most
+    /// `interval` (`None`: no bound).
+    fn nap(&self, interval: Option<Duration>) -> Result<Option<Duration>> {
+        match self.deadline {
+            Deadline::Never => Ok(interval),
+            Deadline::Now => Err(Error::Timeout),
+            Deadline::At(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(Some(interval.map_or(left, |i| left.min(i)))),
+                _ => Err(Error::Timeout),
+            },
+        }
+    }
+
+    /// Runs the caller's check, if any.
+    fn run_check(&mut self) -> Result<()> {
+        if let Some(check) = self.check.as_mut() {
+            if !check() {
+                return Err(Error::Interrupted);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -192,4 +248,18 @@ pub(crate) enum Slept {
     Woken,
     /// A whole nap passed: look again, and look at the holder.
     Polled,
+}
+
+/// How a [`Wait::sleep_on_any`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SleptOn {
+    /// Woken on the word of this index (or spuriously): look again.
+    Word(usize),
+    /// A word had changed before the sleep, or a signal came: look again.
+    Changed,
+    /// The interval or the deadline passed: look again, and look at the
+    /// holders.
+    Polled,
+    /// The kernel cannot wait on several words (`ENOSYS`): sleep on one.
+    Unsupported,
 }

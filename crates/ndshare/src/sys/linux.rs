@@ -20,7 +20,7 @@ use rustix::process::{self, Resource};
 
 use rustix::io::Errno;
 
-use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat};
+use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat, WaitvWake};
 
 /// Where named arrays live: a tmpfs shared by every process of the machine.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -614,13 +614,18 @@ fn read_task_stat(path: &str) -> io::Result<TaskStat> {
         .ok_or_else(malformed)?;
     let mut fields = rest.split_whitespace();
     let state = fields.next().ok_or_else(malformed)?;
+    let threads: u64 = fields
+        .nth(20 - 4)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
     let start_ticks = fields
-        .nth(22 - 4)
+        .nth(22 - 21)
         .and_then(|s| s.parse().ok())
         .ok_or_else(malformed)?;
     Ok(TaskStat {
         start_ticks,
         exited: state == "Z" || state == "X",
+        threads: threads.min(u64::from(u32::MAX)) as u32,
     })
 }
 
@@ -705,6 +710,317 @@ pub fn futex_wake(word: &AtomicU32, n: u32) {
 /// Wakes every sleeper on `word`.
 pub fn futex_wake_all(word: &AtomicU32) {
     futex_wake(word, i32::MAX as u32);
+}
+
+// ---------------------------------------------------------------------------
+// Waiting on several words, and the death watch: what the ring's waits
+// stand on.
+// ---------------------------------------------------------------------------
+
+const _: () = assert!(
+    super::watched::WAITERS == rustix::thread::futex::WAITERS
+        && super::watched::OWNER_DIED == rustix::thread::futex::OWNER_DIED
+        && super::watched::TID_MASK
+            == !(rustix::thread::futex::WAITERS | rustix::thread::futex::OWNER_DIED),
+    "a watched word's bits are the kernel's robust futex bits"
+);
+
+/// Sleeps while each word of `words` holds its value, at most `timeout`
+/// (`futex_waitv(2)`, Linux 5.16: shared 32-bit futexes, as [`futex_wait`];
+/// the timeout becomes an absolute `CLOCK_MONOTONIC` deadline, so a call
+/// the kernel restarts after a signal does not wait longer).
+///
+/// From the kernel's documentation of futex2: the call "returns the index of
+/// the first woken futex"; as with `FUTEX_WAIT`, loading each word,
+/// comparing it and queueing the sleeper happen atomically, so a wake after
+/// the caller's last look is not lost (`EAGAIN`: a word differed).
+///
+/// # Errors
+/// An [`ErrorKind::Unsupported`] error (`ENOSYS`) on kernels before 5.16:
+/// the caller then sleeps on one word at a time. `InvalidInput` for more
+/// than [`WAITV_MAX`](super::WAITV_MAX) words.
+pub fn futex_waitv(
+    words: &[(&AtomicU32, u32)],
+    timeout: Option<Duration>,
+) -> io::Result<WaitvWake> {
+    use rustix::thread::futex;
+    if words.len() > super::WAITV_MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "futex_waitv waits on at most 128 words",
+        ));
+    }
+    let waiters: Vec<futex::Wait> = words
+        .iter()
+        .map(|&(word, val)| {
+            let mut w = futex::Wait::new();
+            w.val = u64::from(val);
+            w.uaddr = futex::WaitPtr::new(word.as_ptr().cast::<c_void>());
+            // No FUTEX2_PRIVATE: the words are shared between processes.
+            w.flags = futex::WaitFlags::SIZE_U32;
+            w
+        })
+        .collect();
+    let deadline = timeout.map(|d| {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let nanos = now.tv_nsec + i64::from(d.subsec_nanos());
+        futex::Timespec {
+            tv_sec: now
+                .tv_sec
+                .saturating_add(d.as_secs().min(i64::MAX as u64 / 2) as i64)
+                .saturating_add(nanos / 1_000_000_000),
+            tv_nsec: nanos % 1_000_000_000,
+        }
+    });
+    match futex::waitv(
+        &waiters,
+        futex::WaitvFlags::empty(),
+        deadline.as_ref(),
+        futex::ClockId::Monotonic,
+    ) {
+        Ok(i) => Ok(WaitvWake::Woken(i)),
+        Err(Errno::AGAIN) => Ok(WaitvWake::Changed),
+        Err(Errno::TIMEDOUT) => Ok(WaitvWake::TimedOut),
+        Err(Errno::INTR) => Ok(WaitvWake::Interrupted),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The kernel's `struct robust_list` (`set_robust_list(2)`).
+#[repr(C)]
+struct RobustList {
+    next: *mut RobustList,
+}
+
+/// The kernel's `struct robust_list_head`.
+#[repr(C)]
+struct RobustListHead {
+    list: RobustList,
+    futex_offset: libc::c_long,
+    list_op_pending: *mut RobustList,
+}
+
+/// A robust list of one entry, whose futex word is the watched word.
+#[repr(C)]
+struct OneEntryList {
+    head: RobustListHead,
+    entry: RobustList,
+}
+
+/// The watched word's address, handed to the watch's thread.
+struct WordPtr(*const AtomicU32);
+
+// SAFETY: the pointer is only dereferenced as an atomic, by the watch's
+// thread, while the caller of `watch_death` keeps the word mapped.
+unsafe impl Send for WordPtr {}
+
+/// A thread whose end the kernel reports in a word of shared memory: see
+/// [`watch_death`]. Dropping it clears the word and ends the thread.
+#[derive(Debug)]
+pub struct DeathWatch {
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The process that started the thread: a forked child has no such
+    /// thread, only a copy of this object.
+    pid: u32,
+}
+
+/// Starts a death watch on `word`: a small thread ("ndshare-watch") that
+/// writes its thread id into the word and sleeps until the watch is
+/// dropped, registered with the kernel so that its death, however it comes,
+/// marks the word.
+///
+/// How: the thread registers a robust futex list (`set_robust_list(2)`) of
+/// one entry whose futex word is `word`. From the kernel's robust futex ABI
+/// (Documentation/locking/robust-futex-ABI.rst): when a thread exits, in
+/// any way — `SIGKILL` included, and at `execve(2)` — the kernel walks its
+/// list and for each word whose bits 0-29 hold the thread's id "it sets bit
+/// 30 (`FUTEX_OWNER_DIED`)", keeps bit 31 (`FUTEX_WAITERS`), "and if bit 31
+/// was set, it does a futex wake on that address" (shared, one waiter). So a
+/// process that waits on the word with `FUTEX_WAITERS` set in it
+/// ([`futex_waitv`]) is woken when the watching process ends, with no
+/// polling. The list belongs to the C library in every other thread;
+/// this thread saves the C library's registration first and puts it back
+/// before it ends, and never takes a lock the C library would list.
+///
+/// Dropping the watch clears the word (only if it still holds the thread's
+/// id), wakes every process waiting on it, and ends the thread. In a forked
+/// child the thread does not exist: dropping the child's copy does nothing.
+///
+/// # Safety
+/// `word` must point to a 4-aligned `u32` in a shared, writable mapping
+/// that stays mapped, at that address, until the watch is dropped (or this
+/// process exits or calls `execve`): the kernel writes to the address when
+/// the thread ends. Every access to the word, in every process, must be
+/// atomic.
+///
+/// # Errors
+/// The thread cannot start (`EAGAIN`: too many threads), or the kernel has
+/// no robust futexes (`ENOSYS`).
+///
+/// # Example
+/// The seam is private to the crate, so this runs as the unit test
+/// `tests::a_death_watch_names_its_thread_until_dropped` rather than as a
+/// doctest:
+/// ```ignore
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// // A static stays mapped for ever; a ring uses a word of its mapping.
+/// static WORD: AtomicU32 = AtomicU32::new(0);
+/// // SAFETY: a static lives as long as the process.
+/// let watch = unsafe { sys::watch_death(&raw const WORD)? };
+/// assert_ne!(WORD.load(Ordering::SeqCst), 0); // the watch's thread id
+/// drop(watch);
+/// assert_eq!(WORD.load(Ordering::SeqCst), 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub unsafe fn watch_death(word: *const AtomicU32) -> io::Result<DeathWatch> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<io::Result<()>>(1);
+    let target = WordPtr(word);
+    let stop_in_thread = std::sync::Arc::clone(&stop);
+    let thread = with_signals_blocked(|| {
+        std::thread::Builder::new()
+            .name("ndshare-watch".into())
+            .stack_size(64 * 1024)
+            .spawn(move || watch_thread(&target, &stop_in_thread, &ready_tx))
+    })?;
+    let started = ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the watch thread ended at its start")));
+    if let Err(e) = started {
+        let _ = thread.join();
+        return Err(e);
+    }
+    Ok(DeathWatch {
+        thread: Some(thread),
+        stop,
+        pid: current_pid(),
+    })
+}
+
+/// Runs `f` with every signal blocked in the calling thread, so that a
+/// thread it starts inherits a full mask: no handler of this process (which
+/// may take a lock, or write to a wake-up pipe) ever runs on the watch's
+/// thread, and a signal meant to interrupt a wait is delivered to another
+/// thread than it.
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
+    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set it is given; pthread_sigmask
+    // reads the full set and writes the old mask into `old`, both valid
+    // pointers to sigset_t. The mask is restored below.
+    unsafe {
+        libc::sigfillset(all.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
+    }
+    let out = f();
+    // SAFETY: restores the mask saved above, a valid initialised sigset_t.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), std::ptr::null_mut());
+    }
+    out
+}
+
+/// The body of a watch's thread (see [`watch_death`]).
+fn watch_thread(
+    word: &WordPtr,
+    stop: &std::sync::atomic::AtomicBool,
+    ready: &std::sync::mpsc::SyncSender<io::Result<()>>,
+) {
+    use std::sync::atomic::Ordering::{Acquire, SeqCst};
+    let mut saved_head: *mut RobustListHead = std::ptr::null_mut();
+    let mut saved_len: libc::size_t = 0;
+    // SAFETY: `get_robust_list(0, ...)` writes the calling thread's list
+    // head and its length into the two out-pointers, both valid for writes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0,
+            &raw mut saved_head,
+            &raw mut saved_len,
+        )
+    };
+    if rc != 0 {
+        let _ = ready.send(Err(io::Error::last_os_error()));
+        return;
+    }
+    let mut list = Box::new(OneEntryList {
+        head: RobustListHead {
+            list: RobustList {
+                next: std::ptr::null_mut(),
+            },
+            futex_offset: 0,
+            list_op_pending: std::ptr::null_mut(),
+        },
+        entry: RobustList {
+            next: std::ptr::null_mut(),
+        },
+    });
+    let entry = &raw mut list.entry;
+    // A circular list: head -> entry -> head. The kernel finds the futex
+    // word of an entry at its address plus `futex_offset`.
+    list.head.list.next = entry;
+    list.entry.next = &raw mut list.head.list;
+    list.head.futex_offset = (word.0 as isize).wrapping_sub(entry as isize) as libc::c_long;
+    // SAFETY: registers a list the kernel only reads (and whose futex word
+    // it writes) when this thread ends. The list lives in `list`, which is
+    // freed only after the C library's registration is put back below, so
+    // the kernel never walks freed memory; its word is valid until then by
+    // the caller's promise (`watch_death`'s `# Safety`).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_set_robust_list,
+            &raw const list.head,
+            size_of::<RobustListHead>(),
+        )
+    };
+    if rc != 0 {
+        let _ = ready.send(Err(io::Error::last_os_error()));
+        return;
+    }
+    // SAFETY: the word is 4-aligned, mapped and accessed only atomically,
+    // until the watch is dropped, which joins this thread first.
+    let word = unsafe { &*word.0 };
+    let tid = current_tid();
+    // The id is stored after the list is registered: from now on the
+    // thread's end, however it comes, marks the word.
+    word.store(tid, SeqCst);
+    let _ = ready.send(Ok(()));
+    while !stop.load(Acquire) {
+        std::thread::park();
+    }
+    // The word is cleared while the list is still registered, and only if
+    // it still names this thread; then every waiter looks again.
+    let cleared = word.fetch_update(SeqCst, SeqCst, |v| {
+        (v & super::watched::TID_MASK == tid).then_some(0)
+    });
+    if cleared.is_ok_and(|v| v & super::watched::WAITERS != 0) {
+        futex_wake_all(word);
+    }
+    // SAFETY: puts back the registration saved above, exactly as the C
+    // library made it (or none); after this the kernel no longer knows
+    // `list`, which is freed when this function returns.
+    unsafe {
+        libc::syscall(libc::SYS_set_robust_list, saved_head, saved_len);
+    }
+    drop(list);
+}
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        if current_pid() != self.pid {
+            // A forked child: the thread was not copied, there is nothing to
+            // stop or join (joining would wait for ever).
+            std::mem::forget(thread);
+            return;
+        }
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        thread.thread().unpark();
+        let _ = thread.join();
+    }
 }
 
 /// A listening Unix stream socket bound to the abstract `name` (`unix(7)`:
@@ -834,5 +1150,50 @@ pub fn recv_ready(sock: FdRef<'_>, buf: &mut [u8]) -> io::Result<usize> {
             Ok((n, _)) => return Ok(n),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    use super::{futex_waitv, watch_death, WaitvWake};
+
+    #[test]
+    fn a_death_watch_names_its_thread_until_dropped() {
+        static WORD: AtomicU32 = AtomicU32::new(0);
+        // SAFETY: a static lives as long as the process.
+        let watch = unsafe { watch_death(&raw const WORD) }.unwrap();
+        let tid = WORD.load(Ordering::SeqCst);
+        assert_ne!(tid, 0);
+        assert_ne!(tid, super::current_tid());
+        assert!(std::path::Path::new(&format!("/proc/self/task/{tid}")).exists());
+        drop(watch);
+        assert_eq!(WORD.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn futex_waitv_says_which_word_changed_or_that_time_ran_out() {
+        let (a, b) = (AtomicU32::new(1), AtomicU32::new(2));
+        assert_eq!(
+            futex_waitv(&[(&a, 1), (&b, 3)], None).unwrap(),
+            WaitvWake::Changed
+        );
+        assert_eq!(
+            futex_waitv(&[(&a, 1), (&b, 2)], Some(Duration::from_millis(1))).unwrap(),
+            WaitvWake::TimedOut
+        );
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while b.load(Ordering::SeqCst) == 2 {
+                    super::futex_wake(&b, 1);
+                    std::thread::yield_now();
+                }
+            });
+            let woke = futex_waitv(&[(&a, 1), (&b, 2)], None).unwrap();
+            b.store(0, Ordering::SeqCst);
+            assert_eq!(woke, WaitvWake::Woken(1));
+        });
     }
 }

@@ -110,6 +110,10 @@ pub struct TaskStat {
     pub start_ticks: u64,
     /// Whether the task has exited and waits to be reaped (state `Z` or `X`).
     pub exited: bool,
+    /// Threads of its process not yet gone (field 20, `num_threads`), an
+    /// exited leader included: a process whose main thread ended first
+    /// shows as a zombie while its other threads still run.
+    pub threads: u32,
 }
 
 /// How a [`futex_wait`] ended.
@@ -127,6 +131,40 @@ pub enum FutexWake {
     TimedOut,
     /// A signal arrived (`EINTR`).
     Interrupted,
+}
+
+/// Most words one [`futex_waitv`] waits on (the kernel's
+/// `FUTEX_WAITV_MAX`).
+pub const WAITV_MAX: usize = 128;
+
+/// How a [`futex_waitv`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(all(target_os = "linux", not(ndshare_unsupported))),
+    allow(dead_code, reason = "the unsupported backend never waits")
+)]
+pub enum WaitvWake {
+    /// Woken on the word of this index (or spuriously).
+    Woken(usize),
+    /// A word no longer held its expected value (`EAGAIN`).
+    Changed,
+    /// The timeout elapsed (`ETIMEDOUT`).
+    TimedOut,
+    /// A signal arrived (`EINTR`).
+    Interrupted,
+}
+
+/// The bits of a word a [`DeathWatch`] watches: the kernel's robust futex
+/// bits (`FUTEX_TID_MASK`, `FUTEX_OWNER_DIED`, `FUTEX_WAITERS` of
+/// `futex(2)`), which a ring's member table uses as they are.
+pub mod watched {
+    /// Bits 0-29: the thread id of the watch (0: no watch).
+    pub const TID_MASK: u32 = 0x3fff_ffff;
+    /// Bit 30: set by the kernel when the watching thread ended.
+    pub const OWNER_DIED: u32 = 0x4000_0000;
+    /// Bit 31: set by a process that sleeps on the word, so that the kernel
+    /// and the watch wake it.
+    pub const WAITERS: u32 = 0x8000_0000;
 }
 
 /// The 32-bit half of a 64-bit word that a futex waits on: `high` picks

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat};
+use super::{ErrorKind, Fd, FdRef, FileInfo, FutexWake, TaskStat, WaitvWake};
 
 /// Where named arrays would live.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -218,6 +218,37 @@ pub fn futex_wait(
 pub fn futex_wake(_: &std::sync::atomic::AtomicU32, _: u32) {}
 /// Unsupported: nothing sleeps, nothing to wake.
 pub fn futex_wake_all(_: &std::sync::atomic::AtomicU32) {}
+
+/// Unsupported.
+pub fn futex_waitv(
+    _: &[(&std::sync::atomic::AtomicU32, u32)],
+    _: Option<std::time::Duration>,
+) -> io::Result<WaitvWake> {
+    unsupported()
+}
+
+/// Never constructed on this platform.
+#[derive(Debug)]
+pub struct DeathWatch {
+    _never: std::convert::Infallible,
+}
+
+/// Unsupported.
+///
+/// # Safety
+/// None needed: watches nothing.
+///
+/// # Errors
+/// Always [`io::ErrorKind::Unsupported`].
+///
+/// # Example
+/// ```ignore
+/// // SAFETY: nothing is registered.
+/// assert!(unsafe { sys::watch_death(std::ptr::null()) }.is_err());
+/// ```
+pub unsafe fn watch_death(_: *const std::sync::atomic::AtomicU32) -> io::Result<DeathWatch> {
+    unsupported()
+}
 
 /// Unsupported.
 pub fn listen_abstract(_: &[u8], _: i32) -> io::Result<Fd> {
