@@ -100,6 +100,38 @@ def test_overwrite_counts_exactly_what_was_missed(ctx: mp.context.BaseContext) -
     assert ring.stats()["dropped"] == 92
 
 
+def _read_and_acknowledge(ring: ndshare.Ring, count: int, conn: Any) -> None:
+    """Takes ``count`` items; after releasing each one, sends its first value
+    and the address of its memory, which the producer waits for."""
+    for _ in range(count):
+        item = ring.get(timeout=60)
+        seen = (int(item.array[0]), item.array.__array_interface__["data"][0])
+        item.release()
+        conn.send(seen)
+
+
+@pytest.mark.parametrize("mode", ["queue", "broadcast", "overwrite"])
+def test_a_consumer_that_keeps_up_gets_every_item_in_the_same_memory(mode: str) -> None:
+    """Each put reuses the slot memory released last (which is in the
+    cache), not the next of the ring's 8: a stream whose consumer releases
+    each item before the next put goes through one buffer."""
+    ctx = mp.get_context("fork")
+    ring = ndshare.Ring(4096, "u1", 8, mode=mode)
+    reader = ring if mode == "queue" else ring.subscribe()
+    mine, theirs = ctx.Pipe()
+    p = ctx.Process(target=_read_and_acknowledge, args=(reader, 24, theirs))
+    p.start()
+    seen = []
+    for i in range(24):
+        ring.put(np.full(4096, i, "u1"), timeout=60)
+        assert mine.poll(60), "the consumer never answered"
+        seen.append(mine.recv())
+    p.join(60)
+    assert p.exitcode == 0
+    assert [v for v, _ in seen] == list(range(24))
+    assert len({address for _, address in seen}) == 1, seen
+
+
 def _items(ring: ndshare.Ring) -> List[ndshare.RingItem]:
     out = []
     while True:

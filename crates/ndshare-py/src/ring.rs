@@ -1,7 +1,9 @@
 //! Bindings of rings: `RingCore`, the Rust side of `ndshare.Ring`.
 //!
-//! Slots are handed to Python as indices; the Python layer makes numpy
-//! views of them over the ring's `Segment`. Blocking calls release the GIL
+//! Slots are handed to Python as indices of slot buffers (the buffer an
+//! item is in, which the ring picks: not its sequence number modulo the
+//! capacity); the Python layer makes numpy views of them over the ring's
+//! `Segment`. Blocking calls release the GIL
 //! and check for signals between sleeps, as the locks' do.
 
 use ndshare::{Access, Claim, Delivery, Error, RawRing, Segment, Subscriber, Taken};

@@ -238,6 +238,41 @@ fn child_produces_and_sleeps() {
 
 const PRODUCER_ROLE: &str = "NDSHARE_RING_PRODUCER_ROLE";
 
+/// Child role: claim a slot of the named ring, say so, and sleep without
+/// committing it.
+#[test]
+fn child_claims_and_sleeps() {
+    let Ok(name) = std::env::var(WRITER_ROLE) else {
+        return;
+    };
+    let ring = RawRing::attach(&name).unwrap();
+    let slot = ring.put_with(secs(10)).unwrap();
+    println!("claimed");
+    std::thread::sleep(Duration::from_secs(60));
+    drop(slot);
+}
+
+const WRITER_ROLE: &str = "NDSHARE_RING_WRITER_ROLE";
+
+/// Child role: adopt subscriber `INDEX` of the ring `NAME` (the role's
+/// value: `NAME INDEX`), take one item, say so, and sleep holding it.
+#[test]
+fn child_subscriber_holds_an_item() {
+    let Ok(value) = std::env::var(SUBSCRIBER_ROLE) else {
+        return;
+    };
+    let (name, index) = value.split_once(' ').unwrap();
+    let ring = RawRing::attach(name).unwrap();
+    let sub = ndshare::Subscriber::from_index(index.parse().unwrap());
+    ring.adopt(sub).unwrap();
+    let item = ring.get_with(Some(sub), secs(10)).unwrap().unwrap();
+    println!("holding {}", item.bytes()[0]);
+    std::thread::sleep(Duration::from_secs(60));
+    drop(item);
+}
+
+const SUBSCRIBER_ROLE: &str = "NDSHARE_RING_SUBSCRIBER_ROLE";
+
 /// Runs child test `test` with `role` set to the ring's name, and waits
 /// until it prints a line with `said` in it.
 fn start_child(test: &str, role: &str, name: &str, said: &str) -> (Child, String) {
@@ -341,6 +376,7 @@ fn a_consumer_killed_holding_a_slot_lets_a_producer_waiting_forever_go_on() {
         // back, the item lost.
         putter.join().unwrap().unwrap();
     });
+    ring.check_buffers().unwrap();
     assert_eq!(ring.stats().lost, 1);
     assert_eq!(
         ring.get_with(None, secs(1)).unwrap().unwrap().bytes(),
@@ -376,6 +412,66 @@ fn a_producer_killed_ends_the_stream_for_a_consumer_waiting_forever() {
     let reason = ring.end_reason().unwrap();
     assert!(reason.contains("exited without closing"), "{reason}");
     assert_eq!(ring.stats().producers, 0);
+    ring.check_buffers().unwrap();
+    ndshare::unlink(&name).unwrap();
+}
+
+#[test]
+fn a_producer_killed_while_writing_leaves_a_record_that_keeps_its_buffer_until_skipped() {
+    let guard = Name::new("ring-kill-writer");
+    let name = guard.0.clone();
+    let ring = RawRing::create("|u1", 1, &[], 2, Delivery::Queue, Some(&name)).unwrap();
+    let (child, _) = start_child("child_claims_and_sleeps", WRITER_ROLE, &name, "claimed");
+    kill(child);
+    ring.reap().unwrap();
+    assert_eq!(ring.stats().abandoned, 1);
+    ring.check_buffers().unwrap();
+    ring.push(&[5], secs(1)).unwrap();
+    // Record 0 stays abandoned, with its buffer, until a consumer skips
+    // it: item 2, whose record it is, waits.
+    assert!(matches!(
+        ring.put_with(Wait::timeout(Duration::ZERO)),
+        Err(Error::Timeout)
+    ));
+    ring.close();
+    assert_eq!(ring.get().unwrap().unwrap().bytes(), &[5]);
+    assert!(ring.get().unwrap().is_none());
+    ring.check_buffers().unwrap();
+    ndshare::unlink(&name).unwrap();
+}
+
+#[test]
+fn a_subscriber_killed_holding_an_item_gives_its_buffer_back() {
+    let guard = Name::new("ring-kill-subscriber");
+    let name = guard.0.clone();
+    let ring = RawRing::create("|u1", 1, &[], 2, Delivery::Broadcast, Some(&name)).unwrap();
+    let sub = ring.subscribe().unwrap();
+    ring.push(&[42], secs(1)).unwrap();
+    ring.push(&[43], secs(1)).unwrap();
+    let role = format!("{name} {}", sub.index());
+    let (child, line) = start_child(
+        "child_subscriber_holds_an_item",
+        SUBSCRIBER_ROLE,
+        &role,
+        "holding",
+    );
+    assert!(line.trim().ends_with("holding 42"), "{line}");
+    // Item 0 is held, item 1 unread: the ring is full.
+    assert!(matches!(
+        ring.put_with(Wait::timeout(Duration::from_millis(100))),
+        Err(Error::Timeout)
+    ));
+    ring.check_buffers().unwrap();
+    kill(child);
+    ring.reap().unwrap();
+    assert_eq!(ring.stats().subscribers, 0);
+    ring.check_buffers().unwrap();
+    // With no subscriber left, both buffers are back on the stack: the
+    // claim takes the one given back last, item 1's.
+    let claim = ring.claim(secs(1)).unwrap();
+    assert_eq!((claim.seq, claim.slot), (2, 1));
+    ring.commit(claim).unwrap();
+    ring.check_buffers().unwrap();
     ndshare::unlink(&name).unwrap();
 }
 

@@ -8,7 +8,8 @@ use crate::format::header::MAX_NDIM;
 /// The first 8 bytes of a ring's data.
 pub const MAGIC: [u8; 8] = *b"NDSRING1";
 /// The ring protocol version this build writes and reads: 2 added the
-/// member table (a ring of version 1 is refused, not read).
+/// member table and the slot buffers that records point to (a ring of
+/// version 1 is refused, not read).
 pub const VERSION: u32 = 2;
 
 /// Byte offsets in the control block, from the start of the segment's data.
@@ -19,7 +20,7 @@ pub mod offset {
     pub const VERSION: usize = 8;
     /// `u32` delivery: 0 queue, 1 broadcast, 2 broadcast with overwrite.
     pub const DELIVERY: usize = 12;
-    /// `u32` number of slots.
+    /// `u32` number of slot records, and of slot buffers.
     pub const CAPACITY: usize = 16;
     /// `u32` dimensions of an item.
     pub const NDIM: usize = 20;
@@ -27,9 +28,9 @@ pub mod offset {
     pub const ITEMSIZE: usize = 24;
     /// `u64` bytes of one item (C-contiguous).
     pub const ITEM_BYTES: usize = 32;
-    /// `u64` bytes from one slot to the next.
+    /// `u64` bytes from one slot buffer to the next.
     pub const SLOT_STRIDE: usize = 40;
-    /// `u64` offset of slot 0 from the start of the data.
+    /// `u64` offset of slot buffer 0 from the start of the data.
     pub const SLOTS: usize = 48;
     /// `u32` length of the item's dtype descriptor.
     pub const DTYPE_LEN: usize = 56;
@@ -66,6 +67,12 @@ pub mod offset {
     /// `u32` processes that found the member table full (each one makes
     /// every waiter poll while it is counted).
     pub const MEMBERS_OVERFLOW: usize = 208;
+    /// `u32` buffers on the free-buffer stack (its entries live in the slot
+    /// records: entry `i` in record `i`).
+    pub const FREE_TOP: usize = 212;
+    /// `u64` broadcast: every item with a smaller sequence number has given
+    /// its buffer back to the free-buffer stack.
+    pub const RECLAIMED: usize = 216;
     /// Producer table: `PRODUCER_SLOTS` entries of `PRODUCER_LEN` bytes.
     pub const PRODUCERS: usize = 256;
     /// Subscriber table: `SUBSCRIBER_SLOTS` entries of `SUBSCRIBER_LEN` bytes.
@@ -97,7 +104,9 @@ pub const MEMBER_LEN: usize = 16;
 const _: () = assert!(offset::PRODUCERS + PRODUCER_SLOTS * PRODUCER_LEN == offset::SUBSCRIBERS);
 const _: () = assert!(offset::SUBSCRIBERS + SUBSCRIBER_SLOTS * SUBSCRIBER_LEN == offset::MEMBERS);
 const _: () = assert!(offset::MEMBERS + MEMBER_SLOTS * MEMBER_LEN == offset::SHAPE);
-const _: () = assert!(offset::MEMBERS_OVERFLOW + 4 <= offset::PRODUCERS);
+const _: () = assert!(offset::MEMBERS_OVERFLOW + 4 <= offset::FREE_TOP);
+const _: () = assert!(offset::FREE_TOP + 4 <= offset::RECLAIMED && offset::RECLAIMED % 8 == 0);
+const _: () = assert!(offset::RECLAIMED + 8 <= offset::PRODUCERS);
 
 /// The bits of a member's wake word: those of the kernel's robust futexes
 /// (`futex(2)`), which the kernel writes when the thread the word names ends.

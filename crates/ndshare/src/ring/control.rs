@@ -1,6 +1,6 @@
 //! The bytes of a ring segment's data: the control block, the slot records
-//! and the slots (docs/format.md, "Rings"), and the checks that make every
-//! offset read from a segment safe to use.
+//! and the slot buffers (docs/format.md, "Rings"), and the checks that make
+//! every offset read from a segment safe to use.
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
@@ -15,15 +15,38 @@ pub use crate::format::ring::{
 };
 
 /// Bytes per slot record: `u32` state, `u32` pid, `u64` start ticks, `u64`
-/// sequence, `u64` zero.
+/// sequence, `u32` buffer, `u32` free-buffer stack entry (the fields of
+/// [`record`]).
 pub const RECORD_LEN: usize = 32;
+
+/// Byte offsets in a slot record. Record `s mod capacity` stands for the
+/// item of sequence number `s`; the item's bytes are in the slot buffer the
+/// record names, which changes from item to item: the most recently freed
+/// buffer is used next, so that a stream reuses a few cache-hot buffers.
+pub mod record {
+    /// `u32` state (the values of [`state`](super::state)).
+    pub const STATE: usize = 0;
+    /// `u32` pid of the process that writes or holds the item.
+    pub const PID: usize = 4;
+    /// `u64` start ticks of that process.
+    pub const START: usize = 8;
+    /// `u64` sequence number of the record's item.
+    pub const SEQ: usize = 16;
+    /// `u32` the slot buffer that holds the item, or [`NO_BUFFER`].
+    pub const BUFFER: usize = 24;
+    /// `u32` entry `i` of the free-buffer stack, in record `i`: a buffer
+    /// index (meaningful below the control block's `free_top`).
+    pub const FREE_ENTRY: usize = 28;
+    /// The record holds no buffer: it is free or dead.
+    pub const NO_BUFFER: u32 = u32::MAX;
+}
 /// Bytes of the control block's fixed fields: those before the lock.
 const FIXED: usize = offset::LOCK;
 
 /// Most slots a ring may have.
 pub const MAX_CAPACITY: u32 = 1 << 20;
 
-/// Slot states (the record's `state`).
+/// Record states (the record's `state`).
 pub mod state {
     /// Never used, or released (queue).
     pub const FREE: u32 = 0;
@@ -35,6 +58,17 @@ pub mod state {
     pub const READING: u32 = 3;
     /// Claimed and never committed: consumers skip it.
     pub const ABANDONED: u32 = 4;
+    /// Broadcast: every subscriber is done with the item, and its buffer is
+    /// back on the free-buffer stack. Claimable like `FREE`; readers skip
+    /// it, as `ABANDONED`, without counting anything.
+    pub const DEAD: u32 = 5;
+
+    /// Whether a record in state `st` holds a buffer: it does from its
+    /// claim until it is freed (queue) or dead (broadcast).
+    #[must_use]
+    pub fn holds_buffer(st: u32) -> bool {
+        matches!(st, WRITING | READY | READING | ABANDONED)
+    }
 }
 
 /// How items reach consumers.
@@ -183,6 +217,18 @@ impl Geometry {
             at += 8;
         }
         put(at, self.dtype.as_bytes());
+        // Every record without a buffer; the stack holds every buffer, the
+        // top (entry `capacity - 1`) buffer 0, so that the first claim takes
+        // buffer 0, the next one buffer 1, and so on.
+        for i in 0..self.capacity {
+            let rec = self.records + RECORD_LEN * i as usize;
+            put(rec + record::BUFFER, &record::NO_BUFFER.to_le_bytes());
+            put(
+                rec + record::FREE_ENTRY,
+                &(self.capacity - 1 - i).to_le_bytes(),
+            );
+        }
+        put(offset::FREE_TOP, &self.capacity.to_le_bytes());
     }
 
     /// Reads and checks the control block of `seg`: every offset it gives

@@ -5,8 +5,16 @@
 //! lock word of the same protocol as an array's: a process that dies holding
 //! it is noticed by the next locker within 50 ms, which then runs the same
 //! repair as any waiter ([`RawRing`]'s `reap`). Item data is written and read
-//! outside the lock: a slot belongs to one producer between claim and commit,
-//! and cannot be claimed again while a consumer holds it. Waits sleep on two
+//! outside the lock: a slot buffer belongs to one producer between claim and
+//! commit, and goes back to the free-buffer stack only once no consumer can
+//! read it any more.
+//!
+//! The item of sequence number `s` has record `s mod capacity`, as in any
+//! ring, but its bytes are in whichever buffer the claim took from the
+//! stack: the one freed last. A stream whose consumers keep up thus cycles
+//! through one or two buffers, which stay in the cache, however large the
+//! capacity; a ring whose buffers went round in order would write
+//! `capacity` buffers of cold memory. Waits sleep on two
 //! futex words, `ITEMS` and `SPACE`, which change with every event that may
 //! end a wait, and at the same time on the wake word of every other member
 //! of the ring (`member.rs`), which the kernel marks when that member dies:
@@ -24,8 +32,8 @@ use crate::format::header::KIND_RING;
 use crate::format::layout::{Layout, Order};
 use crate::liveness::{pid_exists, ProcessStamp};
 use crate::ring::control::{
-    member as member_bits, offset, state, Delivery, Geometry, Words, PRODUCER_LEN, PRODUCER_SLOTS,
-    RECORD_LEN, SUBSCRIBER_LEN, SUBSCRIBER_SLOTS,
+    member as member_bits, offset, record, state, Delivery, Geometry, Words, PRODUCER_LEN,
+    PRODUCER_SLOTS, RECORD_LEN, SUBSCRIBER_LEN, SUBSCRIBER_SLOTS,
 };
 use crate::ring::member::{self, Membership, Watch};
 use crate::segment::{Access, Segment, DEFAULT_MODE};
@@ -44,9 +52,14 @@ static NO_WAITV: AtomicBool = AtomicBool::new(false);
 
 /// A slot a producer holds, between [`RawRing::claim`] and
 /// [`RawRing::commit`] or [`RawRing::abort`].
+///
+/// The item's record is the one of its sequence number (`seq mod
+/// capacity`); its bytes are in slot buffer `slot`, the buffer freed most
+/// recently when it was claimed, at [`RawRing::slot_offset`]`(slot)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Claim {
-    /// Slot index.
+    /// The slot buffer to write the item into: an index below the capacity,
+    /// not tied to `seq`.
     pub slot: u32,
     /// Sequence number of the item.
     pub seq: u64,
@@ -72,10 +85,15 @@ impl Subscriber {
 }
 
 /// An item a consumer holds, between [`RawRing::take`] and
-/// [`RawRing::release`]: its slot is not reused meanwhile.
+/// [`RawRing::release`]: its slot buffer is not reused meanwhile.
+///
+/// Its bytes are in slot buffer `slot`, at
+/// [`RawRing::slot_offset`]`(slot)`; which buffer an item is in depends on
+/// the order in which earlier ones were released, not on `seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Taken {
-    /// Slot index.
+    /// The slot buffer that holds the item: an index below the capacity,
+    /// not tied to `seq`.
     pub slot: u32,
     /// Sequence number of the item (0 for the first item put).
     pub seq: u64,
@@ -199,11 +217,140 @@ pub(super) struct Control {
     pub(super) w: Words,
     records: usize,
     capacity: u32,
+    delivery: Delivery,
 }
 
 impl Control {
-    fn record(&self, slot: u32) -> usize {
-        self.records + RECORD_LEN * slot as usize
+    /// Offset of record `i` (below the capacity).
+    fn record(&self, i: u32) -> usize {
+        self.records + RECORD_LEN * i as usize
+    }
+
+    /// Offset of the record of the item of sequence number `seq`.
+    fn record_of(&self, seq: u64) -> usize {
+        self.record((seq % u64::from(self.capacity)) as u32)
+    }
+
+    fn state(&self, rec: usize) -> u32 {
+        self.w.u32(rec + record::STATE).load(Relaxed)
+    }
+
+    fn seq(&self, rec: usize) -> u64 {
+        self.w.u64(rec + record::SEQ).load(Relaxed)
+    }
+
+    /// Under the lock: the buffer record `rec` holds, checked to be one of
+    /// the ring's (so that its offset lies in the data).
+    fn buffer(&self, rec: usize) -> Result<u32> {
+        let b = self.w.u32(rec + record::BUFFER).load(Relaxed);
+        if b < self.capacity {
+            Ok(b)
+        } else {
+            Err(Error::Corrupt(format!(
+                "ring: the record of item {} names buffer {b} of {}",
+                self.seq(rec),
+                self.capacity
+            )))
+        }
+    }
+
+    /// Under the lock: pushes the buffer of record `rec` onto the
+    /// free-buffer stack; the record then holds none.
+    fn push_buffer(&self, rec: usize) -> Result<()> {
+        let b = self.buffer(rec)?;
+        let top = self.w.u32(offset::FREE_TOP);
+        let n = top.load(Relaxed);
+        if n >= self.capacity {
+            return Err(Error::Corrupt(format!(
+                "ring: the free-buffer stack is full ({n} of {}) before buffer {b} comes back",
+                self.capacity
+            )));
+        }
+        self.w
+            .u32(self.record(n) + record::FREE_ENTRY)
+            .store(b, Relaxed);
+        top.store(n + 1, Relaxed);
+        self.w
+            .u32(rec + record::BUFFER)
+            .store(record::NO_BUFFER, Relaxed);
+        Ok(())
+    }
+
+    /// Under the lock: pops the buffer freed most recently off the stack
+    /// into record `rec`, and returns it.
+    fn pop_buffer(&self, rec: usize) -> Result<u32> {
+        let top = self.w.u32(offset::FREE_TOP);
+        let n = top.load(Relaxed);
+        if n == 0 || n > self.capacity {
+            return Err(Error::Corrupt(format!(
+                "ring: the free-buffer stack holds {n} of {} buffers at a claim",
+                self.capacity
+            )));
+        }
+        let b = self
+            .w
+            .u32(self.record(n - 1) + record::FREE_ENTRY)
+            .load(Relaxed);
+        if b >= self.capacity {
+            return Err(Error::Corrupt(format!(
+                "ring: the free-buffer stack holds buffer {b} of {}",
+                self.capacity
+            )));
+        }
+        top.store(n - 1, Relaxed);
+        self.w.u32(rec + record::BUFFER).store(b, Relaxed);
+        Ok(b)
+    }
+
+    /// Under the lock, broadcast: gives back to the stack the buffer of
+    /// every item no subscriber can read any more — those before the
+    /// cursor or held item of every active subscriber (every item put, with
+    /// none) — from `reclaimed` on, and stops at an item being written.
+    /// Each item is looked at once over the ring's life: O(1) per item.
+    /// Whether a buffer came back.
+    fn reclaim_locked(&self) -> Result<bool> {
+        if !self.delivery.is_broadcast() {
+            return Ok(false);
+        }
+        let head = self.w.u64(offset::HEAD).load(Relaxed);
+        let mut live = head;
+        for i in 0..SUBSCRIBER_SLOTS {
+            let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
+            if self.w.u32(e).load(Relaxed) != 1 {
+                continue;
+            }
+            let mut needed = self.w.u64(e + 16).load(Relaxed);
+            // Sequence number + 1 of the item it holds, or 0.
+            let holding = self.w.u64(e + 24).load(Relaxed);
+            if holding != 0 {
+                needed = needed.min(holding - 1);
+            }
+            live = live.min(needed);
+        }
+        // The items before `head - capacity` gave their buffers back when
+        // their records were claimed again.
+        let reclaimed = self.w.u64(offset::RECLAIMED);
+        let mut s = reclaimed
+            .load(Relaxed)
+            .max(head.saturating_sub(u64::from(self.capacity)));
+        let mut pushed = false;
+        while s < live {
+            let rec = self.record_of(s);
+            if self.seq(rec) == s {
+                match self.state(rec) {
+                    state::READY | state::ABANDONED => {
+                        self.push_buffer(rec)?;
+                        self.w.u32(rec + record::STATE).store(state::DEAD, Relaxed);
+                        pushed = true;
+                    }
+                    state::WRITING => break,
+                    _ => {}
+                }
+            }
+            s += 1;
+        }
+        reclaimed.store(s, Relaxed);
+        Ok(pushed)
     }
 
     /// Runs `f` under the ring's lock. A holder that died is taken over
@@ -254,41 +401,50 @@ impl Control {
         }) || (0..SUBSCRIBER_SLOTS).any(|i| {
             let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
             self.w.u32(e).load(Relaxed) == 1 && names_me(e + 4, e + 8)
-        }) || (0..self.capacity).any(|slot| {
-            let rec = self.record(slot);
-            let st = self.w.u32(rec).load(Relaxed);
-            (st == state::WRITING || st == state::READING) && names_me(rec + 4, rec + 8)
+        }) || (0..self.capacity).any(|i| {
+            let rec = self.record(i);
+            let st = self.state(rec);
+            (st == state::WRITING || st == state::READING)
+                && names_me(rec + record::PID, rec + record::START)
         })
     }
 
     /// The repair, under the lock: a dead member leaves the member table; a
-    /// slot a dead producer was writing is abandoned; one a dead consumer
-    /// held is freed and its item counted lost; a dead subscriber is
-    /// removed; dead producers leave the table.
+    /// record a dead producer was writing is abandoned (it keeps its buffer
+    /// until consumers pass it); one a dead consumer held is freed, its
+    /// buffer pushed and its item counted lost; a dead subscriber is
+    /// removed, and what it alone still held given back; dead producers
+    /// leave the table.
     pub(super) fn reap_locked(&self) {
         // First the members whose death watch ended: once each is gone, the
         // scans below find it dead.
         member::reap_members(self);
         let (mut items, mut space) = (false, false);
-        for slot in 0..self.capacity {
-            let rec = self.record(slot);
-            let st = self.w.u32(rec).load(Relaxed);
+        for i in 0..self.capacity {
+            let rec = self.record(i);
+            let st = self.state(rec);
             if st != state::WRITING && st != state::READING {
                 continue;
             }
             let (pid, start) = (
-                self.w.u32(rec + 4).load(Relaxed),
-                self.w.u64(rec + 8).load(Relaxed),
+                self.w.u32(rec + record::PID).load(Relaxed),
+                self.w.u64(rec + record::START).load(Relaxed),
             );
             if alive(pid, start) {
                 continue;
             }
             if st == state::WRITING {
-                self.w.u32(rec).store(state::ABANDONED, Relaxed);
+                self.w
+                    .u32(rec + record::STATE)
+                    .store(state::ABANDONED, Relaxed);
                 self.w.u64(offset::ABANDONED).fetch_add(1, Relaxed);
                 items = true;
             } else {
-                self.w.u32(rec).store(state::FREE, Relaxed);
+                // A corrupt buffer index stays where it is: the record is
+                // freed all the same, and the next claim of the stack says
+                // what is wrong.
+                let _ = self.push_buffer(rec);
+                self.w.u32(rec + record::STATE).store(state::FREE, Relaxed);
                 self.w.u64(offset::LOST).fetch_add(1, Relaxed);
                 space = true;
             }
@@ -312,6 +468,11 @@ impl Control {
                 self.w.u32(e).store(0, Relaxed);
                 items = true;
             }
+        }
+        // Items that a dead subscriber held back, or that a dead producer's
+        // abandoned record held back, give their buffers back.
+        if self.reclaim_locked().unwrap_or(false) {
+            space = true;
         }
         if items {
             self.bump(offset::ITEMS, offset::GET_WAITERS, true);
@@ -379,6 +540,7 @@ impl RawRing {
             w,
             records: geo.records,
             capacity: geo.capacity,
+            delivery: geo.delivery,
         };
         Ok(RawRing {
             member: Membership::new(ctl),
@@ -452,7 +614,8 @@ impl RawRing {
         self.geo.item_bytes as usize
     }
 
-    /// Number of slots.
+    /// Number of slots: of records (items in the ring at most), and of
+    /// slot buffers.
     #[must_use]
     pub fn capacity(&self) -> u32 {
         self.geo.capacity
@@ -464,7 +627,8 @@ impl RawRing {
         self.geo.delivery
     }
 
-    /// Byte offset of slot `slot` in the segment's data.
+    /// Byte offset of slot buffer `slot` ([`Claim::slot`],
+    /// [`Taken::slot`]) in the segment's data.
     ///
     /// # Panics
     /// If `slot` is not below the capacity.
@@ -478,10 +642,6 @@ impl RawRing {
         (self.geo.slots + u64::from(slot) * self.geo.slot_stride) as usize
     }
 
-    fn record(&self, slot: u32) -> usize {
-        self.geo.records + RECORD_LEN * slot as usize
-    }
-
     fn sub_entry(s: Subscriber) -> Result<usize> {
         if (s.0 as usize) < SUBSCRIBER_SLOTS {
             Ok(offset::SUBSCRIBERS + SUBSCRIBER_LEN * s.0 as usize)
@@ -493,8 +653,9 @@ impl RawRing {
         }
     }
 
-    fn slot_of(&self, seq: u64) -> u32 {
-        (seq % u64::from(self.geo.capacity)) as u32
+    /// Offset of the record of the item of sequence number `seq`.
+    fn record_of(&self, seq: u64) -> usize {
+        self.ctl.record_of(seq)
     }
 
     /// Runs `f` under the ring's lock (see [`Control::locked`]).
@@ -599,21 +760,20 @@ impl RawRing {
         self.registered.store(generation, Relaxed);
     }
 
-    /// Whether the claim of the next sequence number may take its slot.
+    /// Whether the claim of the next sequence number may take its record.
     fn claimable(&self, head: u64) -> bool {
-        let slot = self.slot_of(head);
-        let rec = self.record(slot);
-        let st = self.w.u32(rec).load(Relaxed);
+        let rec = self.record_of(head);
+        let st = self.ctl.state(rec);
+        if st == state::FREE || st == state::DEAD {
+            return true;
+        }
         match self.geo.delivery {
-            Delivery::Queue => st == state::FREE,
+            Delivery::Queue => false,
             Delivery::Broadcast | Delivery::Overwrite => {
-                if st == state::FREE {
-                    return true;
-                }
                 if st != state::READY && st != state::ABANDONED {
                     return false;
                 }
-                let old = self.w.u64(rec + 16).load(Relaxed);
+                let old = self.ctl.seq(rec);
                 (0..SUBSCRIBER_SLOTS).all(|i| {
                     let e = offset::SUBSCRIBERS + SUBSCRIBER_LEN * i;
                     if self.w.u32(e).load(Relaxed) != 1 {
@@ -649,12 +809,22 @@ impl RawRing {
                 if !self.claimable(head) {
                     return Ok(None);
                 }
-                let slot = self.slot_of(head);
-                let rec = self.record(slot);
-                self.w.u32(rec).store(state::WRITING, Relaxed);
-                self.w.u32(rec + 4).store(me.pid, Relaxed);
-                self.w.u64(rec + 8).store(me.start_ticks, Relaxed);
-                self.w.u64(rec + 16).store(head, Relaxed);
+                let rec = self.record_of(head);
+                // An item that no subscriber reads any more (or one
+                // overwritten) gives its buffer back first: the claim then
+                // takes the buffer freed last, the one most likely cached.
+                if state::holds_buffer(self.ctl.state(rec)) {
+                    self.ctl.push_buffer(rec)?;
+                }
+                let slot = self.ctl.pop_buffer(rec)?;
+                self.w
+                    .u32(rec + record::STATE)
+                    .store(state::WRITING, Relaxed);
+                self.w.u32(rec + record::PID).store(me.pid, Relaxed);
+                self.w
+                    .u64(rec + record::START)
+                    .store(me.start_ticks, Relaxed);
+                self.w.u64(rec + record::SEQ).store(head, Relaxed);
                 self.w.u64(offset::HEAD).store(head + 1, Relaxed);
                 Ok(Some(Claim { slot, seq: head }))
             })??;
@@ -672,10 +842,11 @@ impl RawRing {
         if c.slot >= self.geo.capacity {
             return Err(Error::IndexOutOfBounds(format!("slot {}", c.slot)));
         }
-        let rec = self.record(c.slot);
-        if self.w.u32(rec).load(Relaxed) != state::WRITING
-            || self.w.u64(rec + 16).load(Relaxed) != c.seq
-            || self.w.u32(rec + 4).load(Relaxed) != me().pid
+        let rec = self.record_of(c.seq);
+        if self.ctl.state(rec) != state::WRITING
+            || self.ctl.seq(rec) != c.seq
+            || self.w.u32(rec + record::BUFFER).load(Relaxed) != c.slot
+            || self.w.u32(rec + record::PID).load(Relaxed) != me().pid
         {
             return Err(Error::NotOwner("this process does not hold that slot"));
         }
@@ -689,8 +860,11 @@ impl RawRing {
     pub fn commit(&self, c: Claim) -> Result<()> {
         self.locked(|| -> Result<()> {
             let rec = self.held_claim(c)?;
-            self.w.u32(rec).store(state::READY, Relaxed);
+            self.w.u32(rec + record::STATE).store(state::READY, Relaxed);
             self.w.u64(offset::PUT).fetch_add(1, Relaxed);
+            // With no subscriber, nobody reads the item: its buffer goes
+            // back at once.
+            self.ctl.reclaim_locked()?;
             Ok(())
         })??;
         self.bump(
@@ -708,8 +882,11 @@ impl RawRing {
     pub fn abort(&self, c: Claim) -> Result<()> {
         self.locked(|| -> Result<()> {
             let rec = self.held_claim(c)?;
-            self.w.u32(rec).store(state::ABANDONED, Relaxed);
+            self.w
+                .u32(rec + record::STATE)
+                .store(state::ABANDONED, Relaxed);
             self.w.u64(offset::ABANDONED).fetch_add(1, Relaxed);
+            self.ctl.reclaim_locked()?;
             Ok(())
         })??;
         self.bump(offset::ITEMS, offset::GET_WAITERS, true);
@@ -779,7 +956,10 @@ impl RawRing {
     /// [`Error::IndexOutOfBounds`] for an index beyond the table.
     pub fn unsubscribe(&self, s: Subscriber) -> Result<()> {
         let e = Self::sub_entry(s)?;
-        self.locked(|| self.w.u32(e).store(0, Relaxed))?;
+        self.locked(|| {
+            self.w.u32(e).store(0, Relaxed);
+            self.ctl.reclaim_locked()
+        })??;
         self.bump(offset::SPACE, offset::PUT_WAITERS, true);
         Ok(())
     }
@@ -833,8 +1013,9 @@ impl RawRing {
         }
     }
 
-    /// Under the lock: the queue's next item, whether a slot was freed, and
-    /// whether the ring is empty (not only waiting for an item being written).
+    /// Under the lock: the queue's next item, whether a record was freed,
+    /// and whether the ring is empty (not only waiting for an item being
+    /// written).
     fn take_queue(&self, me: ProcessStamp) -> Result<(Option<Taken>, bool, bool)> {
         let mut freed = false;
         loop {
@@ -842,18 +1023,23 @@ impl RawRing {
             if tail >= self.w.u64(offset::HEAD).load(Relaxed) {
                 return Ok((None, freed, true));
             }
-            let slot = self.slot_of(tail);
-            let rec = self.record(slot);
-            if self.w.u64(rec + 16).load(Relaxed) != tail {
+            let rec = self.record_of(tail);
+            if self.ctl.seq(rec) != tail {
                 return Err(Error::Corrupt(format!(
-                    "ring: slot {slot} does not hold item {tail}"
+                    "ring: the record of item {tail} holds item {}",
+                    self.ctl.seq(rec)
                 )));
             }
-            match self.w.u32(rec).load(Relaxed) {
+            match self.ctl.state(rec) {
                 state::READY => {
-                    self.w.u32(rec).store(state::READING, Relaxed);
-                    self.w.u32(rec + 4).store(me.pid, Relaxed);
-                    self.w.u64(rec + 8).store(me.start_ticks, Relaxed);
+                    let slot = self.ctl.buffer(rec)?;
+                    self.w
+                        .u32(rec + record::STATE)
+                        .store(state::READING, Relaxed);
+                    self.w.u32(rec + record::PID).store(me.pid, Relaxed);
+                    self.w
+                        .u64(rec + record::START)
+                        .store(me.start_ticks, Relaxed);
                     self.w.u64(offset::TAIL).store(tail + 1, Relaxed);
                     self.w.u64(offset::GOT).fetch_add(1, Relaxed);
                     let t = Taken {
@@ -865,17 +1051,24 @@ impl RawRing {
                     return Ok((Some(t), freed, false));
                 }
                 state::ABANDONED => {
-                    self.w.u32(rec).store(state::FREE, Relaxed);
+                    self.ctl.push_buffer(rec)?;
+                    self.w.u32(rec + record::STATE).store(state::FREE, Relaxed);
                     self.w.u64(offset::TAIL).store(tail + 1, Relaxed);
                     freed = true;
                 }
+                // Never in a queue; skipped as the broadcast modes do.
+                state::DEAD => self.w.u64(offset::TAIL).store(tail + 1, Relaxed),
                 // Being written: items are delivered in order.
                 _ => return Ok((None, freed, false)),
             }
         }
     }
 
-    /// Under the lock: subscriber `s`'s next item.
+    /// Under the lock: subscriber `s`'s next item, whether the subscriber
+    /// moved on (a record may have become claimable), and whether the ring
+    /// is empty for it. Taking an item releases the subscriber's previous
+    /// one; the buffers of the items no subscriber reads any more go back
+    /// to the stack.
     fn take_broadcast(
         &self,
         s: Subscriber,
@@ -892,12 +1085,31 @@ impl RawRing {
             self.w.u32(e + 4).store(me.pid, Relaxed);
             self.w.u64(e + 8).store(me.start_ticks, Relaxed);
         }
+        let before = (
+            self.w.u64(e + 16).load(Relaxed),
+            self.w.u64(e + 24).load(Relaxed),
+        );
+        let (item, empty) = self.next_for_subscriber(s, e)?;
+        let moved = before
+            != (
+                self.w.u64(e + 16).load(Relaxed),
+                self.w.u64(e + 24).load(Relaxed),
+            );
+        if moved {
+            self.ctl.reclaim_locked()?;
+        }
+        Ok((item, moved, empty))
+    }
+
+    /// Under the lock: moves subscriber `s` (entry `e`) on to its next
+    /// readable item and takes it; whether the ring is empty for it.
+    fn next_for_subscriber(&self, s: Subscriber, e: usize) -> Result<(Option<Taken>, bool)> {
         let head = self.w.u64(offset::HEAD).load(Relaxed);
         let cap = u64::from(self.geo.capacity);
         loop {
             let cursor = self.w.u64(e + 16).load(Relaxed).min(head);
             if cursor == head {
-                return Ok((None, false, true));
+                return Ok((None, true));
             }
             let next = cursor.max(head.saturating_sub(cap));
             if next > cursor {
@@ -907,16 +1119,17 @@ impl RawRing {
                     .fetch_add(next - cursor, Relaxed);
                 self.w.u64(e + 16).store(next, Relaxed);
             }
-            let slot = self.slot_of(next);
-            let rec = self.record(slot);
-            let st = self.w.u32(rec).load(Relaxed);
-            if self.w.u64(rec + 16).load(Relaxed) != next || st == state::FREE {
+            let rec = self.record_of(next);
+            let st = self.ctl.state(rec);
+            if self.ctl.seq(rec) != next || st == state::FREE {
                 return Err(Error::Corrupt(format!(
-                    "ring: slot {slot} does not hold item {next}"
+                    "ring: the record of item {next} holds item {} in state {st}",
+                    self.ctl.seq(rec)
                 )));
             }
             match st {
                 state::READY => {
+                    let slot = self.ctl.buffer(rec)?;
                     let missed = self.w.u64(e + 32).swap(0, Relaxed);
                     self.w.u64(e + 24).store(next + 1, Relaxed);
                     self.w.u64(e + 16).store(next + 1, Relaxed);
@@ -927,10 +1140,10 @@ impl RawRing {
                         missed,
                         subscriber: Some(s),
                     };
-                    return Ok((Some(t), false, false));
+                    return Ok((Some(t), false));
                 }
-                state::ABANDONED => self.w.u64(e + 16).store(next + 1, Relaxed),
-                _ => return Ok((None, false, false)),
+                state::ABANDONED | state::DEAD => self.w.u64(e + 16).store(next + 1, Relaxed),
+                _ => return Ok((None, false)),
             }
         }
     }
@@ -972,31 +1185,41 @@ impl RawRing {
         })
     }
 
-    /// Gives a taken item's slot back.
+    /// Gives a taken item back: in a queue, its slot buffer goes back to
+    /// the free-buffer stack; in broadcast, once no subscriber reads it any
+    /// more.
     ///
     /// # Errors
-    /// None in practice; the slot is left alone if it is no longer held
-    /// (this process was taken for dead).
+    /// [`Error::IndexOutOfBounds`] for a slot or subscriber beyond the
+    /// ring's; [`Error::Corrupt`] if the ring's free-buffer stack is. The
+    /// item is left alone if it is no longer held (this process was taken
+    /// for dead).
     pub fn release(&self, t: Taken) -> Result<()> {
         if t.slot >= self.geo.capacity {
             return Err(Error::IndexOutOfBounds(format!("slot {}", t.slot)));
         }
-        let rec = self.record(t.slot);
+        let rec = self.record_of(t.seq);
         let entry = t.subscriber.map(Self::sub_entry).transpose()?;
-        self.locked(|| match entry {
-            None => {
-                if self.w.u32(rec).load(Relaxed) == state::READING
-                    && self.w.u64(rec + 16).load(Relaxed) == t.seq
-                {
-                    self.w.u32(rec).store(state::FREE, Relaxed);
+        self.locked(|| -> Result<()> {
+            match entry {
+                None => {
+                    if self.ctl.state(rec) == state::READING
+                        && self.ctl.seq(rec) == t.seq
+                        && self.w.u32(rec + record::BUFFER).load(Relaxed) == t.slot
+                    {
+                        self.ctl.push_buffer(rec)?;
+                        self.w.u32(rec + record::STATE).store(state::FREE, Relaxed);
+                    }
+                }
+                Some(e) => {
+                    if self.w.u64(e + 24).load(Relaxed) == t.seq + 1 {
+                        self.w.u64(e + 24).store(0, Relaxed);
+                        self.ctl.reclaim_locked()?;
+                    }
                 }
             }
-            Some(e) => {
-                if self.w.u64(e + 24).load(Relaxed) == t.seq + 1 {
-                    self.w.u64(e + 24).store(0, Relaxed);
-                }
-            }
-        })?;
+            Ok(())
+        })??;
         self.bump(
             offset::SPACE,
             offset::PUT_WAITERS,
@@ -1026,6 +1249,78 @@ impl RawRing {
     /// The errors of taking the lock.
     pub fn reap(&self) -> Result<()> {
         self.locked(|| self.ctl.reap_locked())
+    }
+
+    /// Checks, under the lock, that every slot buffer is in exactly one
+    /// place — on the free-buffer stack, or named by exactly one record that
+    /// holds an item (being written, ready, held or abandoned) — that
+    /// records without an item name none, and in broadcast that no item
+    /// before `reclaimed` still holds one. For tests: a ring in use by
+    /// well-behaved processes always passes.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] describing the first violation found; the errors
+    /// of taking the lock.
+    #[doc(hidden)]
+    pub fn check_buffers(&self) -> Result<()> {
+        self.locked(|| self.check_buffers_locked())?
+    }
+
+    fn check_buffers_locked(&self) -> Result<()> {
+        let cap = self.geo.capacity;
+        let bad = |what: String| Err(Error::Corrupt(format!("ring: {what}")));
+        // Where each buffer was found first.
+        let mut place: Vec<Option<String>> = vec![None; cap as usize];
+        let mut found = |b: u32, here: String| -> Result<()> {
+            let Some(seen) = place.get_mut(b as usize) else {
+                return bad(format!("{here} names buffer {b} of {cap}"));
+            };
+            if let Some(first) = seen {
+                return bad(format!("buffer {b} is in two places: {first} and {here}"));
+            }
+            *seen = Some(here);
+            Ok(())
+        };
+        let top = self.w.u32(offset::FREE_TOP).load(Relaxed);
+        if top > cap {
+            return bad(format!(
+                "the free-buffer stack holds {top} of {cap} buffers"
+            ));
+        }
+        for i in 0..top {
+            let b = self
+                .w
+                .u32(self.ctl.record(i) + record::FREE_ENTRY)
+                .load(Relaxed);
+            found(b, format!("entry {i} of the free-buffer stack"))?;
+        }
+        let reclaimed = self.w.u64(offset::RECLAIMED).load(Relaxed);
+        for i in 0..cap {
+            let rec = self.ctl.record(i);
+            let (st, seq) = (self.ctl.state(rec), self.ctl.seq(rec));
+            let b = self.w.u32(rec + record::BUFFER).load(Relaxed);
+            if state::holds_buffer(st) {
+                found(b, format!("record {i} (item {seq}, state {st})"))?;
+                if self.geo.delivery.is_broadcast()
+                    && seq < reclaimed
+                    && (st == state::READY || st == state::ABANDONED)
+                {
+                    return bad(format!(
+                        "item {seq} holds buffer {b} though every item before {reclaimed} was reclaimed"
+                    ));
+                }
+            } else if b != record::NO_BUFFER {
+                return bad(format!(
+                    "record {i} (item {seq}, state {st}) holds no item but names buffer {b}"
+                ));
+            }
+        }
+        match place.iter().position(Option::is_none) {
+            Some(b) => bad(format!(
+                "buffer {b} is nowhere: neither on the free-buffer stack nor in a record"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The counters.
