@@ -273,6 +273,9 @@ def test_bare_threading_code_runs_unchanged() -> None:
 
 
 def wait_until_interrupted(me: int, b: ndshare.Barrier, out: ndshare.SharedArray) -> None:
+    # A test run started in the background (`make test &`) passes SIGINT
+    # ignored to its processes, and Python then raises no KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         b.wait()
     except KeyboardInterrupt:
