@@ -332,6 +332,44 @@ def test_put_async_waits_for_a_consumer_in_another_process() -> None:
     assert sorted(keys.tolist()) == [1 << 32 | i for i in range(20)]
 
 
+def test_more_async_waits_than_the_default_executor_has_threads_all_proceed() -> None:
+    # The default executor has at most 32 threads; waits that borrowed them
+    # would leave the 40th queued behind 39 that do not end.
+    rings = [ndshare.Ring(2, "i4", 1) for _ in range(40)]
+
+    async def main() -> List[int]:
+        waits = [asyncio.ensure_future(r.get_async(timeout=120)) for r in rings]
+        await asyncio.sleep(0.2)
+        rings[-1].put(np.array([7, 8]))
+        item = await asyncio.wait_for(waits[-1], timeout=30)
+        with item as a:
+            values: List[int] = a.tolist()
+        # The loop's executor is still free for its own work.
+        assert await asyncio.get_running_loop().run_in_executor(None, sum, [1, 2]) == 3
+        for w in waits[:-1]:
+            w.cancel()
+        await asyncio.gather(*waits[:-1], return_exceptions=True)
+        return values
+
+    assert asyncio.run(main()) == [7, 8]
+
+
+LEFT_PENDING = """
+import asyncio, ndshare
+ring = ndshare.Ring(4, "i8", 2)
+loop = asyncio.new_event_loop()
+loop.create_task(ring.get_async())
+loop.run_until_complete(asyncio.sleep(0.1))
+print("leaving", flush=True)
+"""
+
+
+def test_the_interpreter_exits_with_a_get_async_left_pending() -> None:
+    done = subprocess.run([sys.executable, "-c", LEFT_PENDING], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "leaving"
+    assert done.returncode == 0, done.stderr
+
+
 WAITER = """
 import signal, sys, ndshare
 signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -12,8 +12,7 @@ import os
 import platform
 import signal
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import numpy as np
 import pytest
@@ -171,44 +170,44 @@ def test_a_consumer_killed_holding_an_item_lets_a_producer_waiting_forever_go_on
 
 
 def test_a_cancelled_get_async_gives_its_thread_back() -> None:
-    """The loop's executor has one thread: once a wait on an empty ring is
-    cancelled, the thread runs the next job (it would wait for ever for an
-    item otherwise)."""
+    """Once a wait on an empty ring is cancelled, its thread leaves the
+    ring's futex and, with no other wait to take, ends (it would wait for
+    ever for an item otherwise)."""
     ring = ndshare.Ring(2, "i4", 2)
 
-    async def main() -> str:
-        loop = asyncio.get_running_loop()
-        loop.set_default_executor(ThreadPoolExecutor(1, thread_name_prefix="asyncio"))
+    async def main() -> None:
         waiting = asyncio.ensure_future(ring.get_async())
-        while not _executor_waits():
+        while not _async_thread_waits():
             await asyncio.sleep(0.01)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        return await loop.run_in_executor(None, lambda: "the thread is free")
 
-    assert asyncio.run(main()) == "the thread is free"
+    asyncio.run(main())
+    assert wait_until(lambda: not _async_threads(), timeout=30), "the waiting thread never ended"
 
 
-def _executor_waits() -> bool:
-    """Whether a thread of the loop's default executor sleeps in a futex wait."""
+def _async_threads() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ndshare-async-wait"]
+
+
+def _async_thread_waits() -> bool:
+    """Whether a thread of ndshare's asyncio waits sleeps in a futex wait."""
     return any(
-        t.name.startswith("asyncio")
-        and t.native_id is not None
-        and blocked_in(os.getpid(), t.native_id) in (FUTEX_WAITS or set())
-        for t in threading.enumerate()
+        t.native_id is not None and blocked_in(os.getpid(), t.native_id) in (FUTEX_WAITS or set())
+        for t in _async_threads()
     )
 
 
 def test_a_loop_closed_while_get_async_waits_shuts_down() -> None:
     """asyncio.run cancels a task still waiting when its main coroutine
-    returns, then joins the executor's threads: the waiting one ends."""
+    returns: the thread that waited for it ends."""
     ring = ndshare.Ring(2, "i4", 2)
 
     async def main() -> None:
         asyncio.ensure_future(ring.get_async())
-        while not _executor_waits():
+        while not _async_thread_waits():
             await asyncio.sleep(0.01)
 
     asyncio.run(main())
-    assert not [t for t in threading.enumerate() if t.name.startswith("asyncio")]
+    assert wait_until(lambda: not _async_threads(), timeout=30), "the waiting thread never ended"

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ._array import Reference, SharedArray, view_of_segment
+from ._asyncwait import run_in_thread
 from ._dtype import check_shareable, from_descr, to_descr
 from ._mapped import remember
 from ._ndshare import RingClosed, RingCore, Segment
@@ -428,15 +429,15 @@ class Ring:
     # -- asyncio ----------------------------------------------------------
 
     async def _wait(self, for_items: bool, token: int, deadline: Optional[float]) -> None:
-        """Waits in a worker thread until the ring's futex moves from
+        """Waits in a thread of ndshare's until the ring's futex moves from
         ``token``, until ``deadline`` (loop time) or as long as it takes. A
         wait given up (the task cancelled, or closed with its loop) wakes its
-        thread, which then goes back to the executor at once."""
+        thread, which is then free at once."""
         loop = asyncio.get_running_loop()
         left = None if deadline is None else deadline - loop.time()
         if left is not None and left <= 0:
             raise TimeoutError("timed out")
-        waiting = loop.run_in_executor(None, self._core.wait_changed, for_items, token, left)
+        waiting = run_in_thread(self._core.wait_changed, for_items, token, left)
         try:
             await waiting
         except BaseException:
@@ -444,10 +445,12 @@ class Ring:
             raise
 
     async def get_async(self, timeout: Optional[float] = None) -> RingItem:
-        """:meth:`get` for asyncio: the wait runs in a worker thread of the
-        loop's default executor with the GIL released, so the event loop goes
-        on, and nothing spins or polls; cancelling the call lets the thread
-        go at once."""
+        """:meth:`get` for asyncio: the wait runs in a thread of its own with
+        the GIL released, so the event loop goes on, and nothing spins or
+        polls. Waits do not use the loop's default executor: any number of
+        them can be pending without starving it, and one left pending does
+        not hold up the interpreter's exit. Cancelling the call lets its
+        thread go at once."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
