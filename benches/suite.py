@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, Tuple
 import numpy as np
 import workloads
 from measure import Hold, median_of, now_ns, pss_bytes
-from methods import METHODS, Method, halves, page_backing
+from methods import METHODS, Method, halves, page_backing, warm_up
 
 import ndshare
 
@@ -204,7 +204,7 @@ class Suite:
                 continue
             with environment(m.env):
                 self.pools[key] = self.ctx.Pool(2)
-            self.worker_pids[key] = sorted(set(self.pools[key].map(workloads.warm_up, range(8), chunksize=1)))
+            self.worker_pids[key] = sorted(set(self.pools[key].map(warm_up, range(8), chunksize=1)))
         if self._uses("ray"):
             self._start_ray()
         # One round trip of each way of sharing, so that no first run pays
@@ -230,7 +230,7 @@ class Suite:
             num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path}}
         )
         self.ray_task = ray.remote(num_cpus=1)(workloads.sweep_task)
-        ray.get([ray.remote(num_cpus=1)(workloads.warm_up).remote(i) for i in range(4)])
+        ray.get([ray.remote(num_cpus=1)(warm_up).remote(i) for i in range(4)])
 
     def __exit__(self, *exc: Any) -> None:
         for pool in self.pools.values():

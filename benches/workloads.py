@@ -14,17 +14,6 @@ from methods import METHODS, forget
 SWEEP_TASKS = 16
 
 
-def warm_up(_: int) -> int:
-    """Imports what the tasks need, so that no task pays for it."""
-    import ndshare  # noqa: F401
-
-    try:
-        import SharedArray  # noqa: F401
-    except ImportError:
-        pass
-    return os.getpid()
-
-
 def task(key: str, variant: str, payload: Any, hold_dir: Optional[str] = None) -> Dict[str, Any]:
     """Double or sum the half of the array that ``payload`` reaches."""
     t_start = now_ns()  # the payload has been unpickled by now
