@@ -239,6 +239,16 @@ impl Control {
         self.w.u64(rec + record::SEQ).load(Relaxed)
     }
 
+    /// Under the lock: record `rec` goes to state `st`, held by process
+    /// `me` (the stamp that tells a dead holder from a live one).
+    fn hand_to(&self, rec: usize, st: u32, me: ProcessStamp) {
+        self.w.u32(rec + record::STATE).store(st, Relaxed);
+        self.w.u32(rec + record::PID).store(me.pid, Relaxed);
+        self.w
+            .u64(rec + record::START)
+            .store(me.start_ticks, Relaxed);
+    }
+
     /// Under the lock: the buffer record `rec` holds, checked to be one of
     /// the ring's (so that its offset lies in the data).
     fn buffer(&self, rec: usize) -> Result<u32> {
@@ -817,13 +827,7 @@ impl RawRing {
                     self.ctl.push_buffer(rec)?;
                 }
                 let slot = self.ctl.pop_buffer(rec)?;
-                self.w
-                    .u32(rec + record::STATE)
-                    .store(state::WRITING, Relaxed);
-                self.w.u32(rec + record::PID).store(me.pid, Relaxed);
-                self.w
-                    .u64(rec + record::START)
-                    .store(me.start_ticks, Relaxed);
+                self.ctl.hand_to(rec, state::WRITING, me);
                 self.w.u64(rec + record::SEQ).store(head, Relaxed);
                 self.w.u64(offset::HEAD).store(head + 1, Relaxed);
                 Ok(Some(Claim { slot, seq: head }))
@@ -1033,13 +1037,7 @@ impl RawRing {
             match self.ctl.state(rec) {
                 state::READY => {
                     let slot = self.ctl.buffer(rec)?;
-                    self.w
-                        .u32(rec + record::STATE)
-                        .store(state::READING, Relaxed);
-                    self.w.u32(rec + record::PID).store(me.pid, Relaxed);
-                    self.w
-                        .u64(rec + record::START)
-                        .store(me.start_ticks, Relaxed);
+                    self.ctl.hand_to(rec, state::READING, me);
                     self.w.u64(offset::TAIL).store(tail + 1, Relaxed);
                     self.w.u64(offset::GOT).fetch_add(1, Relaxed);
                     let t = Taken {
