@@ -354,6 +354,41 @@ def test_more_async_waits_than_the_default_executor_has_threads_all_proceed() ->
     assert asyncio.run(main()) == [7, 8]
 
 
+def test_a_wait_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The system's thread limit, simulated: the wait fails with the error,
+    # and the next wait, on another ring, still gets a thread of its own
+    # (not one taken by the failed wait, which would never end).
+    empty, fed = ndshare.Ring(2, "i4", 1), ndshare.Ring(2, "i4", 1)
+    start = threading.Thread.start
+
+    def cannot_start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    empty.put(np.array([0, 0]))  # joins the ring first, which moves its futex
+    empty.get().release()
+    # Threads of earlier waits end after a second idle; a wait now needs a new one.
+    for _ in range(600):
+        if not [t for t in threading.enumerate() if t.name == "ndshare-async-wait"]:
+            break
+        threading.Event().wait(0.05)
+    else:
+        pytest.fail("the threads of earlier waits never ended")
+
+    async def main() -> List[int]:
+        monkeypatch.setattr(threading.Thread, "start", cannot_start)
+        with pytest.raises(RuntimeError, match="can't start"):
+            await empty.get_async()
+        monkeypatch.setattr(threading.Thread, "start", start)
+        waiting = asyncio.ensure_future(fed.get_async(timeout=120))
+        await asyncio.sleep(0.1)
+        fed.put(np.array([5, 6]))
+        with await asyncio.wait_for(waiting, timeout=30) as a:
+            values: List[int] = a.tolist()
+        return values
+
+    assert asyncio.run(main()) == [5, 6]
+
+
 LEFT_PENDING = """
 import asyncio, ndshare
 ring = ndshare.Ring(4, "i8", 2)

@@ -193,10 +193,13 @@ def _async_threads() -> List[threading.Thread]:
 
 def _async_thread_waits() -> bool:
     """Whether a thread of ndshare's asyncio waits sleeps in a futex wait."""
-    return any(
-        t.native_id is not None and blocked_in(os.getpid(), t.native_id) in (FUTEX_WAITS or set())
-        for t in _async_threads()
-    )
+    for t in _async_threads():
+        try:
+            if t.native_id is not None and blocked_in(os.getpid(), t.native_id) in (FUTEX_WAITS or set()):
+                return True
+        except OSError:  # the thread ended meanwhile
+            pass
+    return False
 
 
 def test_a_loop_closed_while_get_async_waits_shuts_down() -> None:

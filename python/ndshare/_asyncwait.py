@@ -37,33 +37,38 @@ class _Threads:
         self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: Tuple[Any, ...]
     ) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = loop.create_future()
+        job: _Job = (loop, future, fn, args)
         with self._lock:
-            # Every job queued has a thread of its own: an idle one that is
-            # claimed here, or a new one. `_idle` counts the threads waiting
-            # for a job less the jobs queued.
-            start = self._idle == 0
-            if not start:
+            # `_idle` counts the threads waiting for a job less the jobs
+            # queued: a job is queued only when an idle thread is claimed for
+            # it, so none is left behind.
+            if self._idle:
                 self._idle -= 1
-            self._jobs.put((loop, future, fn, args))
-        if start:
-            threading.Thread(target=self._work, name="ndshare-async-wait", daemon=True).start()
+                self._jobs.put(job)
+                return future
+        # A new thread is handed its first job, not the queue: if it cannot
+        # start, the caller gets the error and nothing stays queued.
+        threading.Thread(target=self._work, args=(job,), name="ndshare-async-wait", daemon=True).start()
         return future
 
-    def _work(self) -> None:
+    def _work(self, job: Optional[_Job]) -> None:
         while True:
-            try:
-                loop, future, fn, args = self._jobs.get(timeout=_LINGER)
-            except queue.Empty:
-                with self._lock:
-                    if self._jobs.empty():  # no job was claimed for this thread
-                        self._idle -= 1
-                        return
-                continue
+            if job is None:
+                try:
+                    job = self._jobs.get(timeout=_LINGER)
+                except queue.Empty:
+                    with self._lock:
+                        if self._jobs.empty():  # no job was claimed for this thread
+                            self._idle -= 1
+                            return
+                    continue
+            loop, future, fn, args = job
             try:
                 _settle(loop, future, fn(*args), None)
             except BaseException as exc:  # handed to the awaiting task, as an executor does
                 _settle(loop, future, None, exc)
-            del loop, future, fn, args
+            del job, loop, future, fn, args
+            job = None
             with self._lock:
                 self._idle += 1
 
