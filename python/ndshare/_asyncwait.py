@@ -52,25 +52,28 @@ class _Threads:
         return future
 
     def _work(self, job: Optional[_Job]) -> None:
-        while True:
-            if job is None:
-                try:
-                    job = self._jobs.get(timeout=_LINGER)
-                except queue.Empty:
-                    with self._lock:
-                        if self._jobs.empty():  # no job was claimed for this thread
-                            self._idle -= 1
-                            return
-                    continue
+        while job is not None:
             loop, future, fn, args = job
             try:
                 _settle(loop, future, fn(*args), None)
             except BaseException as exc:  # handed to the awaiting task, as an executor does
                 _settle(loop, future, None, exc)
-            del job, loop, future, fn, args
-            job = None
-            with self._lock:
-                self._idle += 1
+            del job, loop, future, fn, args  # nothing is held while the thread lingers
+            job = self._next_job()
+
+    def _next_job(self) -> Optional[_Job]:
+        """The next job of a thread whose job is done, or None when none
+        comes within the linger time (the thread then ends)."""
+        with self._lock:
+            self._idle += 1
+        while True:
+            try:
+                return self._jobs.get(timeout=_LINGER)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():  # no job was claimed for this thread
+                        self._idle -= 1
+                        return None
 
 
 def _settle(
