@@ -20,6 +20,7 @@ from typing import Any, Callable, List
 import numpy as np
 import pytest
 import ring_workers as rw
+from _procfs import wait_until
 
 import ndshare
 
@@ -367,12 +368,9 @@ def test_a_wait_whose_thread_cannot_start_leaves_nothing_behind(monkeypatch: pyt
     empty.put(np.array([0, 0]))  # joins the ring first, which moves its futex
     empty.get().release()
     # Threads of earlier waits end after a second idle; a wait now needs a new one.
-    for _ in range(600):
-        if not [t for t in threading.enumerate() if t.name == "ndshare-async-wait"]:
-            break
-        threading.Event().wait(0.05)
-    else:
-        pytest.fail("the threads of earlier waits never ended")
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name == "ndshare-async-wait"], timeout=30), (
+        "the threads of earlier waits never ended"
+    )
 
     async def main() -> List[int]:
         monkeypatch.setattr(threading.Thread, "start", cannot_start)
